@@ -1,0 +1,169 @@
+"""The only way models are saved and loaded.
+
+A checkpoint is a dict of tensors and plain containers, loadable with ``torch.load(weights_only=True)``:
+``{"format_version": int, "meta": str (JSON), "model": state_dict, ...training state}``. The metadata
+(architecture and its arguments, domain, channels, sample rate, STFT, corruption, data, metrics,
+versions) is stored as a JSON string so that it stays JSON and never a pickled object.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from denoise.config import ConfigError, ModelConfig
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+DEFAULT_NAMES = {("image", 1): "image-gray", ("image", 3): "image-color", ("audio", 1): "audio-speech"}
+
+
+class CheckpointError(Exception):
+    """A checkpoint cannot be used; the message says why in one line."""
+
+
+def software_versions() -> dict[str, str]:
+    from denoise import __version__
+
+    return {"denoise": __version__, "torch": torch.__version__}
+
+
+def _all_finite(state: dict[str, torch.Tensor]) -> bool:
+    return all(torch.isfinite(t).all().item() for t in state.values() if torch.is_floating_point(t))
+
+
+def save_checkpoint(path: Path, model: nn.Module, meta: dict[str, Any], **training_state: Any) -> None:
+    """Writes ``model``'s weights, ``meta`` and optional training state (optimizer, scheduler, step...)
+    to ``path`` atomically: a temporary file in the same directory, fsync, then ``os.replace``. A crash
+    leaves either the old file or the new one, never a torn one. Non-finite weights are refused."""
+    path = Path(path)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if not _all_finite(state):
+        raise CheckpointError("refusing to save: the model has NaN or Inf weights")
+    payload = {"format_version": FORMAT_VERSION, "meta": json.dumps(meta, sort_keys=True), "model": state}
+    payload.update(training_state)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Loads the raw payload with ``weights_only=True`` (a pickle that would run code is refused) and
+    checks the format version. ``payload["meta"]`` is returned decoded."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint file at {path}")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for truncated/foreign/unsafe files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path.name} is not a usable denoise checkpoint ({first[:200]})") from None
+    if not isinstance(payload, dict) or "format_version" not in payload or "model" not in payload:
+        raise CheckpointError(f"{path.name} is not a denoise checkpoint")
+    version = payload["format_version"]
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path.name} has checkpoint format {version}, newer than this denoise supports "
+            f"({FORMAT_VERSION}); upgrade denoise"
+        )
+    try:
+        payload["meta"] = json.loads(payload["meta"])
+    except (TypeError, ValueError):
+        raise CheckpointError(f"{path.name} has unreadable metadata") from None
+    return payload
+
+
+def model_from_payload(payload: dict[str, Any]) -> nn.Module:
+    """Rebuilds the model from metadata and loads its weights with strict key matching."""
+    from denoise.models import build_model
+
+    meta = payload["meta"]
+    try:
+        config = ModelConfig.from_dict(meta["model"])
+        model = build_model(config, meta)
+        model.load_state_dict(payload["model"], strict=True)
+    except (KeyError, ConfigError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"checkpoint does not match its architecture: {str(exc).splitlines()[0]}") from None
+    return model.eval()
+
+
+# ------------------------------------------------------------------------------------------ shipped ones
+def checkpoints_dir() -> Path:
+    """Where the shipped checkpoints are: $DENOISE_CHECKPOINTS, else the installed package data."""
+    env = os.environ.get("DENOISE_CHECKPOINTS")
+    if env:
+        return Path(env)
+    from importlib.resources import files
+
+    return Path(str(files("denoise_checkpoints")))
+
+
+def manifest() -> dict[str, dict[str, Any]]:
+    path = checkpoints_dir() / "manifest.json"
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text())["models"]
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=16)
+def _verified(path: str, mtime_ns: int, expected: str) -> bool:
+    return sha256_file(Path(path)) == expected
+
+
+def resolve(name_or_path: str, domain: str, channels: int = 1) -> Path:
+    """Maps "default", a shipped name, or a path to a checkpoint file. Shipped files are checked against
+    the SHA-256 in the manifest, so a modified or corrupted file is refused."""
+    if name_or_path == "default":
+        name_or_path = DEFAULT_NAMES[(domain, 1 if domain == "audio" else (3 if channels >= 3 else 1))]
+    entries = manifest()
+    if name_or_path in entries:
+        entry = entries[name_or_path]
+        path = checkpoints_dir() / entry["file"]
+        if not path.is_file():
+            raise CheckpointError(f"shipped model {name_or_path!r} is missing its file {path}")
+        if not _verified(str(path), path.stat().st_mtime_ns, entry["sha256"]):
+            raise CheckpointError(f"shipped model {name_or_path!r} failed its SHA-256 check: {path} was modified")
+        return path
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return path
+    known = ", ".join(sorted(entries)) or "none installed"
+    raise CheckpointError(f"no model named {name_or_path!r} (shipped: {known}) and no such file")
+
+
+def load(name_or_path: str, domain: Optional[str] = None, channels: int = 1,
+         device: str | torch.device = "cpu") -> nn.Module:
+    """Resolves, loads and moves a model to ``device``. With ``domain`` given, a model of the other domain
+    is refused with a clear message."""
+    path = resolve(name_or_path, domain or "image", channels)
+    model = model_from_payload(read_checkpoint(path))
+    if domain is not None and model.domain != domain:
+        raise CheckpointError(f"{name_or_path} is an {model.domain} model, not an {domain} model")
+    return model.to(device)

@@ -1,0 +1,345 @@
+"""Command line. Parses options, calls the library, reports; no tensor code here.
+
+torch, numpy and librosa are imported inside the commands, so ``denoise --help`` is instant. Exit codes:
+0 all files succeeded, 1 any file (or the training run) failed, 2 usage errors (bad options, unknown
+model, unavailable device).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any, Callable, Optional
+
+import click
+
+log = logging.getLogger("denoise")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _setup_logging(quiet: bool, verbose: bool, default: int = logging.WARNING) -> None:
+    """Library messages go to stderr: warnings by default, everything with -v, errors only with -q."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(name)s: %(message)s" if verbose else "%(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    logging.getLogger("denoise").setLevel(logging.DEBUG if verbose else logging.ERROR if quiet else default)
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> None:
+    click.echo(f"error: {message}", err=True)
+    raise SystemExit(code)
+
+
+def _load_model(name: str, domain: str, device: str, channels: int = 1) -> Any:
+    from denoise.checkpoint import CheckpointError, load
+    from denoise.device import DeviceError, pick_device
+
+    try:
+        dev = pick_device(device)
+        return load(name, domain=domain, channels=channels, device=dev)
+    except (CheckpointError, DeviceError) as exc:
+        _fail(str(exc))
+
+
+def common_options(f: Callable) -> Callable:
+    options = [
+        click.argument("inputs", nargs=-1, required=True),
+        click.option("-o", "--output", default=None, help="Output file (one input) or directory (mirrors the input tree)."),
+        click.option("--model", default="default", show_default=True, help="Shipped model name or checkpoint file."),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
+        click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1), help="Tiles or chunks per batch."),
+        click.option("--strength", default=1.0, show_default=True, type=click.FloatRange(0.0, 1.0),
+                     help="Blend: 0 returns the input, 1 the fully denoised output."),
+        click.option("--overwrite", is_flag=True, help="Replace existing output files."),
+        click.option("--skip-existing", is_flag=True, help="Skip inputs whose output already exists (resume a batch)."),
+        click.option("-q", "--quiet", is_flag=True, help="Only print errors."),
+        click.option("-v", "--verbose", is_flag=True, help="Print details and tracebacks."),
+    ]
+    for opt in reversed(options):
+        f = opt(f)
+    return f
+
+
+def _run_files(domain: str, inputs: tuple[str, ...], output: Optional[str], model: str, device: str,
+               batch_size: int, strength: float, overwrite: bool, skip_existing: bool, quiet: bool,
+               verbose: bool) -> None:
+    from denoise import io
+
+    _setup_logging(quiet, verbose)
+    if overwrite and skip_existing:
+        _fail("--overwrite and --skip-existing contradict each other")
+    t0 = time.perf_counter()
+    plan = io.plan_jobs(inputs, output, io.IMAGE_EXTS if domain == "image" else io.AUDIO_EXTS)
+    for item, reason in plan.errors:
+        click.echo(f"failed: {item}: {reason}", err=True)
+    done = failed = skipped = 0
+    failed += len(plan.errors)
+    if plan.jobs:
+        from denoise.inference import denoise_paths
+
+        if domain == "image" and model == "default":
+            net = None  # picked per file below: gray and colour need different default models
+        else:
+            net = _load_model(model, domain, device)
+        results = _iter_results(domain, plan.jobs, net, model, device, overwrite, skip_existing, strength,
+                                batch_size)
+        show_bar = not quiet and sys.stderr.isatty()
+        with click.progressbar(length=len(plan.jobs), label=f"denoising {domain}s", file=sys.stderr,
+                               show_pos=True) if show_bar else _NoBar() as bar:
+            for r in results:
+                bar.update(1)
+                if r.status == "done":
+                    done += 1
+                    log.info("%s -> %s (%.2f s)", r.src, r.dst, r.seconds)
+                elif r.status == "skipped":
+                    skipped += 1
+                    if not quiet:
+                        click.echo(f"\nskipped: {r.src}: {r.reason}" if show_bar else f"skipped: {r.src}: {r.reason}",
+                                   err=True)
+                else:
+                    failed += 1
+                    click.echo(f"\nfailed: {r.src}: {r.reason}" if show_bar else f"failed: {r.src}: {r.reason}",
+                               err=True)
+    if not quiet:
+        click.echo(f"{done} done, {failed} failed, {skipped} skipped in {time.perf_counter() - t0:.1f} s", err=True)
+    raise SystemExit(EXIT_FAILED if failed else EXIT_OK)
+
+
+class _NoBar:
+    def __enter__(self) -> "_NoBar":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def update(self, n: int) -> None:
+        pass
+
+
+def _iter_results(domain, jobs, net, model, device, overwrite, skip_existing, strength, batch_size):  # type: ignore[no-untyped-def]
+    """Default image model: gray files go to the gray model and colour files to the colour model, each
+    group batched through ``denoise_paths``."""
+    from denoise.inference import denoise_paths
+
+    kw = dict(overwrite=overwrite, skip_existing=skip_existing, strength=strength, batch_size=batch_size)
+    if net is not None:
+        yield from denoise_paths(net, jobs, **kw)
+        return
+    from denoise.io import image_channels
+
+    groups: dict[int, list] = {1: [], 3: []}
+    for job in jobs:
+        groups[image_channels(job.src)].append(job)
+    for ch, group in groups.items():
+        if group:
+            yield from denoise_paths(_load_model(model, "image", device, ch), group, **kw)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="denoise")
+def cli() -> None:
+    """Remove noise from images and audio with convolutional denoising autoencoders.
+
+    \b
+    denoise image noisy.png -o clean.png
+    denoise audio recordings/ -o cleaned/
+    denoise train --domain image --data photos/ --out runs/mine
+    """
+
+
+@cli.command()
+@common_options
+def image(**kw: Any) -> None:
+    """Denoise images (png, jpg, bmp, tif, webp, gif): files, directories (recursive) or globs.
+
+    Without -o each output is written beside its input as NAME.denoised.EXT. Format, size, bit depth
+    (8/16), gray/colour and alpha are kept.
+    """
+    _run_files("image", **kw)
+
+
+@cli.command()
+@common_options
+def audio(**kw: Any) -> None:
+    """Denoise audio (wav, flac, ogg and whatever libsndfile reads): files, directories or globs.
+
+    Any sample rate and channel count; the output keeps rate, channels and (where possible) sample
+    format. Long files are streamed in overlapping chunks.
+    """
+    _run_files("audio", **kw)
+
+
+@cli.command()
+@click.option("--domain", type=click.Choice(["image", "audio"]), required=True)
+@click.option("--data", "data_dirs", multiple=True, required=True, help="Clean training data (repeatable).")
+@click.option("--noise-dir", default=None, help="Audio: recorded noise to mix in (else synthetic noise only).")
+@click.option("--val", default=None, help="Validation data (clean); default: a fixed subset of --data.")
+@click.option("--out", required=True, help="Run directory: last.pt, best.pt, config.json, history.jsonl.")
+@click.option("--arch", default="dae", show_default=True, help="Architecture name (see `denoise models --archs`).")
+@click.option("--arch-args", default="{}", help='JSON constructor arguments, e.g. \'{"width": 16}\'.')
+@click.option("--channels", type=click.Choice(["1", "3"]), default=None, help="Image channels (default: from data).")
+@click.option("--steps", type=click.IntRange(1), default=None, help="Optimisation steps.")
+@click.option("--epochs", type=click.IntRange(1), default=None, help="Passes over the data (if --steps is not given).")
+@click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--patch-size", type=click.IntRange(8), default=None,
+              help="Image crop side in pixels (64) or audio segment in samples (2 s).")
+@click.option("--eval-every", type=click.IntRange(1), default=200, show_default=True)
+@click.option("--workers", type=click.IntRange(0), default=2, show_default=True, help="Data loader workers.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue from OUT/last.pt (optimizer and schedule included).")
+@click.option("-q", "--quiet", is_flag=True)
+@click.option("-v", "--verbose", is_flag=True)
+def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val: Optional[str], out: str,
+          arch: str, arch_args: str, channels: Optional[str], steps: Optional[int], epochs: Optional[int],
+          batch_size: int, lr: float, patch_size: Optional[int], eval_every: int, workers: int, device: str,
+          seed: int, resume: bool, quiet: bool, verbose: bool) -> None:
+    """Train a denoising autoencoder on clean data corrupted on the fly.
+
+    Works with torchrun for several GPUs: torchrun --nproc-per-node 4 -m denoise train ...
+    """
+    _setup_logging(quiet, verbose, default=logging.INFO)
+    from denoise.config import ConfigError, TrainConfig
+    from denoise.data import DataError
+    from denoise.device import DeviceError
+    from denoise.checkpoint import CheckpointError
+    from denoise.train import TrainingError, fit
+
+    try:
+        args = json.loads(arch_args)
+        if not isinstance(args, dict):
+            raise ValueError
+    except ValueError:
+        _fail("--arch-args must be a JSON object")
+    if steps is None and epochs is None:
+        steps = 1000
+    try:
+        cfg = TrainConfig(domain=domain, data=list(data_dirs), noise_dir=noise_dir, val=val, out=out, arch=arch,
+                          arch_args=args, channels=int(channels) if channels else None, steps=steps,
+                          epochs=epochs, batch_size=batch_size, lr=lr, patch_size=patch_size, device=device,
+                          seed=seed, resume=resume, eval_every=eval_every, save_every=eval_every,
+                          num_workers=workers)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+    def report(rec: dict[str, Any]) -> None:
+        if not quiet:
+            metric = {k: v for k, v in rec.items() if k.startswith("val_")}
+            click.echo(f"step {rec['step']}: loss {rec['loss']:.4f}, lr {rec['lr']:.2e}, "
+                       + ", ".join(f"{k} {v}" for k, v in metric.items()) + f", best {rec['best']}, "
+                       f"{rec['seconds']} s", err=True)
+
+    try:
+        fit(cfg, on_log=report)
+    except (ConfigError, DeviceError, ValueError) as exc:
+        _fail(str(exc))
+    except (DataError, TrainingError, CheckpointError) as exc:
+        _fail(str(exc), EXIT_FAILED)
+    except KeyboardInterrupt:
+        _fail(f"interrupted; continue with --resume (last checkpoint: {out}/last.pt)", EXIT_FAILED)
+    if not quiet:
+        click.echo(f"done: {out}/best.pt (use it with --model)", err=True)
+
+
+@cli.command("eval")
+@click.option("--domain", type=click.Choice(["image", "audio"]), required=True)
+@click.option("--data", "data_dir", default=None, help="Image: clean images.")
+@click.option("--sigma", type=float, multiple=True, help="Image: noise σ on the 0-255 scale (repeatable or space-separated).")
+@click.option("--speech", default=None, help="Audio: clean speech.")
+@click.option("--noise", default=None, help="Audio: noise recordings.")
+@click.option("--snr", type=float, multiple=True, help="Audio: SNR in dB (repeatable or space-separated).")
+@click.option("--model", default="default", show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--limit", type=click.IntRange(1), default=None, help="Use only the first N files.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("-q", "--quiet", is_flag=True)
+@click.option("-v", "--verbose", is_flag=True)
+@click.argument("extra", nargs=-1, type=float)
+def eval_cmd(domain: str, data_dir: Optional[str], sigma: tuple[float, ...], speech: Optional[str],
+             noise: Optional[str], snr: tuple[float, ...], model: str, device: str, limit: Optional[int],
+             seed: int, as_json: bool, quiet: bool, verbose: bool, extra: tuple[float, ...]) -> None:
+    """Add seeded noise in memory, denoise, and print noisy vs denoised scores.
+
+    \b
+    denoise eval --domain image --data bsd68/ --sigma 15 25 50
+    denoise eval --domain audio --speech speech/ --noise noise/ --snr 0 5 10
+    """
+    _setup_logging(quiet, verbose)
+    from denoise import evaluation, io
+
+    levels = (sigma if domain == "image" else snr) + extra
+    if domain == "image":
+        if not data_dir or not levels:
+            _fail("image eval needs --data and --sigma")
+    elif not speech or not noise or not levels:
+        _fail("audio eval needs --speech, --noise and --snr")
+    if domain == "image":
+        ch = 1
+        from denoise.data import list_files
+
+        files = list_files([data_dir], io.IMAGE_EXTS)
+        if files and model == "default":
+            ch = io.image_channels(files[0])
+        net = _load_model(model, "image", device, ch)
+    else:
+        net = _load_model(model, "audio", device)
+    try:
+        if domain == "image":
+            rows = evaluation.eval_images(net, data_dir, levels, seed=seed, limit=limit)
+        else:
+            rows = evaluation.eval_audio(net, speech, noise, levels, seed=seed, limit=limit)
+    except io.InputError as exc:
+        _fail(str(exc), EXIT_FAILED)
+    if as_json:
+        click.echo(json.dumps({"domain": domain, "model": model, "rows": rows}, indent=2))
+        return
+    click.echo(_table(rows))
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    cols = list(rows[0])
+    fmt = lambda v: f"{v:.4f}" if isinstance(v, float) and abs(v) < 2 else (f"{v:.2f}" if isinstance(v, float) else str(v))  # noqa: E731
+    cells = [[fmt(r.get(c, "")) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(cols, widths))]
+    lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.option("--archs", is_flag=True, help="List the architectures that `train --arch` accepts.")
+@click.option("--json", "as_json", is_flag=True)
+def models(archs: bool, as_json: bool) -> None:
+    """List the shipped models (domain, architecture, size, training data)."""
+    if archs:
+        from denoise.models import available
+
+        click.echo("\n".join(available()))
+        return
+    from denoise.checkpoint import checkpoints_dir, manifest
+
+    entries = manifest()
+    if as_json:
+        click.echo(json.dumps(entries, indent=2))
+        return
+    if not entries:
+        click.echo(f"no shipped models found in {checkpoints_dir()}")
+        return
+    rows = [{"name": n, "domain": e["domain"], "arch": e["arch"], "params": f"{e['parameters']:,}",
+             "size": f"{e['bytes'] / 1e6:.1f} MB", "trained on": e["data"]} for n, e in sorted(entries.items())]
+    click.echo(_table(rows))
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="denoise")
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        raise SystemExit(130)

@@ -1,0 +1,170 @@
+"""Typed configuration: plain dataclasses that round-trip through JSON.
+
+Every config is built from explicit values (CLI flags, a checkpoint's metadata, a test); nothing here reads
+global state. ``from_dict`` raises on unknown keys so a typo in a config file or a checkpoint written by a
+newer version fails loudly instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Optional, Type, TypeVar
+
+T = TypeVar("T")
+
+DOMAINS = ("image", "audio")
+
+
+class ConfigError(ValueError):
+    """A configuration value or key is invalid."""
+
+
+def _from_dict(cls: Type[T], data: dict[str, Any]) -> T:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{cls.__name__}: expected a mapping, got {type(data).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{cls.__name__}: unknown key(s) {', '.join(unknown)}")
+    kwargs = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        sub = _NESTED.get((cls.__name__, f.name))
+        if sub is not None and value is not None:
+            value = sub.from_dict(value)
+        elif isinstance(value, list) and isinstance(f.default, tuple):
+            value = tuple(value)
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+class _Dictable:
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: Type[T], data: dict[str, Any]) -> T:
+        return _from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class STFTConfig(_Dictable):
+    """Spectrogram settings of an audio model; fixed at training time and stored in the checkpoint.
+
+    A periodic Hann window with ``hop_length <= n_fft / 2`` satisfies the overlap-add constraint, so
+    ``istft(stft(x)) == x`` up to float error and nothing shifts in time.
+    """
+
+    n_fft: int = 512
+    hop_length: int = 128
+    win_length: int = 512
+
+    def __post_init__(self) -> None:
+        if self.win_length > self.n_fft or self.hop_length > self.win_length // 2:
+            raise ConfigError("STFT needs win_length <= n_fft and hop_length <= win_length / 2")
+
+    @property
+    def n_freqs(self) -> int:
+        return self.n_fft // 2 + 1
+
+
+@dataclass(frozen=True)
+class ModelConfig(_Dictable):
+    """What is needed to rebuild a model: the architecture by registry name and its constructor arguments.
+
+    ``output`` says how the network's raw output becomes the estimate: ``residual`` (images: the network
+    predicts the noise, which is subtracted), ``direct`` (the network outputs the clean signal) or ``mask``
+    (audio: a [0, 1] gain per time-frequency bin applied to the noisy spectrogram).
+    """
+
+    arch: str = "dae"
+    domain: str = "image"
+    channels: int = 1
+    args: dict[str, Any] = field(default_factory=dict)
+    output: str = "residual"
+    sample_rate: Optional[int] = None
+    stft: Optional[STFTConfig] = None
+
+    def __post_init__(self) -> None:
+        if self.domain not in DOMAINS:
+            raise ConfigError(f"domain must be one of {DOMAINS}, got {self.domain!r}")
+        if self.output not in ("residual", "direct", "mask"):
+            raise ConfigError(f"unknown output mode {self.output!r}")
+        if self.domain == "audio" and (self.sample_rate is None or self.stft is None):
+            raise ConfigError("an audio model needs sample_rate and stft")
+
+
+@dataclass(frozen=True)
+class CorruptionConfig(_Dictable):
+    """The noise that training adds to clean data ("noise masks"); see :mod:`denoise.noise`.
+
+    Image sigmas are on the 0-255 scale. Probabilities are per training example.
+    """
+
+    # images
+    sigma_range: tuple[float, float] = (0.0, 55.0)
+    p_gaussian_only: float = 0.7
+    p_poisson: float = 0.08
+    p_salt_pepper: float = 0.07
+    p_speckle: float = 0.07
+    p_pixel_mask: float = 0.08
+    # audio
+    snr_range: tuple[float, float] = (-5.0, 20.0)
+    p_recorded: float = 0.7
+    p_hum: float = 0.1
+    p_clicks: float = 0.1
+    p_tf_mask: float = 0.2
+    gain_db_range: tuple[float, float] = (-40.0, 0.0)
+
+
+@dataclass
+class TrainConfig(_Dictable):
+    """One training run. ``steps`` wins over ``epochs`` when both are given."""
+
+    domain: str
+    data: list[str]
+    out: str
+    noise_dir: Optional[str] = None
+    val: Optional[str] = None
+    arch: str = "dae"
+    arch_args: dict[str, Any] = field(default_factory=dict)
+    channels: Optional[int] = None
+    steps: Optional[int] = None
+    epochs: Optional[int] = None
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    patch_size: Optional[int] = None
+    device: str = "auto"
+    seed: int = 0
+    resume: bool = False
+    eval_every: int = 200
+    save_every: int = 200
+    num_workers: int = 2
+    sample_rate: int = 16000
+    stft: STFTConfig = field(default_factory=STFTConfig)
+    corruption: CorruptionConfig = field(default_factory=CorruptionConfig)
+    val_limit: int = 16
+
+    def __post_init__(self) -> None:
+        if self.domain not in DOMAINS:
+            raise ConfigError(f"domain must be one of {DOMAINS}, got {self.domain!r}")
+        if self.batch_size < 1:
+            raise ConfigError("batch_size must be >= 1")
+        if self.steps is not None and self.steps < 1:
+            raise ConfigError("steps must be >= 1")
+        if self.epochs is not None and self.epochs < 1:
+            raise ConfigError("epochs must be >= 1")
+        if self.patch_size is None:
+            # images: pixels per side; audio: samples at sample_rate (2 s)
+            self.patch_size = 64 if self.domain == "image" else 2 * self.sample_rate
+
+
+_NESTED: dict[tuple[str, str], Any] = {
+    ("ModelConfig", "stft"): STFTConfig,
+    ("TrainConfig", "stft"): STFTConfig,
+    ("TrainConfig", "corruption"): CorruptionConfig,
+}

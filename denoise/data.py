@@ -1,0 +1,231 @@
+"""Training and validation data: clean examples corrupted on the fly.
+
+Batches are a pure function of (seed, rank, step): each step draws from its own ``torch.Generator``.
+This makes a resumed run see exactly the batches the interrupted one would have, lets DataLoader workers
+split steps between them without coordination, and gives every torchrun rank different data.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from denoise import io
+from denoise.config import CorruptionConfig
+from denoise.dsp import resample
+from denoise.noise import AudioCorruption, ImageCorruption
+
+log = logging.getLogger(__name__)
+
+
+class DataError(Exception):
+    """Training data cannot be used; the message says why."""
+
+
+def list_files(dirs: Sequence[str | Path], exts: frozenset[str]) -> list[Path]:
+    files: list[Path] = []
+    for d in dirs:
+        p = Path(d)
+        if p.is_file() and p.suffix.lower() in exts:
+            files.append(p)
+        elif p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in exts
+                            and not f.name.startswith("."))
+        else:
+            raise DataError(f"no such data directory: {p}")
+    return files
+
+
+def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
+    g = torch.Generator()
+    g.manual_seed((seed * 1_000_003 + rank * 7_919 + step) % (2**63 - 1))
+    return g
+
+
+# ------------------------------------------------------------------------------------------------ images
+def load_images(dirs: Sequence[str | Path], channels: Optional[int], min_size: int = 1) -> tuple[list[np.ndarray], int]:
+    """Loads every image under ``dirs`` as float32 (C, H, W). ``channels`` None picks 3 if any image is in
+    colour, else 1. Images smaller than ``min_size`` on a side are skipped with a warning."""
+    files = list_files(dirs, io.IMAGE_EXTS)
+    if not files:
+        raise DataError(f"no images found in {', '.join(map(str, dirs))}")
+    decoded = []
+    for f in files:
+        try:
+            decoded.append((f, io.read_image(f)))
+        except io.InputError as exc:
+            log.warning("skipping %s: %s", f, exc)
+    if channels is None:
+        channels = 3 if any(d.pixels.shape[2] == 3 for _, d in decoded) else 1
+    images, small = [], 0
+    for f, d in decoded:
+        px = np.clip(d.pixels, 0.0, 1.0)
+        if px.shape[0] < min_size or px.shape[1] < min_size:
+            small += 1
+            continue
+        if channels == 1 and px.shape[2] == 3:
+            px = (px @ np.array([0.299, 0.587, 0.114], np.float32))[:, :, None]
+        elif channels == 3 and px.shape[2] == 1:
+            px = np.repeat(px, 3, axis=2)
+        images.append(np.ascontiguousarray(px.transpose(2, 0, 1)))
+    if small:
+        log.warning("skipped %d image(s) smaller than the %d-pixel patch size", small, min_size)
+    if not images:
+        raise DataError(f"no usable images (need at least {min_size}x{min_size} pixels)")
+    return images, channels
+
+
+class ImagePatches(IterableDataset):
+    """Yields (noisy, clean) batches of (batch, C, patch, patch) random crops, flipped and rotated."""
+
+    def __init__(self, images: list[np.ndarray], patch: int, batch_size: int, corruption: CorruptionConfig,
+                 seed: int, rank: int = 0, start_step: int = 0) -> None:
+        self.images = [torch.from_numpy(im) for im in images]
+        self.patch, self.batch_size = patch, batch_size
+        self.corrupt = ImageCorruption(corruption)
+        self.seed, self.rank, self.start_step = seed, rank, start_step
+
+    def steps_per_epoch(self) -> int:
+        pixels = sum(im.shape[1] * im.shape[2] for im in self.images)
+        return max(1, pixels // (self.patch**2 * self.batch_size))
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        g = step_generator(self.seed, self.rank, step)
+        p = self.patch
+        crops = []
+        for _ in range(self.batch_size):
+            im = self.images[int(torch.randint(len(self.images), (), generator=g))]
+            y = int(torch.randint(im.shape[1] - p + 1, (), generator=g))
+            x = int(torch.randint(im.shape[2] - p + 1, (), generator=g))
+            c = im[:, y : y + p, x : x + p]
+            k = int(torch.randint(8, (), generator=g))
+            c = torch.rot90(c, k % 4, dims=(1, 2))
+            crops.append(c.flip(2) if k >= 4 else c)
+        clean = torch.stack(crops)
+        return self.corrupt(clean, g), clean
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        info = get_worker_info()
+        wid, nw = (info.id, info.num_workers) if info else (0, 1)
+        step = self.start_step + wid
+        while True:
+            yield self.batch(step)
+            step += nw
+
+
+def image_val_set(images: list[np.ndarray], sigma: float = 25.0, limit: int = 16, crop: int = 256,
+                  seed: int = 1234) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Fixed validation pairs: centre crops with Gaussian noise of ``sigma`` (0-255 scale), seeded."""
+    g = torch.Generator().manual_seed(seed)
+    pairs = []
+    for im in images[:limit]:
+        t = torch.from_numpy(im)
+        h, w = t.shape[1:]
+        ch, cw = min(crop, h), min(crop, w)
+        y0, x0 = (h - ch) // 2, (w - cw) // 2
+        clean = t[None, :, y0 : y0 + ch, x0 : x0 + cw]
+        noisy = clean + sigma / 255.0 * torch.randn(clean.shape, generator=g)
+        pairs.append((noisy, clean))
+    return pairs
+
+
+# ------------------------------------------------------------------------------------------------- audio
+def load_audio_dir(dirs: Sequence[str | Path], sample_rate: int, what: str) -> list[np.ndarray]:
+    """Every audio file under ``dirs`` as mono float32 at ``sample_rate``."""
+    files = list_files(dirs, io.AUDIO_EXTS)
+    if not files:
+        raise DataError(f"no {what} audio files found in {', '.join(map(str, dirs))}")
+    out = []
+    for f in files:
+        try:
+            audio, sr = io.read_audio(f)
+        except io.InputError as exc:
+            log.warning("skipping %s: %s", f, exc)
+            continue
+        mono = np.nan_to_num(audio.mean(axis=0))
+        out.append(resample(mono, sr, sample_rate).astype(np.float32))
+    if not out:
+        raise DataError(f"no readable {what} audio in {', '.join(map(str, dirs))}")
+    return out
+
+
+def _active(x: np.ndarray, threshold_db: float = -60.0) -> bool:
+    return float(np.sqrt(np.mean(x.astype(np.float64) ** 2))) > 10 ** (threshold_db / 20)
+
+
+class SpeechMixtures(IterableDataset):
+    """Yields (noisy, clean) batches of (batch, samples) waveforms: a random segment of clean speech mixed
+    with recorded or synthetic noise (see :class:`~denoise.noise.AudioCorruption`)."""
+
+    def __init__(self, speech: list[np.ndarray], noise: Optional[list[np.ndarray]], segment: int,
+                 batch_size: int, corruption: CorruptionConfig, sample_rate: int, seed: int, rank: int = 0,
+                 start_step: int = 0) -> None:
+        self.speech = [s for s in speech if _active(s)]
+        if not self.speech:
+            raise DataError("all speech files are silent")
+        self.noise = [n for n in (noise or []) if _active(n)] or None
+        if noise is not None and self.noise is None:
+            raise DataError("all noise files are silent")
+        self.segment, self.batch_size = segment, batch_size
+        self.corrupt = AudioCorruption(corruption, sample_rate)
+        self.seed, self.rank, self.start_step = seed, rank, start_step
+
+    def steps_per_epoch(self) -> int:
+        return max(1, sum(len(s) for s in self.speech) // (self.segment * self.batch_size))
+
+    @staticmethod
+    def _segment(pool: list[np.ndarray], n: int, g: torch.Generator, tries: int = 5) -> torch.Tensor:
+        for _ in range(tries):  # prefer a segment with signal in it
+            x = pool[int(torch.randint(len(pool), (), generator=g))]
+            if len(x) >= n:
+                s = int(torch.randint(len(x) - n + 1, (), generator=g))
+                seg = x[s : s + n]
+            else:
+                s = int(torch.randint(n - len(x) + 1, (), generator=g))
+                seg = np.zeros(n, np.float32)
+                seg[s : s + len(x)] = x
+            if _active(seg):
+                break
+        return torch.from_numpy(np.ascontiguousarray(seg))
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        g = step_generator(self.seed, self.rank, step)
+        clean = torch.stack([self._segment(self.speech, self.segment, g) for _ in range(self.batch_size)])
+        rec = None
+        if self.noise is not None:
+            rec = torch.stack([self._segment(self.noise, self.segment, g) for _ in range(self.batch_size)])
+        return self.corrupt(clean, rec, g)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        info = get_worker_info()
+        wid, nw = (info.id, info.num_workers) if info else (0, 1)
+        step = self.start_step + wid
+        while True:
+            yield self.batch(step)
+            step += nw
+
+
+def audio_val_set(speech: list[np.ndarray], noise: Optional[list[np.ndarray]], sample_rate: int,
+                  snr_db: float = 5.0, limit: int = 16, seconds: float = 4.0,
+                  seed: int = 1234) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Fixed validation mixtures at ``snr_db``, seeded: recorded noise when given, else pink noise."""
+    from denoise.noise import colored_noise, mix_at_snr
+
+    g = torch.Generator().manual_seed(seed)
+    n = int(seconds * sample_rate)
+    active = [s for s in speech if _active(s)][:limit]
+    noise_pool = [x for x in noise if _active(x)] if noise else []
+    pairs = []
+    for s in active:
+        clean = SpeechMixtures._segment([s], min(n, len(s)), g)[None]
+        if noise_pool:
+            nz = SpeechMixtures._segment(noise_pool, clean.shape[1], g)[None]
+        else:
+            nz = colored_noise((1, clean.shape[1]), torch.ones(1), g)
+        pairs.append((mix_at_snr(clean, nz, torch.tensor([snr_db])), clean))
+    return pairs

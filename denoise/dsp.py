@@ -1,0 +1,60 @@
+"""Spectrogram and signal helpers on torch tensors. Waveforms are (B, T) float, spectrograms (B, F, N)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from denoise.config import STFTConfig
+
+EPS = 1e-8
+
+
+def _window(cfg: STFTConfig, device: torch.device) -> torch.Tensor:
+    return torch.hann_window(cfg.win_length, periodic=True, device=device)
+
+
+def stft(wave: torch.Tensor, cfg: STFTConfig) -> torch.Tensor:
+    """(B, T) real -> (B, n_fft/2+1, 1 + T // hop) complex. Centred frames (reflect padding) so frame k
+    is centred on sample k*hop and :func:`istft` with ``length=T`` inverts it exactly."""
+    return torch.stft(
+        wave.float(),
+        n_fft=cfg.n_fft,
+        hop_length=cfg.hop_length,
+        win_length=cfg.win_length,
+        window=_window(cfg, wave.device),
+        center=True,
+        pad_mode="reflect" if wave.shape[-1] > cfg.n_fft // 2 else "constant",
+        return_complex=True,
+    )
+
+
+def istft(spec: torch.Tensor, cfg: STFTConfig, length: int) -> torch.Tensor:
+    """(B, F, N) complex -> (B, length) real; exact overlap-add inverse of :func:`stft`."""
+    return torch.istft(
+        spec,
+        n_fft=cfg.n_fft,
+        hop_length=cfg.hop_length,
+        win_length=cfg.win_length,
+        window=_window(cfg, spec.device),
+        center=True,
+        length=length,
+    )
+
+
+def rms(wave: torch.Tensor, floor: float = 1e-5) -> torch.Tensor:
+    """(B, T) -> (B, 1) root mean square, floored so digital silence does not divide by zero."""
+    return wave.pow(2).mean(dim=-1, keepdim=True).sqrt().clamp_min(floor)
+
+
+def db_to_gain(db: float | torch.Tensor) -> float | torch.Tensor:
+    return 10.0 ** (db / 20.0)
+
+
+def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Resamples along the last axis with soxr (through librosa). (..., T) -> (..., T * target/orig)."""
+    if orig_sr == target_sr:
+        return audio
+    import librosa
+
+    return librosa.resample(audio, orig_sr=orig_sr, target_sr=target_sr, res_type="soxr_hq", axis=-1)

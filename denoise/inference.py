@@ -1,0 +1,409 @@
+"""Inference in layers, each adding one thing and calling the one below:
+
+``denoise_tensor`` (a batch on the device) -> ``denoise_image_array`` / ``denoise_audio_array`` (numpy,
+tiling and chunking, channel and rate adaptation) -> ``denoise_image_file`` / ``denoise_audio_file``
+(decode, write atomically in the same format) -> ``denoise_paths`` (many files: background decoding and
+writing, one result per file, failures isolated).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from denoise import io
+from denoise.device import autocast
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TILE = 256
+DEFAULT_OVERLAP = 64
+DEFAULT_CHUNK_SECONDS = 10.0
+CONTEXT_SECONDS = 0.5  # audio each side of a chunk that is computed and thrown away (edge effects)
+FADE_SECONDS = 0.05  # half-length of the linear cross-fade between neighbouring chunks
+
+
+# ----------------------------------------------------------------------------------------- tensor core
+def denoise_tensor(model: nn.Module, x: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
+    """Runs ``model`` on a batch already shaped for it: images (B, C, H, W), audio (B, T) at the model's
+    rate. The batch is moved to the model's device, run under inference mode (autocast on CUDA), and the
+    result, blended with the input by ``strength``, comes back as float32 on the CPU."""
+    device = next(model.parameters()).device
+    with torch.inference_mode(), autocast(device):
+        xin = x.to(device, non_blocking=True).float()
+        y = model(xin).float()
+        if strength != 1.0:
+            y = strength * y + (1.0 - strength) * xin
+    return y.cpu()
+
+
+def _check_strength(strength: float) -> None:
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must be in [0, 1], got {strength}")
+
+
+# ------------------------------------------------------------------------------------------ image array
+def _tile_starts(size: int, tile: int, overlap: int) -> list[int]:
+    if size <= tile:
+        return [0]
+    step = tile - overlap
+    starts = list(range(0, size - tile, step))
+    return starts + [size - tile]
+
+
+def _ramp(n: int, overlap: int) -> np.ndarray:
+    """Blend weight along one side of a tile: rises over ``overlap`` pixels at each end, never 0, so the
+    weighted sum of overlapping tiles divided by the summed weights has no seams."""
+    i = np.arange(n, dtype=np.float32)
+    r = np.minimum((i + 1) / (overlap + 1), (n - i) / (overlap + 1))
+    return np.clip(r, 1e-3, 1.0)
+
+
+def denoise_image_array(
+    model: nn.Module,
+    image: np.ndarray,
+    strength: float = 1.0,
+    tile: int = DEFAULT_TILE,
+    overlap: int = DEFAULT_OVERLAP,
+    batch_size: int = 8,
+) -> np.ndarray:
+    """(H, W) or (H, W, C) float -> float32 of the same shape.
+
+    Images larger than ``tile`` are cut into overlapping tiles, run ``batch_size`` at a time and blended,
+    so memory is bounded whatever the size. A gray model runs each colour channel separately; a colour
+    model sees a gray image repeated three times and its output is averaged back.
+    """
+    _check_strength(strength)
+    arr = np.asarray(image, dtype=np.float32)
+    squeeze = arr.ndim == 2
+    if squeeze:
+        arr = arr[:, :, None]
+    if arr.ndim != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"expected an image of shape (H, W) or (H, W, C), got {np.shape(image)}")
+    h, w, c = arr.shape
+    mc = model.config.channels
+    if not (mc == c or mc == 1 or (mc == 3 and c == 1)):
+        raise ValueError(f"a {mc}-channel model cannot denoise a {c}-channel image")
+    # Work on an image padded to the network's size multiple, with tile size, overlap and every tile start
+    # aligned to it: a U-Net is only shift-equivariant for shifts that are multiples of its down-sampling,
+    # so misaligned tiles would each compute a slightly different result.
+    mult = getattr(model.net, "size_multiple", 1)
+    tile = max(mult, tile // mult * mult)
+    overlap = -(-overlap // mult) * mult
+    if overlap >= tile:
+        raise ValueError("overlap must be smaller than tile")
+    ph, pw = (-h) % mult, (-w) % mult
+    if ph or pw:
+        arr = np.pad(arr, ((0, ph), (0, pw), (0, 0)), mode="reflect" if ph < h and pw < w else "edge")
+    H, W = h + ph, w + pw
+    th, tw = min(tile, H), min(tile, W)
+    ys, xs = _tile_starts(H, th, overlap), _tile_starts(W, tw, overlap)
+    weight = _ramp(th, overlap)[:, None] * _ramp(tw, overlap)[None, :] if (len(ys) > 1 or len(xs) > 1) \
+        else np.ones((th, tw), np.float32)
+    out = np.zeros((H, W, c), np.float32)
+    norm = np.zeros((H, W, 1), np.float32)
+    chw = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+    positions = [(y, x) for y in ys for x in xs]
+    for i in range(0, len(positions), batch_size):
+        group = positions[i : i + batch_size]
+        tiles = torch.stack([chw[:, y : y + th, x : x + tw] for y, x in group])  # (n, c, th, tw)
+        if mc == c:
+            res = denoise_tensor(model, tiles, strength)
+        elif mc == 1:
+            res = denoise_tensor(model, tiles.reshape(-1, 1, th, tw), strength).reshape(-1, c, th, tw)
+        else:
+            res = denoise_tensor(model, tiles.repeat(1, 3, 1, 1), strength).mean(dim=1, keepdim=True)
+        res_np = res.numpy().transpose(0, 2, 3, 1)
+        for (y, x), t in zip(group, res_np):
+            out[y : y + th, x : x + tw] += t * weight[:, :, None]
+            norm[y : y + th, x : x + tw] += weight[:, :, None]
+    out = out[:h, :w] / norm[:h, :w]
+    return out[:, :, 0] if squeeze else out
+
+
+# ------------------------------------------------------------------------------------------ audio stream
+def _boundaries(n: int, hop: int) -> list[int]:
+    """Chunk boundaries 0 = b0 < b1 < ... < bK = n, chunks ``hop`` long, the last between hop/2 and 1.5 hop."""
+    b = list(range(0, n, hop))
+    if len(b) > 1 and n - b[-1] < hop // 2:
+        b.pop()
+    return b + [n]
+
+
+def _chunk_weight(start: int, stop: int, lo: int, hi: int, fade: int, first: bool, last: bool) -> np.ndarray:
+    """Weights for samples [start, stop) of the chunk whose own span is [lo, hi): linear ramps of length
+    2*fade centred on each inner boundary; the ramps of neighbours add up to exactly 1."""
+    t = np.arange(start, stop, dtype=np.float64) + 0.5
+    w = np.ones(stop - start, np.float64)
+    if not first:
+        w = np.minimum(w, np.clip((t - (lo - fade)) / (2 * fade), 0.0, 1.0))
+    if not last:
+        w = np.minimum(w, np.clip(((hi + fade) - t) / (2 * fade), 0.0, 1.0))
+    return w.astype(np.float32)
+
+
+def _run_windows(model: nn.Module, windows: list[np.ndarray], sr: int, strength: float) -> list[np.ndarray]:
+    """Denoises (channels, L) windows at rate ``sr``: resampled to the model's rate, every channel of
+    every window as one batch item (windows of equal length share a batch), resampled back."""
+    from denoise.dsp import resample
+
+    msr = model.config.sample_rate
+    outs: list[Optional[np.ndarray]] = [None] * len(windows)
+    by_len: dict[int, list[int]] = {}
+    for i, win in enumerate(windows):
+        by_len.setdefault(win.shape[1], []).append(i)
+    for length, idx in by_len.items():
+        stack = np.concatenate([windows[i] for i in idx], axis=0)  # (sum channels, L)
+        x = resample(stack, sr, msr)
+        y = denoise_tensor(model, torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), strength).numpy()
+        y = resample(y, msr, sr)
+        if y.shape[1] < length:
+            y = np.pad(y, ((0, 0), (0, length - y.shape[1])))
+        y = y[:, :length]
+        pos = 0
+        for i in idx:
+            ch = windows[i].shape[0]
+            outs[i] = y[pos : pos + ch]
+            pos += ch
+    return outs  # type: ignore[return-value]
+
+
+def stream_audio(
+    model: nn.Module,
+    read: Callable[[int, int], np.ndarray],
+    write: Callable[[np.ndarray], None],
+    n_frames: int,
+    sample_rate: int,
+    strength: float = 1.0,
+    chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
+    batch_size: int = 4,
+    progress: Optional[Callable[[int], None]] = None,
+) -> None:
+    """Denoises ``n_frames`` of audio in overlapping chunks with bounded memory.
+
+    ``read(start, stop)`` returns (channels, stop - start) float32; ``write(block)`` receives the output
+    in order, (channels, n) blocks adding up to exactly ``n_frames``. Each chunk is computed with
+    ``CONTEXT_SECONDS`` of extra audio on both sides (discarded, so resampling and STFT edge effects never
+    reach the output) and neighbours are cross-faded over ``2 * FADE_SECONDS``. At most ``batch_size``
+    chunks are in memory at once.
+    """
+    _check_strength(strength)
+    hop = max(int(chunk_seconds * sample_rate), 4 * int(FADE_SECONDS * sample_rate) + 8)
+    ctx = max(int(CONTEXT_SECONDS * sample_rate), 1)
+    fade = max(int(FADE_SECONDS * sample_rate), 1)
+    bounds = _boundaries(n_frames, hop)
+    k_last = len(bounds) - 2
+    pending: Optional[np.ndarray] = None  # weighted output over [b_k - fade, b_k + fade) awaiting chunk k
+    for g in range(0, k_last + 1, batch_size):
+        ks = list(range(g, min(g + batch_size, k_last + 1)))
+        spans = [(max(0, bounds[k] - ctx), min(n_frames, bounds[k + 1] + ctx)) for k in ks]
+        windows = [read(a, b) for a, b in spans]
+        for w in windows:
+            np.nan_to_num(w, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        results = _run_windows(model, windows, sample_rate, strength)
+        for k, (a, _), y in zip(ks, spans, results):
+            lo, hi = bounds[k], bounds[k + 1]
+            keep_a = lo if k == 0 else lo - fade
+            keep_b = hi if k == k_last else hi + fade
+            seg = y[:, keep_a - a : keep_b - a] * _chunk_weight(keep_a, keep_b, lo, hi, fade, k == 0, k == k_last)
+            if pending is not None:
+                seg[:, : pending.shape[1]] += pending
+            if k == k_last:
+                write(seg)
+                pending = None
+            else:
+                split = seg.shape[1] - 2 * fade
+                write(seg[:, :split])
+                pending = seg[:, split:]
+            if progress is not None:
+                progress(hi - lo)
+
+
+def denoise_audio_array(
+    model: nn.Module,
+    audio: np.ndarray,
+    sample_rate: int,
+    strength: float = 1.0,
+    chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
+    batch_size: int = 4,
+) -> np.ndarray:
+    """(T,) or (channels, T) float at any ``sample_rate`` -> float32 of the same shape and rate."""
+    arr = np.asarray(audio, dtype=np.float32)
+    squeeze = arr.ndim == 1
+    if squeeze:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[1] == 0:
+        raise ValueError(f"expected audio of shape (T,) or (channels, T) with T > 0, got {np.shape(audio)}")
+    if sample_rate <= 0:
+        raise ValueError("sample_rate must be positive")
+    blocks: list[np.ndarray] = []
+    stream_audio(model, lambda a, b: arr[:, a:b].copy(), blocks.append, arr.shape[1], sample_rate,
+                 strength, chunk_seconds, batch_size)
+    out = np.concatenate(blocks, axis=1)
+    return out[0] if squeeze else out
+
+
+# ------------------------------------------------------------------------------------------------- files
+def denoise_image_file(
+    model: nn.Module, src: Path, dst: Path, *, overwrite: bool = False, strength: float = 1.0,
+    tile: int = DEFAULT_TILE, batch_size: int = 8, data: Optional[io.ImageData] = None,
+) -> None:
+    """Reads ``src`` (unless already decoded as ``data``), denoises it and writes ``dst`` atomically in
+    the same mode and bit depth, in the format of ``dst``'s extension."""
+    data = data if data is not None else io.read_image(src)
+    if data.frames > 1:
+        log.warning("%s has %d frames; only the first is denoised", src, data.frames)
+    pixels = denoise_image_array(model, data.pixels, strength, tile=tile, batch_size=batch_size)
+    io.save_image(dst, data, pixels, overwrite)
+
+
+def denoise_audio_file(
+    model: nn.Module, src: Path, dst: Path, *, overwrite: bool = False, strength: float = 1.0,
+    batch_size: int = 4, chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
+) -> None:
+    """Streams ``src`` through the model into ``dst`` (same rate, channels and, where the container allows,
+    subtype), never holding more than ``batch_size`` chunks in memory."""
+    import soundfile as sf
+
+    info = io.audio_info(src)
+    fmt, subtype = io.output_audio_format(dst, info)
+    is_pcm = subtype.startswith("PCM") or subtype in ("ULAW", "ALAW")
+    with io.atomic_output(dst, overwrite) as tmp, sf.SoundFile(str(src)) as fin, sf.SoundFile(
+        str(tmp), "w", samplerate=info.sample_rate, channels=info.channels, format=fmt, subtype=subtype
+    ) as fout:
+
+        def read(a: int, b: int) -> np.ndarray:
+            fin.seek(a)
+            block = fin.read(b - a, dtype="float32", always_2d=True).T
+            if block.shape[1] != b - a:
+                raise io.InputError(f"audio ended early: read {a + block.shape[1]} of {info.frames} frames")
+            return np.ascontiguousarray(block)
+
+        def write(block: np.ndarray) -> None:
+            if is_pcm:
+                block = np.clip(block, -1.0, 1.0)
+            fout.write(block.T)
+
+        stream_audio(model, read, write, info.frames, info.sample_rate, strength, chunk_seconds, batch_size)
+
+
+# ------------------------------------------------------------------------------------------- many files
+@dataclass
+class FileResult:
+    src: Path
+    dst: Optional[Path]
+    status: str  # "done" | "failed" | "skipped"
+    reason: str = ""
+    seconds: float = 0.0
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, io.InputError):
+        return str(exc)
+    if isinstance(exc, PermissionError):
+        return f"permission denied: {exc.filename or exc}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def denoise_paths(
+    model: nn.Module,
+    jobs: Iterable[io.Job],
+    *,
+    overwrite: bool = False,
+    skip_existing: bool = False,
+    strength: float = 1.0,
+    batch_size: int = 8,
+    workers: int = 2,
+) -> Iterator[FileResult]:
+    """Denoises every job and yields one :class:`FileResult` per file as it finishes; a failing file never
+    stops the others. Images are decoded ``workers`` files ahead in background threads and written by a
+    background thread while the next file computes; audio files are streamed one at a time."""
+    jobs = list(jobs)
+    domain = model.domain
+
+    def precheck(job: io.Job) -> Optional[FileResult]:
+        if job.dst.exists() and not overwrite:
+            if skip_existing:
+                return FileResult(job.src, job.dst, "skipped", "output exists")
+            return FileResult(job.src, job.dst, "failed", f"output exists: {job.dst} (use --overwrite or --skip-existing)")
+        return None
+
+    if domain == "audio":
+        for job in jobs:
+            early = precheck(job)
+            if early is not None:
+                yield early
+                continue
+            t0 = time.perf_counter()
+            try:
+                denoise_audio_file(model, job.src, job.dst, overwrite=overwrite, strength=strength,
+                                   batch_size=max(1, batch_size // 2))
+                yield FileResult(job.src, job.dst, "done", seconds=time.perf_counter() - t0)
+            except Exception as exc:
+                log.debug("failed on %s", job.src, exc_info=True)
+                yield FileResult(job.src, job.dst, "failed", _reason(exc), time.perf_counter() - t0)
+        return
+
+    todo: list[io.Job] = []
+    for job in jobs:
+        early = precheck(job)
+        if early is not None:
+            yield early
+        else:
+            todo.append(job)
+
+    def write(job: io.Job, data: io.ImageData, pixels: np.ndarray, t0: float) -> FileResult:
+        io.save_image(job.dst, data, pixels, overwrite)
+        return FileResult(job.src, job.dst, "done", seconds=time.perf_counter() - t0)
+
+    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="decode") as readers, \
+            ThreadPoolExecutor(1, thread_name_prefix="write") as writers:
+        decoded: deque[tuple[io.Job, Future]] = deque()
+        writes: deque[tuple[io.Job, float, Future]] = deque()
+        it = iter(todo)
+
+        def refill() -> None:
+            while len(decoded) < 2 * max(1, workers):
+                job = next(it, None)
+                if job is None:
+                    return
+                decoded.append((job, readers.submit(io.read_image, job.src)))
+
+        def drain(block: bool) -> Iterator[FileResult]:
+            while writes and (block or writes[0][2].done()):
+                job, t0, fut = writes.popleft()
+                try:
+                    yield fut.result()
+                except Exception as exc:
+                    log.debug("failed writing %s", job.dst, exc_info=True)
+                    yield FileResult(job.src, job.dst, "failed", _reason(exc), time.perf_counter() - t0)
+
+        refill()
+        while decoded:
+            job, fut = decoded.popleft()
+            refill()
+            t0 = time.perf_counter()
+            try:
+                data = fut.result()
+                if data.frames > 1:
+                    log.warning("%s has %d frames; only the first is denoised", job.src, data.frames)
+                pixels = denoise_image_array(model, data.pixels, strength, batch_size=batch_size)
+            except Exception as exc:
+                log.debug("failed on %s", job.src, exc_info=True)
+                yield FileResult(job.src, job.dst, "failed", _reason(exc), time.perf_counter() - t0)
+                continue
+            writes.append((job, t0, writers.submit(write, job, data, pixels, t0)))
+            yield from drain(block=False)
+        yield from drain(block=True)

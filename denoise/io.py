@@ -1,0 +1,429 @@
+"""Files at the edges: discover inputs, name outputs, read and write images and audio, write atomically.
+
+No tensor code lives here: images come out as float32 arrays (H, W, C) in [0, 1] plus what is needed to
+write them back in the same format, mode and bit depth; audio is streamed in blocks with soundfile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import logging
+import os
+import struct
+import tempfile
+import warnings
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Optional, Sequence
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"})
+AUDIO_EXTS = frozenset(
+    {".wav", ".flac", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64",
+     ".mp3"}
+)
+DENOISED_TAG = ".denoised"
+
+
+class InputError(Exception):
+    """A problem with one input or output file, reported to the user as one line."""
+
+
+# --------------------------------------------------------------------------------------------- planning
+@dataclass(frozen=True)
+class Job:
+    src: Path
+    dst: Path
+
+
+@dataclass
+class Plan:
+    jobs: list[Job] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (input as given, reason)
+
+
+def _has_magic(s: str) -> bool:
+    return glob.has_magic(s)
+
+
+def _walk(root: Path, exts: frozenset[str], exclude: Optional[Path], skip_tagged: bool) -> list[Path]:
+    """Files under ``root`` with a matching extension, sorted. Symlinked directories are not followed (no
+    loops); hidden entries (our temporary files start with '.') and ``exclude`` are skipped."""
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        d = Path(dirpath)
+        dirnames[:] = sorted(
+            n for n in dirnames
+            if not n.startswith(".") and (exclude is None or (d / n).resolve() != exclude)
+        )
+        for name in sorted(filenames):
+            p = d / name
+            if name.startswith(".") or p.suffix.lower() not in exts:
+                continue
+            if skip_tagged and Path(name).stem.endswith(DENOISED_TAG):
+                continue  # an earlier run's output written beside its input
+            found.append(p)
+    return found
+
+
+def plan_jobs(inputs: Sequence[str], output: Optional[str], exts: frozenset[str]) -> Plan:
+    """Expands files, directories (recursive) and globs into (source, destination) pairs.
+
+    - no ``output``: ``NAME.denoised.EXT`` beside each input;
+    - one input that is a file and ``output`` with a suffix that is not a directory: that file;
+    - otherwise ``output`` is a directory: a directory input's tree is mirrored below it, a file or glob
+      match lands directly in it.
+    Destinations are always below ``output`` when it is given, never equal to a source, and unique;
+    clashes are reported as errors for the later input.
+    """
+    plan = Plan()
+    out = Path(output) if output is not None else None
+    single_file = (
+        out is not None and len(inputs) == 1 and Path(inputs[0]).is_file()
+        and not out.is_dir() and out.suffix != ""
+    )
+    exclude = out.resolve() if out is not None and not single_file else None
+    seen_src: set[Path] = set()
+    dst_owner: dict[Path, Path] = {}
+
+    for item in inputs:
+        p = Path(item)
+        pairs: list[tuple[Path, Optional[Path]]] = []  # (file, root it was found under)
+        if p.is_dir():
+            files = _walk(p, exts, exclude, skip_tagged=out is None)
+            if not files:
+                plan.errors.append((item, f"no {'/'.join(sorted(e[1:] for e in exts))} files found in directory"))
+                continue
+            pairs = [(f, p) for f in files]
+        elif p.is_file():
+            pairs = [(p, None)]
+        elif p.exists() or p.is_symlink():
+            plan.errors.append((item, "not a regular file or directory"))
+            continue
+        elif _has_magic(item):
+            matches = sorted(Path(m) for m in glob.glob(item, recursive=True))
+            files = [m for m in matches if m.is_file() and m.suffix.lower() in exts
+                     and not (out is None and m.stem.endswith(DENOISED_TAG))]
+            if not files:
+                plan.errors.append((item, "no files match this pattern"))
+                continue
+            pairs = [(f, None) for f in files]
+        else:
+            plan.errors.append((item, "no such file or directory"))
+            continue
+
+        for src, root in pairs:
+            key = src.resolve()
+            if key in seen_src:
+                continue
+            seen_src.add(key)
+            if out is None:
+                dst = src.with_name(src.stem + DENOISED_TAG + src.suffix)
+            elif single_file:
+                dst = out
+            elif root is not None:
+                dst = out / src.relative_to(root)
+            else:
+                dst = out / src.name
+            rdst = dst.resolve()
+            if rdst == key:
+                plan.errors.append((str(src), "output would overwrite the input"))
+                continue
+            if rdst in dst_owner:
+                plan.errors.append((str(src), f"output {dst} is already the output of {dst_owner[rdst]}"))
+                continue
+            dst_owner[rdst] = src
+            plan.jobs.append(Job(src, dst))
+    return plan
+
+
+# ------------------------------------------------------------------------------------------ atomic write
+@contextlib.contextmanager
+def atomic_output(dst: Path, overwrite: bool) -> Iterator[Path]:
+    """Yields a temporary path in ``dst``'s directory; on success moves it to ``dst`` in one rename.
+
+    Without ``overwrite`` the move is a hard link, which fails if ``dst`` appeared in the meantime, so a
+    file is never replaced by accident. On any error the temporary file is removed: no partial output.
+    The temporary name starts with '.' so directory scans never pick it up.
+    """
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists() and not overwrite:
+        raise InputError(f"output exists: {dst} (use --overwrite to replace it)")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.stem[:40]}.", suffix=".tmp" + dst.suffix, dir=dst.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        if overwrite:
+            os.replace(tmp, dst)
+        else:
+            try:
+                os.link(tmp, dst)
+            except FileExistsError:
+                raise InputError(f"output exists: {dst} (use --overwrite to replace it)") from None
+            except OSError:  # file systems without hard links
+                if dst.exists():
+                    raise InputError(f"output exists: {dst} (use --overwrite to replace it)") from None
+                os.replace(tmp, dst)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+# ------------------------------------------------------------------------------------------------ images
+@dataclass
+class ImageData:
+    """Decoded image. ``pixels`` is float32 (H, W, C), C = 1 or 3, in [0, 1] (``depth == 32``: raw floats).
+
+    ``mode`` is how to write it back: "1", "L", "RGB", "CMYK", "YCbCr", "F"; ``depth`` 8, 16 or 32 (float);
+    ``alpha`` is the untouched alpha channel in its original integer dtype, or None.
+    """
+
+    pixels: np.ndarray
+    mode: str
+    depth: int
+    alpha: Optional[np.ndarray] = None
+    format: Optional[str] = None
+    save_info: dict[str, Any] = field(default_factory=dict)
+    frames: int = 1
+
+
+def image_channels(path: Path) -> int:
+    """1 for gray images, 3 for colour, from the header alone (picks the default model per file);
+    unreadable files count as colour and fail later with their own message."""
+    from PIL import Image
+
+    try:
+        header = _png_header(Path(path))
+        if header is not None:
+            return 1 if header[1] in (0, 4) else 3
+        with Image.open(path) as im:
+            return 1 if im.mode in ("1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F") else 3
+    except Exception:
+        return 3
+
+
+def _png_header(path: Path) -> Optional[tuple[int, int]]:
+    """(bit depth, colour type) from a PNG's IHDR, or None if the file is not a PNG."""
+    with open(path, "rb") as f:
+        head = f.read(26)
+    if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    return head[24], head[25]
+
+
+def _read_png16(path: Path) -> ImageData:
+    import torch
+    from torchvision.io import ImageReadMode, decode_png
+
+    data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
+    with warnings.catch_warnings():  # torchvision 0.29 deprecates its decoders; Pillow has no 16-bit colour
+        warnings.simplefilter("ignore", DeprecationWarning)
+        arr = decode_png(data, mode=ImageReadMode.UNCHANGED).permute(1, 2, 0).numpy()  # (H, W, C) uint16
+    arr = arr.astype(np.uint16, copy=False)
+    c = arr.shape[2]
+    alpha = arr[:, :, -1].copy() if c in (2, 4) else None
+    color = arr[:, :, :3] if c >= 3 else arr[:, :, :1]
+    return ImageData(color.astype(np.float32) / 65535.0, "RGB" if c >= 3 else "L", 16, alpha, "PNG")
+
+
+def read_image(path: Path) -> ImageData:
+    """Decodes an image file. Raises InputError with a one-line reason for anything unreadable."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        header = _png_header(path)
+        if header is not None and header[0] == 16 and header[1] in (2, 4, 6):
+            return _read_png16(path)  # Pillow would silently reduce 16-bit colour to 8 bits
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+            im.load()
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"refused: image too large ({exc})") from None
+    except UnidentifiedImageError:
+        raise InputError("not a readable image") from None
+    except (OSError, SyntaxError, ValueError, RuntimeError) as exc:
+        raise InputError(f"cannot decode image: {exc}") from None
+
+    frames = getattr(im, "n_frames", 1)
+    info = {k: im.info[k] for k in ("exif", "icc_profile", "dpi") if k in im.info}
+    fmt = im.format
+    mode = im.mode
+    alpha = None
+    if mode in ("P", "PA"):
+        im = im.convert("RGBA" if (mode == "PA" or "transparency" in im.info) else "RGB")
+        mode = im.mode
+    if mode in ("RGBA", "LA", "RGBa", "La"):
+        im = im.convert("RGBA" if mode.startswith("RGB") else "LA")
+        alpha = np.asarray(im.getchannel("A")).copy()
+        im = im.convert("RGB" if im.mode == "RGBA" else "L")
+        mode = im.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        arr = np.asarray(im).astype(np.float32) / 65535.0
+        return ImageData(arr[:, :, None], "L", 16, alpha, fmt, info, frames)
+    if mode == "I":
+        arr = np.asarray(im).astype(np.float64)
+        depth = 16 if arr.max(initial=0) > 255 else 8
+        return ImageData((arr / (65535.0 if depth == 16 else 255.0)).astype(np.float32)[:, :, None], "L", depth,
+                         alpha, fmt, info, frames)
+    if mode == "F":
+        return ImageData(np.asarray(im).astype(np.float32)[:, :, None], "F", 32, alpha, fmt, info, frames)
+    if mode in ("1", "L"):
+        arr = np.asarray(im.convert("L")).astype(np.float32) / 255.0
+        return ImageData(arr[:, :, None], mode, 8, alpha, fmt, info, frames)
+    if mode in ("RGB", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"):
+        arr = np.asarray(im.convert("RGB")).astype(np.float32) / 255.0
+        back = mode if mode in ("CMYK", "YCbCr") else "RGB"
+        return ImageData(arr, back, 8, alpha, fmt, info, frames)
+    raise InputError(f"unsupported image mode {mode}")
+
+
+def _png_chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+
+def write_png16(path: Path, arr: np.ndarray) -> None:
+    """Writes (H, W, C) uint16, C in 1..4 (gray, gray+alpha, RGB, RGBA), as a 16-bit PNG. Pillow and
+    torchvision cannot encode 16-bit colour, and this is the whole format: IHDR, one IDAT, IEND."""
+    h, w, c = arr.shape
+    color_type = {1: 0, 2: 4, 3: 2, 4: 6}[c]
+    rows = arr.astype(">u2").reshape(h, w * c).view(np.uint8)
+    raw = np.concatenate([np.zeros((h, 1), np.uint8), rows], axis=1).tobytes()  # filter byte 0 per row
+    png = b"\x89PNG\r\n\x1a\n"
+    png += _png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, color_type, 0, 0, 0))
+    png += _png_chunk(b"IDAT", zlib.compress(raw, 6))
+    png += _png_chunk(b"IEND", b"")
+    Path(path).write_bytes(png)
+
+
+def _quantize(pixels: np.ndarray, depth: int) -> np.ndarray:
+    top = 65535.0 if depth == 16 else 255.0
+    q = np.rint(np.clip(pixels, 0.0, 1.0) * top)
+    return q.astype(np.uint16 if depth == 16 else np.uint8)
+
+
+def image_format_for(path: Path) -> str:
+    from PIL import Image
+
+    Image.init()
+    fmt = Image.EXTENSION.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise InputError(f"unknown image extension {Path(path).suffix!r} for output")
+    return fmt
+
+
+def write_image(path: Path, data: ImageData, pixels: np.ndarray) -> None:
+    """Writes ``pixels`` (H, W, C) float with ``data``'s mode, depth and alpha, in the format that
+    ``path``'s extension names (temporary names end with the real extension)."""
+    from PIL import Image
+
+    fmt = image_format_for(path)
+    alpha = data.alpha
+    if data.mode == "F":
+        Image.fromarray(pixels[:, :, 0].astype(np.float32), mode="F").save(path, format=fmt)
+        return
+    depth = data.depth
+    if depth == 16 and fmt == "PNG":
+        q = _quantize(pixels, 16)
+        if alpha is not None:
+            a16 = alpha.astype(np.uint16) * (257 if alpha.dtype == np.uint8 else 1)
+            q = np.concatenate([q, a16[:, :, None]], axis=2)
+        write_png16(path, q)
+        return
+    if depth == 16 and fmt == "TIFF" and q_is_gray(pixels) and alpha is None:
+        Image.fromarray(_quantize(pixels, 16)[:, :, 0], mode="I;16").save(path, format=fmt)
+        return
+    if depth == 16:
+        log.warning("%s: %s cannot hold 16-bit %s here; writing 8 bits", path.name, fmt,
+                    "gray" if q_is_gray(pixels) else "colour")
+    q = _quantize(pixels, 8)
+    im = Image.fromarray(q[:, :, 0], mode="L") if q.shape[2] == 1 else Image.fromarray(q, mode="RGB")
+    if alpha is not None:
+        a8 = (alpha >> 8).astype(np.uint8) if alpha.dtype == np.uint16 else alpha.astype(np.uint8)
+        im.putalpha(Image.fromarray(a8, mode="L"))
+        if fmt in ("JPEG", "BMP"):
+            log.warning("%s: %s has no alpha channel; alpha dropped", path.name, fmt)
+            im = im.convert("RGB" if q.shape[2] == 3 else "L")
+    elif data.mode == "1":
+        im = im.point(lambda v: 255 if v >= 128 else 0).convert("1")
+    elif data.mode in ("CMYK", "YCbCr") and fmt in ("JPEG", "TIFF"):
+        im = im.convert(data.mode)
+    options: dict[str, Any] = {k: v for k, v in data.save_info.items() if fmt in ("JPEG", "PNG", "TIFF", "WEBP")}
+    if fmt == "JPEG":
+        options["quality"] = 95
+    if fmt == "WEBP":
+        options["quality"] = 95
+    if fmt == "GIF":
+        im = im.convert("RGB").quantize(256) if im.mode != "L" else im
+        options = {}
+    im.save(path, format=fmt, **options)
+
+
+def save_image(dst: Path, data: ImageData, pixels: np.ndarray, overwrite: bool) -> None:
+    """:func:`write_image` through :func:`atomic_output`: the complete file appears at ``dst`` or nothing."""
+    with atomic_output(dst, overwrite) as tmp:
+        write_image(tmp, data, pixels)
+
+
+def q_is_gray(pixels: np.ndarray) -> bool:
+    return pixels.shape[2] == 1
+
+
+# ------------------------------------------------------------------------------------------------- audio
+@dataclass(frozen=True)
+class AudioInfo:
+    sample_rate: int
+    channels: int
+    frames: int
+    format: str
+    subtype: str
+
+
+def audio_info(path: Path) -> AudioInfo:
+    import soundfile as sf
+
+    try:
+        i = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        raise InputError(f"cannot read audio: {exc}") from None
+    if i.frames <= 0:
+        raise InputError("audio file has no samples")
+    return AudioInfo(int(i.samplerate), int(i.channels), int(i.frames), i.format, i.subtype)
+
+
+def read_audio(path: Path) -> tuple[np.ndarray, int]:
+    """Whole file as float32 (channels, samples) and its sample rate (for training and evaluation)."""
+    import soundfile as sf
+
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        raise InputError(f"cannot read audio: {exc}") from None
+    if data.shape[0] == 0:
+        raise InputError("audio file has no samples")
+    return np.ascontiguousarray(data.T), int(sr)
+
+
+def output_audio_format(dst: Path, info: AudioInfo) -> tuple[str, str]:
+    """(format, subtype) for writing ``dst``: the container its extension names, and the input's subtype
+    when that container can hold it (PCM_16 stays PCM_16, FLOAT stays FLOAT), else the container's
+    default."""
+    import soundfile as sf
+
+    ext = dst.suffix.lower().lstrip(".")
+    fmt = {"opus": "OGG", "oga": "OGG", "aif": "AIFF", "aifc": "AIFF", "snd": "AU"}.get(ext, ext.upper())
+    if fmt not in sf.available_formats():
+        raise InputError(f"cannot write audio with extension .{ext}")
+    if ext == "opus":
+        return fmt, "OPUS"
+    if sf.check_format(fmt, info.subtype):
+        return fmt, info.subtype
+    return fmt, sf.default_subtype(fmt)

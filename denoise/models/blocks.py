@@ -1,0 +1,55 @@
+"""Convolutional building blocks. Shapes are (B, C, H, W) throughout; for audio H is frequency and W time."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ResBlock(nn.Module):
+    """conv3x3 -> ReLU -> conv3x3, added to the input. Keeps (B, C, H, W)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(self.act(self.conv1(x)))
+
+
+class Down(nn.Module):
+    """Halves H and W with a strided conv: (B, C_in, H, W) -> (B, C_out, H/2, W/2)."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 2, stride=2)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.conv(x))
+
+
+class Up(nn.Module):
+    """Doubles H and W with a transposed conv: (B, C_in, H, W) -> (B, C_out, 2H, 2W)."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv = nn.ConvTranspose2d(in_channels, out_channels, 2, stride=2)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.conv(x))
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pads the last two dims of (B, C, H, W) up to a multiple of ``multiple`` so every down/up pair
+    restores the size exactly. Reflect padding where the input is large enough (no artificial edge),
+    replicate otherwise (reflect needs pad < size). Returns the padded tensor and the original (H, W)."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph or pw:
+        mode = "reflect" if ph < h and pw < w else "replicate"
+        x = nn.functional.pad(x, (0, pw, 0, ph), mode=mode)
+    return x, (h, w)

@@ -1,0 +1,84 @@
+"""Domain wrappers: turn a raw network into an image or audio denoiser with a fixed input/output contract.
+
+Both wrappers carry ``config`` (a :class:`~denoise.config.ModelConfig`) and ``meta`` (the checkpoint's
+JSON metadata) so that inference code needs nothing but the module.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import torch
+from torch import nn
+
+from denoise import dsp
+from denoise.config import ModelConfig
+
+
+class ImageDenoiser(nn.Module):
+    """(B, C, H, W) float, nominally in [0, 1] (values outside are fine) -> (B, C, H, W).
+
+    With ``output == "residual"`` the network estimates the noise and it is subtracted (DnCNN's residual
+    learning: the noise is simpler to model than the image, which trains faster and generalises over σ).
+    """
+
+    def __init__(self, net: nn.Module, config: ModelConfig, meta: Optional[dict[str, Any]] = None) -> None:
+        super().__init__()
+        self.net = net
+        self.config = config
+        self.meta = meta or {}
+
+    @property
+    def domain(self) -> str:
+        return "image"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.net(x)
+        return x - y if self.config.output == "residual" else y
+
+
+class SpectralMaskDenoiser(nn.Module):
+    """(B, T) waveform at ``config.sample_rate`` -> (B, T) waveform.
+
+    Each item is divided by its RMS before the features are taken, so the network sees the same input
+    whatever the recording level; the predicted mask is then applied to the *unscaled* noisy spectrogram,
+    which makes the output exactly proportional to the input level. The noisy phase is kept and the ISTFT
+    is the exact inverse of the STFT, so nothing shifts in time.
+    """
+
+    def __init__(self, net: nn.Module, config: ModelConfig, meta: Optional[dict[str, Any]] = None) -> None:
+        super().__init__()
+        self.net = net
+        self.config = config
+        self.meta = meta or {}
+        assert config.stft is not None
+        self.stft_cfg = config.stft
+
+    @property
+    def domain(self) -> str:
+        return "audio"
+
+    def features(self, wave: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
+        """Level-normalised log power: (B, F, N) complex -> (B, 1, F, N) real, roughly in [-3, 1]."""
+        scale = dsp.rms(wave).unsqueeze(-1)  # (B, 1, 1)
+        power = (spec.abs() / scale).pow(2)
+        return (0.1 * torch.log(power + dsp.EPS)).unsqueeze(1)
+
+    def forward(
+        self,
+        wave: torch.Tensor,
+        feature_transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+    ) -> torch.Tensor:
+        """``feature_transform`` lets training corrupt the network's input (time-frequency masking)
+        without touching the spectrogram the mask is applied to."""
+        length = wave.shape[-1]
+        spec = dsp.stft(wave, self.stft_cfg)
+        feats = self.features(wave, spec)
+        if feature_transform is not None:
+            feats = feature_transform(feats)
+        logits = self.net(feats).squeeze(1).float()  # (B, F, N)
+        if self.config.output == "mask":
+            est = spec * torch.sigmoid(logits)
+        else:
+            raise ValueError(f"audio output mode {self.config.output!r} is not supported")
+        return dsp.istft(est, self.stft_cfg, length)

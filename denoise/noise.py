@@ -1,0 +1,187 @@
+"""Corruption ("noise masks") applied to clean data during training and evaluation.
+
+Every function takes an explicit ``torch.Generator`` so a corruption is reproducible from a seed, which is
+what makes training resumable to the step and evaluation identical between runs. Images are (B, C, H, W)
+in [0, 1]; waveforms are (B, T); log-spectrogram features are (B, 1, F, N).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+
+from denoise.config import CorruptionConfig
+
+
+def _uniform(n: int, lo: float, hi: float, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+    return lo + (hi - lo) * torch.rand(n, generator=gen, device=device)
+
+
+def _per_sample(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return v.view(-1, *([1] * (like.dim() - 1)))
+
+
+# ----------------------------------------------------------------------------------------------- images
+def gaussian(x: torch.Tensor, sigma: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Additive white Gaussian noise; ``sigma`` (B,) on the [0, 1] scale. Not clipped, as in the
+    benchmark protocol (clipping would change the noise statistics near black and white)."""
+    noise = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+    return x + _per_sample(sigma, x) * noise
+
+
+def poisson(x: torch.Tensor, peak: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Shot noise: photon counts with ``peak`` (B,) expected photons at white."""
+    p = _per_sample(peak, x)
+    return torch.poisson(x.clamp_min(0) * p, generator=gen) / p
+
+
+def salt_pepper(x: torch.Tensor, amount: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """A fraction ``amount`` (B,) of pixels set to 0 or 1 (impulse noise)."""
+    u = torch.rand(x.shape, generator=gen, device=x.device)
+    a = _per_sample(amount, x)
+    salt = torch.rand(x.shape, generator=gen, device=x.device) < 0.5
+    hit = u < a
+    return torch.where(hit, salt.to(x.dtype), x)
+
+
+def speckle(x: torch.Tensor, sigma: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Multiplicative noise x * (1 + n), n ~ N(0, sigma²): brightness-dependent, as in ultrasound/SAR."""
+    noise = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+    return x * (1 + _per_sample(sigma, x) * noise)
+
+
+def pixel_mask(x: torch.Tensor, fraction: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Drops a fraction (B,) of pixel positions (all channels) to 0: the masking corruption of the
+    original denoising autoencoder."""
+    b, _, h, w = x.shape
+    keep = torch.rand((b, 1, h, w), generator=gen, device=x.device) >= _per_sample(fraction, x)
+    return x * keep
+
+
+class ImageCorruption:
+    """Blind mixture of image corruptions. Each example gets Gaussian noise with σ uniform in
+    ``sigma_range``; with the configured probabilities one of the other corruptions is applied first."""
+
+    def __init__(self, cfg: CorruptionConfig) -> None:
+        self.cfg = cfg
+
+    def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        cfg = self.cfg
+        b, dev = x.shape[0], x.device
+        out = x.clone()
+        choice = torch.rand(b, generator=gen, device=dev)
+        edges = torch.tensor([cfg.p_poisson, cfg.p_salt_pepper, cfg.p_speckle, cfg.p_pixel_mask]).cumsum(0)
+        kinds = [
+            (poisson, lambda n: _uniform(n, 5.0, 100.0, gen, dev)),
+            (salt_pepper, lambda n: _uniform(n, 0.01, 0.15, gen, dev)),
+            (speckle, lambda n: _uniform(n, 0.05, 0.3, gen, dev)),
+            (pixel_mask, lambda n: _uniform(n, 0.05, 0.3, gen, dev)),
+        ]
+        lo = 0.0
+        for (fn, draw), hi in zip(kinds, edges.tolist()):
+            sel = (choice >= lo) & (choice < hi)
+            lo = hi
+            if sel.any():
+                idx = sel.nonzero().squeeze(1)
+                out[idx] = fn(out[idx], draw(len(idx)), gen)
+        other = choice < lo  # got a non-Gaussian corruption: lighter Gaussian on top
+        s_lo, s_hi = cfg.sigma_range
+        sigma = _uniform(b, s_lo, s_hi, gen, dev) / 255.0
+        sigma = torch.where(other, sigma * 0.3, sigma)
+        return gaussian(out, sigma, gen)
+
+
+# ------------------------------------------------------------------------------------------------ audio
+def colored_noise(shape: tuple[int, int], exponent: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Noise with power spectrum 1/f**exponent per row: 0 white, 1 pink, 2 brown. (B, T), unit RMS."""
+    b, t = shape
+    white = torch.randn(shape, generator=gen)
+    spec = torch.fft.rfft(white, dim=-1)
+    f = torch.arange(spec.shape[-1], dtype=torch.float32).clamp_min(1.0)
+    spec = spec / f.unsqueeze(0).pow(exponent.view(-1, 1) / 2)
+    out = torch.fft.irfft(spec, n=t, dim=-1)
+    return out / out.pow(2).mean(-1, keepdim=True).sqrt().clamp_min(1e-8)
+
+
+def hum(shape: tuple[int, int], sample_rate: int, gen: torch.Generator) -> torch.Tensor:
+    """Mains hum at 50 or 60 Hz with decaying harmonics and random phases. (B, T), unit RMS."""
+    b, t = shape
+    base = torch.where(torch.rand(b, generator=gen) < 0.5, 50.0, 60.0).view(b, 1)
+    n = torch.arange(t, dtype=torch.float32).view(1, t) / sample_rate
+    out = torch.zeros(shape)
+    for k in range(1, 8):
+        phase = 2 * math.pi * torch.rand((b, 1), generator=gen)
+        out += torch.sin(2 * math.pi * k * base * n + phase) / k
+    return out / out.pow(2).mean(-1, keepdim=True).sqrt()
+
+
+def clicks(shape: tuple[int, int], sample_rate: int, gen: torch.Generator) -> torch.Tensor:
+    """Sparse impulses (vinyl crackle, digital clicks): about 5 per second, random signs. (B, T)."""
+    b, t = shape
+    hits = torch.rand(shape, generator=gen) < 5.0 / sample_rate
+    amp = torch.randn(shape, generator=gen)
+    out = torch.where(hits, amp, torch.zeros(()))
+    return out / out.pow(2).mean(-1, keepdim=True).sqrt().clamp_min(1e-8)
+
+
+def mix_at_snr(clean: torch.Tensor, noise: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
+    """clean + noise scaled so that 10*log10(P_clean / P_noise) = snr_db (B,). (B, T)."""
+    p_clean = clean.pow(2).mean(-1, keepdim=True).clamp_min(1e-10)
+    p_noise = noise.pow(2).mean(-1, keepdim=True).clamp_min(1e-10)
+    gain = torch.sqrt(p_clean / (p_noise * 10 ** (snr_db.view(-1, 1) / 10)))
+    return clean + gain * noise
+
+
+def tf_mask(features: torch.Tensor, gen: torch.Generator, p: float) -> torch.Tensor:
+    """SpecAugment-style masking of the network's input features (B, 1, F, N): for a fraction ``p`` of
+    the examples, one band of up to 1/8 of the bins and one span of up to 1/8 of the frames are set to the
+    feature minimum (silence). The target is unchanged, so the network learns to fill in from context."""
+    b, _, f, n = features.shape
+    out = features.clone()
+    floor = features.amin(dim=(1, 2, 3))
+    for i in range(b):
+        if torch.rand((), generator=gen).item() >= p:
+            continue
+        fw = int(torch.randint(1, max(2, f // 8), (), generator=gen))
+        f0 = int(torch.randint(0, max(1, f - fw), (), generator=gen))
+        tw = int(torch.randint(1, max(2, n // 8), (), generator=gen))
+        t0 = int(torch.randint(0, max(1, n - tw), (), generator=gen))
+        out[i, :, f0 : f0 + fw, :] = floor[i]
+        out[i, :, :, t0 : t0 + tw] = floor[i]
+    return out
+
+
+class AudioCorruption:
+    """Noisy mixture for a batch of clean speech (B, T): recorded noise (when given) or synthetic
+    white/pink/brown noise at an SNR uniform in ``snr_range``, sometimes with hum or clicks added, then a
+    random overall gain so the model never depends on the recording level."""
+
+    def __init__(self, cfg: CorruptionConfig, sample_rate: int) -> None:
+        self.cfg = cfg
+        self.sample_rate = sample_rate
+
+    def __call__(
+        self, clean: torch.Tensor, recorded: Optional[torch.Tensor], gen: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns (noisy, clean), both scaled by the same random gain. ``recorded`` is (B, T) or None."""
+        cfg = self.cfg
+        b, t = clean.shape
+        synth = colored_noise((b, t), torch.randint(0, 3, (b,), generator=gen).float(), gen)
+        if recorded is not None:
+            use_rec = (torch.rand(b, generator=gen) < cfg.p_recorded).view(b, 1)
+            rec = recorded / recorded.pow(2).mean(-1, keepdim=True).sqrt().clamp_min(1e-8)
+            noise = torch.where(use_rec, rec, synth)
+        else:
+            noise = synth
+        extra_hum = (torch.rand(b, generator=gen) < cfg.p_hum).view(b, 1).float()
+        extra_clk = (torch.rand(b, generator=gen) < cfg.p_clicks).view(b, 1).float()
+        noise = noise + extra_hum * 0.7 * hum((b, t), self.sample_rate, gen)
+        noise = noise + extra_clk * 0.7 * clicks((b, t), self.sample_rate, gen)
+        snr = _uniform(b, *cfg.snr_range, gen, clean.device)
+        noisy = mix_at_snr(clean, noise, snr)
+        gain = 10 ** (_uniform(b, *cfg.gain_db_range, gen, clean.device) / 20).view(b, 1)
+        peak = noisy.abs().amax(-1, keepdim=True).clamp_min(1e-8)
+        gain = torch.minimum(gain, 0.99 / peak)  # never clip
+        return noisy * gain, clean * gain

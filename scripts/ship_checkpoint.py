@@ -1,0 +1,52 @@
+"""Copies a training run's best.pt into checkpoints/NAME.pt and records it in checkpoints/manifest.json.
+
+    python scripts/ship_checkpoint.py image-gray runs/image-gray/best.pt
+
+The weights are re-saved through denoise.checkpoint (weights and metadata only, no optimizer state), and
+the manifest gets the file's SHA-256 (verified at every load), size, parameter count and training data.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from denoise import checkpoint
+from denoise.models import count_parameters
+
+ROOT = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+def main(name: str, run_ckpt: str) -> None:
+    payload = checkpoint.read_checkpoint(Path(run_ckpt))
+    model = checkpoint.model_from_payload(payload)
+    meta = payload["meta"]
+    meta["shipped_name"] = name
+    dst = ROOT / f"{name}.pt"
+    checkpoint.save_checkpoint(dst, model, meta)
+    man_path = ROOT / "manifest.json"
+    man = json.loads(man_path.read_text()) if man_path.exists() else {"models": {}}
+    data = meta.get("data", {})
+    man["models"][name] = {
+        "file": dst.name,
+        "sha256": checkpoint.sha256_file(dst),
+        "bytes": dst.stat().st_size,
+        "domain": meta["domain"],
+        "arch": meta["model"]["arch"],
+        "arch_args": meta["model"]["args"],
+        "channels": meta["model"]["channels"],
+        "parameters": count_parameters(model),
+        "step": meta.get("step"),
+        "metrics": meta.get("metrics", {}),
+        "data": ", ".join(Path(p).name for p in data.get("train", []))
+        + (f" + noise {Path(data['noise']).name}" if data.get("noise") else ""),
+    }
+    man_path.write_text(json.dumps(man, indent=2, sort_keys=True) + "\n")
+    print(f"{name}: {dst} ({dst.stat().st_size / 1e6:.2f} MB), {man['models'][name]['metrics']}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    main(sys.argv[1], sys.argv[2])

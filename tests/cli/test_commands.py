@@ -1,0 +1,178 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+from PIL import Image
+
+from denoise.cli import cli
+from denoise.io import read_image, write_png16
+from tests.conftest import smooth_image, speechlike
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def _img(path: Path, arr: np.ndarray, mode: str = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr, mode).save(path) if mode else Image.fromarray(arr).save(path)
+    return path
+
+
+def test_help_is_fast_and_torch_free():
+    code = "import sys, denoise.cli; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_console_script_and_module_entry_point(tmp_path, gray_ckpt):
+    src = _img(tmp_path / "n.png", (smooth_image(20, 20, 1)[:, :, 0] * 255).astype(np.uint8))
+    r = subprocess.run([sys.executable, "-m", "denoise", "image", str(src), "--model", str(gray_ckpt)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "n.denoised.png").is_file()
+    assert "1 done, 0 failed, 0 skipped" in r.stderr
+
+
+def test_image_directory_is_mirrored_with_modes_and_sizes_kept(tmp_path, gray_ckpt):
+    rng = np.random.default_rng(0)
+    src = tmp_path / "in"
+    _img(src / "gray.png", (rng.random((33, 41)) * 255).astype(np.uint8))
+    _img(src / "sub" / "rgba.png", (rng.random((20, 25, 4)) * 255).astype(np.uint8), "RGBA")
+    _img(src / "sub" / "tiny.png", np.array([[7]], np.uint8))
+    _img(src / "sub" / "line.jpg", (rng.random((3, 1000, 3)) * 255).astype(np.uint8))
+    write_png16(src / "deep" / "er" / "c16.png", (rng.random((9, 11, 3)) * 65535).astype(np.uint16)) if (
+        src / "deep" / "er").mkdir(parents=True) is None else None
+    r = run("image", src, "-o", tmp_path / "out", "--model", gray_ckpt)
+    assert r.exit_code == 0, r.output
+    for rel in ("gray.png", "sub/rgba.png", "sub/tiny.png", "sub/line.jpg", "deep/er/c16.png"):
+        a, b = read_image(src / rel), read_image(tmp_path / "out" / rel)
+        assert (a.mode, a.depth, a.pixels.shape) == (b.mode, b.depth, b.pixels.shape), rel
+        assert (a.alpha is None) == (b.alpha is None)
+        if a.alpha is not None:
+            assert np.array_equal(a.alpha, b.alpha)
+
+
+def test_default_model_handles_gray_and_colour(tmp_path):
+    rng = np.random.default_rng(0)
+    _img(tmp_path / "g.png", (rng.random((30, 30)) * 255).astype(np.uint8))
+    _img(tmp_path / "c.png", (rng.random((30, 30, 3)) * 255).astype(np.uint8))
+    r = run("image", tmp_path / "g.png", tmp_path / "c.png")
+    assert r.exit_code == 0, r.output
+    assert read_image(tmp_path / "c.denoised.png").pixels.shape == (30, 30, 3)
+
+
+def test_existing_output_needs_a_flag_and_bad_files_give_exit_1(tmp_path, gray_ckpt):
+    src = _img(tmp_path / "a.png", np.zeros((8, 8), np.uint8))
+    (tmp_path / "a.denoised.png").write_text("precious")
+    (tmp_path / "bad.png").write_text("not a png")
+    r = run("image", src, tmp_path / "bad.png", tmp_path / "missing.png", "--model", gray_ckpt)
+    assert r.exit_code == 1
+    assert (tmp_path / "a.denoised.png").read_text() == "precious"
+    assert "output exists" in r.output and "bad.png" in r.output and "no such file" in r.output
+    assert "Traceback" not in r.output
+    assert not (tmp_path / "bad.denoised.png").exists()
+    assert run("image", src, "--model", gray_ckpt, "--skip-existing").exit_code == 0
+    assert run("image", src, "--model", gray_ckpt, "--overwrite").exit_code == 0
+    assert (tmp_path / "a.denoised.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_usage_errors_exit_2(tmp_path, audio_ckpt):
+    src = _img(tmp_path / "a.png", np.zeros((8, 8), np.uint8))
+    assert run("image", src, "--model", audio_ckpt).exit_code == 2  # audio model for an image
+    assert run("image", src, "--model", tmp_path / "none.pt").exit_code == 2
+    assert run("image", src, "--strength", "2").exit_code == 2
+    assert run("image", src, "--device", "tpu").exit_code == 2
+
+
+@pytest.mark.parametrize("sr", [8000, 44100, 48000])
+def test_stereo_audio_keeps_rate_channels_and_subtype(tmp_path, audio_ckpt, sr):
+    x = np.stack([speechlike(1.5, sr, 0), speechlike(1.5, sr, 1)], axis=1)
+    sf.write(tmp_path / "s.wav", x, sr, subtype="PCM_16")
+    r = run("audio", tmp_path / "s.wav", "-o", tmp_path / "o.flac", "--model", audio_ckpt)
+    assert r.exit_code == 0, r.output
+    info, src = sf.info(tmp_path / "o.flac"), sf.info(tmp_path / "s.wav")
+    assert (info.samplerate, info.channels, info.frames, info.subtype) == (sr, 2, src.frames, "PCM_16")
+
+
+def test_audio_float_and_ogg(tmp_path, audio_ckpt):
+    sf.write(tmp_path / "f.wav", speechlike(1.0, 16000), 16000, subtype="FLOAT")
+    sf.write(tmp_path / "v.ogg", speechlike(1.0, 16000), 16000, format="OGG", subtype="VORBIS")
+    r = run("audio", tmp_path, "--model", audio_ckpt)
+    assert r.exit_code == 0, r.output
+    assert sf.info(tmp_path / "f.denoised.wav").subtype == "FLOAT"
+    assert sf.info(tmp_path / "v.denoised.ogg").subtype == "VORBIS"
+
+
+def _images(d: Path, n: int = 3) -> Path:
+    for i in range(n):
+        _img(d / f"{i}.png", (smooth_image(48, 48, 1, seed=i)[:, :, 0] * 255).astype(np.uint8))
+    return d
+
+
+def test_train_image_two_steps_resume_and_use(tmp_path):
+    data = _images(tmp_path / "data")
+    common = ["train", "--domain", "image", "--data", data, "--out", tmp_path / "run", "--batch-size", "2",
+              "--patch-size", "32", "--eval-every", "1", "--arch-args", '{"width": 4}', "--workers", "0", "-q"]
+    assert run(*common, "--steps", "2").exit_code == 0
+    run_dir = tmp_path / "run"
+    assert {p.name for p in run_dir.iterdir()} >= {"last.pt", "best.pt", "config.json", "history.jsonl"}
+    assert len((run_dir / "history.jsonl").read_text().splitlines()) == 2
+    r = run(*common, "--steps", "3", "--resume")
+    assert r.exit_code == 0, r.output
+    hist = [json.loads(l) for l in (run_dir / "history.jsonl").read_text().splitlines()]
+    assert [h["step"] for h in hist] == [1, 2, 3]
+    r = run("image", data / "0.png", "-o", tmp_path / "o.png", "--model", run_dir / "best.pt")
+    assert r.exit_code == 0, r.output
+
+
+def test_train_audio_two_steps_resume_and_use(tmp_path):
+    d = tmp_path / "speech"
+    d.mkdir()
+    for i in range(2):
+        sf.write(d / f"{i}.flac", speechlike(2.0, 16000, i), 16000)
+    common = ["train", "--domain", "audio", "--data", d, "--out", tmp_path / "run", "--batch-size", "2",
+              "--patch-size", "8000", "--eval-every", "1", "--arch-args", '{"width": 4}', "--workers", "0", "-q"]
+    assert run(*common, "--steps", "2").exit_code == 0
+    assert run(*common, "--steps", "3", "--resume").exit_code == 0
+    r = run("audio", d / "0.flac", "-o", tmp_path / "o.wav", "--model", tmp_path / "run" / "best.pt")
+    assert r.exit_code == 0, r.output
+
+
+def test_train_errors_are_one_line(tmp_path):
+    (tmp_path / "empty").mkdir()
+    r = run("train", "--domain", "image", "--data", tmp_path / "empty", "--out", tmp_path / "run", "--steps", "1")
+    assert r.exit_code == 1 and "no images found" in r.output and "Traceback" not in r.output
+    r = run("train", "--domain", "image", "--data", tmp_path / "empty", "--out", tmp_path / "r2", "--resume")
+    assert r.exit_code != 0
+
+
+def test_eval_image_and_audio_json(tmp_path, gray_ckpt, audio_ckpt):
+    data = _images(tmp_path / "imgs", 2)
+    r = run("eval", "--domain", "image", "--data", data, "--sigma", "15", "--sigma", "25", "--model", gray_ckpt, "--json")
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.output)["rows"]
+    assert [row["sigma"] for row in rows] == [15.0, 25.0] and rows[0]["noisy_psnr"] > rows[1]["noisy_psnr"]
+    r = run("eval", "--domain", "image", "--data", data, "--sigma", "15", "25", "--model", gray_ckpt)
+    assert r.exit_code == 0 and "psnr" in r.output
+    sp, nz = tmp_path / "sp", tmp_path / "nz"
+    sp.mkdir(), nz.mkdir()
+    sf.write(sp / "s.wav", speechlike(1.0, 16000), 16000)
+    sf.write(nz / "n.wav", np.random.default_rng(0).standard_normal(8000).astype(np.float32) * 0.1, 16000)
+    r = run("eval", "--domain", "audio", "--speech", sp, "--noise", nz, "--snr", "0", "5", "--model", audio_ckpt, "--json")
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.output)["rows"]
+    assert abs(rows[0]["noisy_si_sdr"] - 0.0) < 0.5 and abs(rows[1]["noisy_si_sdr"] - 5.0) < 0.5
+
+
+def test_models_lists_shipped_checkpoints():
+    r = run("models")
+    assert r.exit_code == 0
+    for name in ("image-gray", "image-color", "audio-speech"):
+        assert name in r.output
+    assert "dae" in run("models", "--archs").output

@@ -1,0 +1,79 @@
+"""Shared fixtures: tiny models saved as real checkpoints, and generated images and audio.
+
+Nothing here needs the network, a GPU or ../shared: every file is generated in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+torch.set_num_threads(2)
+
+
+def _save(path: Path, domain: str, channels: int, output: str) -> Path:
+    from denoise.checkpoint import save_checkpoint
+    from denoise.config import ModelConfig, STFTConfig
+    from denoise.models import build_model
+
+    torch.manual_seed(0)
+    if domain == "image":
+        cfg = ModelConfig(arch="dae", domain="image", channels=channels, args={"width": 4, "depth": 2, "blocks": 1},
+                          output=output)
+    else:
+        cfg = ModelConfig(arch="dae", domain="audio", channels=1, args={"width": 4, "depth": 2, "blocks": 1},
+                          output="mask", sample_rate=16000, stft=STFTConfig())
+    model = build_model(cfg)
+    save_checkpoint(path, model, {"model": cfg.to_dict(), "domain": domain})
+    return path
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def gray_ckpt(models_dir: Path) -> Path:
+    return _save(models_dir / "gray.pt", "image", 1, "residual")
+
+
+@pytest.fixture(scope="session")
+def color_ckpt(models_dir: Path) -> Path:
+    return _save(models_dir / "color.pt", "image", 3, "residual")
+
+
+@pytest.fixture(scope="session")
+def audio_ckpt(models_dir: Path) -> Path:
+    return _save(models_dir / "audio.pt", "audio", 1, "mask")
+
+
+def smooth_image(h: int, w: int, c: int, seed: int = 0) -> np.ndarray:
+    """A smooth synthetic picture in [0, 1] (sums of low-frequency sinusoids), (H, W, C)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    out = np.zeros((h, w, c), np.float32)
+    for ch in range(c):
+        for _ in range(3):
+            fy, fx, ph = rng.uniform(0.01, 0.08), rng.uniform(0.01, 0.08), rng.uniform(0, 6.28)
+            out[:, :, ch] += np.sin(fy * y + fx * x + ph)
+    out -= out.min()
+    return out / max(out.max(), 1e-6)
+
+
+def speechlike(seconds: float, sr: int, seed: int = 0) -> np.ndarray:
+    """Harmonic tones with a syllable-rate envelope: speech-like structure a mask model can separate
+    from broadband noise. (T,) float32 around -20 dBFS."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    f0 = 120 + 30 * np.sin(2 * np.pi * 0.7 * t + rng.uniform(0, 6))
+    phase = 2 * np.pi * np.cumsum(f0) / sr
+    sig = sum(np.sin(k * phase) / k for k in range(1, 12))
+    env = np.clip(np.sin(2 * np.pi * 3.0 * t + rng.uniform(0, 6)), 0, None) ** 2
+    x = sig * env
+    return (0.1 * x / np.sqrt(np.mean(x**2) + 1e-12)).astype(np.float32)

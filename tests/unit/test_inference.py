@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+import torch
+
+from denoise import checkpoint, inference
+
+
+def test_tiled_equals_untiled_away_from_seams(gray_ckpt):
+    """Tiling must not change the result beyond blending noise: compare against one big tile."""
+    m = checkpoint.load(str(gray_ckpt))
+    img = np.random.default_rng(0).random((301, 410)).astype(np.float32)
+    whole = inference.denoise_image_array(m, img, tile=512)
+    tiled = inference.denoise_image_array(m, img, tile=96, overlap=32, batch_size=3)
+    assert tiled.shape == img.shape
+    diff = np.abs(whole - tiled)
+    assert diff.max() < 0.03 and diff.mean() < 1e-3
+
+
+def test_channel_adaptation(gray_ckpt, color_ckpt):
+    g, c = checkpoint.load(str(gray_ckpt)), checkpoint.load(str(color_ckpt))
+    rgb = np.random.default_rng(0).random((20, 30, 3)).astype(np.float32)
+    assert inference.denoise_image_array(g, rgb).shape == rgb.shape
+    assert inference.denoise_image_array(c, rgb[:, :, 0]).shape == (20, 30)
+
+
+def test_strength_zero_returns_input_through_tiling_and_chunking(gray_ckpt, audio_ckpt):
+    m = checkpoint.load(str(gray_ckpt))
+    img = np.random.default_rng(0).random((130, 70)).astype(np.float32)
+    assert np.allclose(inference.denoise_image_array(m, img, strength=0.0, tile=64, overlap=16), img, atol=1e-6)
+    a = checkpoint.load(str(audio_ckpt))
+    x = np.random.default_rng(1).standard_normal((2, 16000 * 5 + 123)).astype(np.float32) * 0.1
+    y = inference.denoise_audio_array(a, x, 16000, strength=0.0, chunk_seconds=1.0, batch_size=2)
+    assert y.shape == x.shape
+    assert np.abs(y - x).max() < 1e-5  # cross-fades add up to exactly one; nothing shifts
+
+
+@pytest.mark.parametrize("sr", [8000, 44100])
+def test_audio_any_rate_and_chunking_stays_close_to_one_pass(audio_ckpt, sr):
+    a = checkpoint.load(str(audio_ckpt))
+    x = np.random.default_rng(2).standard_normal(sr * 4).astype(np.float32) * 0.1
+    one = inference.denoise_audio_array(a, x, sr, chunk_seconds=100)
+    chunked = inference.denoise_audio_array(a, x, sr, chunk_seconds=1.0)
+    assert one.shape == chunked.shape == x.shape
+    rel = np.sqrt(np.mean((one - chunked) ** 2) / np.mean(one**2))
+    assert rel < 0.05
+
+
+def test_cpu_results_are_deterministic(gray_ckpt):
+    m = checkpoint.load(str(gray_ckpt))
+    img = np.random.default_rng(0).random((50, 60)).astype(np.float32)
+    assert np.array_equal(inference.denoise_image_array(m, img), inference.denoise_image_array(m, img))
+
+
+def test_api_accepts_unclipped_values_and_both_shapes(gray_ckpt, audio_ckpt):
+    import denoise
+
+    m = denoise.load_model(str(gray_ckpt), device="cpu")
+    img = np.random.default_rng(0).normal(0.5, 0.4, (16, 16)).astype(np.float32)  # outside [0, 1]
+    out = denoise.denoise_image(img, model=m)
+    assert out.shape == img.shape and out.dtype == np.float32 and np.isfinite(out).all()
+    a = denoise.load_model(str(audio_ckpt), device="cpu")
+    assert denoise.denoise_audio(np.zeros(1000), 22050, model=a).shape == (1000,)
+    with pytest.raises(ValueError, match="not an audio model"):
+        denoise.denoise_audio(np.zeros(1000), 16000, model=m)

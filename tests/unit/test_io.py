@@ -1,0 +1,99 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PIL import Image
+
+from denoise import io
+
+
+def _touch(p: Path) -> Path:
+    p.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(p)
+    return p
+
+
+def test_directory_is_mirrored_under_output(tmp_path):
+    src = tmp_path / "in"
+    _touch(src / "a.png"), _touch(src / "sub" / "deep" / "b.jpg"), (src / "notes.txt").write_text("x")
+    plan = io.plan_jobs([str(src)], str(tmp_path / "out"), io.IMAGE_EXTS)
+    assert not plan.errors
+    assert sorted(j.dst.relative_to(tmp_path / "out").as_posix() for j in plan.jobs) == ["a.png", "sub/deep/b.jpg"]
+
+
+def test_default_names_sit_beside_inputs_and_earlier_outputs_are_not_inputs(tmp_path):
+    _touch(tmp_path / "x.png"), _touch(tmp_path / "x.denoised.png")
+    plan = io.plan_jobs([str(tmp_path)], None, io.IMAGE_EXTS)
+    assert [(j.src.name, j.dst.name) for j in plan.jobs] == [("x.png", "x.denoised.png")]
+
+
+def test_single_file_output_and_glob_and_missing(tmp_path):
+    f = _touch(tmp_path / "one.png")
+    _touch(tmp_path / "two.png")
+    plan = io.plan_jobs([str(f)], str(tmp_path / "clean.png"), io.IMAGE_EXTS)
+    assert plan.jobs[0].dst == tmp_path / "clean.png"
+    plan = io.plan_jobs([str(tmp_path / "*.png"), str(tmp_path / "nope.png")], str(tmp_path / "o"), io.IMAGE_EXTS)
+    assert sorted(j.dst.name for j in plan.jobs) == ["one.png", "two.png"]
+    assert plan.errors == [(str(tmp_path / "nope.png"), "no such file or directory")]
+
+
+def test_output_inside_input_is_not_scanned_and_collisions_are_errors(tmp_path):
+    _touch(tmp_path / "in" / "a.png")
+    _touch(tmp_path / "in" / "out" / "old.png")
+    plan = io.plan_jobs([str(tmp_path / "in")], str(tmp_path / "in" / "out"), io.IMAGE_EXTS)
+    assert [j.src.name for j in plan.jobs] == ["a.png"]
+    _touch(tmp_path / "b" / "a.png")
+    plan = io.plan_jobs([str(tmp_path / "in" / "a.png"), str(tmp_path / "b" / "a.png")], str(tmp_path / "o"),
+                        io.IMAGE_EXTS)
+    assert len(plan.jobs) == 1 and "already the output" in plan.errors[0][1]
+
+
+def test_atomic_output_never_clobbers_and_leaves_nothing_on_error(tmp_path):
+    dst = tmp_path / "o.png"
+    dst.write_text("keep")
+    with pytest.raises(io.InputError, match="exists"):
+        with io.atomic_output(dst, overwrite=False) as tmp:
+            tmp.write_text("new")
+    assert dst.read_text() == "keep"
+    with pytest.raises(RuntimeError):
+        with io.atomic_output(tmp_path / "p.png", overwrite=False) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("boom")
+    assert sorted(os.listdir(tmp_path)) == ["o.png"]
+
+
+@pytest.mark.parametrize("mode,depth", [("L", 8), ("RGB", 8), ("L16", 16), ("RGB16", 16), ("RGBA16", 16)])
+def test_png_round_trip_keeps_mode_and_depth(tmp_path, mode, depth):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "i.png"
+    if mode == "L":
+        Image.fromarray((rng.random((5, 7)) * 255).astype(np.uint8)).save(path)
+    elif mode == "RGB":
+        Image.fromarray((rng.random((5, 7, 3)) * 255).astype(np.uint8)).save(path)
+    else:
+        c = {"L16": 1, "RGB16": 3, "RGBA16": 4}[mode]
+        io.write_png16(path, (rng.random((5, 7, c)) * 65535).astype(np.uint16))
+    data = io.read_image(path)
+    assert data.depth == depth
+    out = tmp_path / "o.png"
+    io.write_image(out, data, data.pixels)
+    again = io.read_image(out)
+    assert again.depth == depth and again.pixels.shape == data.pixels.shape
+    assert np.array_equal(again.pixels, data.pixels)  # lossless: same quantised values
+    if mode == "RGBA16":
+        assert np.array_equal(again.alpha, data.alpha)
+
+
+def test_unreadable_image_is_one_line_error(tmp_path):
+    (tmp_path / "t.png").write_text("not an image")
+    with pytest.raises(io.InputError):
+        io.read_image(tmp_path / "t.png")
+
+
+def test_audio_output_keeps_subtype_where_possible(tmp_path):
+    sf.write(tmp_path / "a.wav", np.zeros((100, 2), np.float32), 8000, subtype="FLOAT")
+    info = io.audio_info(tmp_path / "a.wav")
+    assert io.output_audio_format(tmp_path / "b.wav", info) == ("WAV", "FLOAT")
+    assert io.output_audio_format(tmp_path / "b.flac", info)[0] == "FLAC"  # FLAC cannot hold float: its default

@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+import torch
+
+from denoise import dsp, noise
+from denoise.config import ConfigError, CorruptionConfig, ModelConfig, STFTConfig, TrainConfig
+from denoise.models import available, build_model, build_net
+
+
+@pytest.mark.parametrize("h,w", [(1, 1), (3, 1000), (17, 33), (64, 64)])
+def test_unet_keeps_any_shape(h, w):
+    net = build_net("dae", in_channels=3, out_channels=3, width=4, depth=2)
+    assert net(torch.rand(2, 3, h, w)).shape == (2, 3, h, w)
+
+
+def test_registry_rejects_unknown_names_and_arguments():
+    assert "dae" in available()
+    with pytest.raises(ValueError, match="unknown architecture"):
+        build_net("nope")
+    with pytest.raises(ValueError, match="bad arguments"):
+        build_net("dae", colour="blue")
+
+
+def test_stft_round_trip_is_exact_and_unshifted():
+    cfg = STFTConfig()
+    x = torch.randn(3, 16000 + 77)
+    y = dsp.istft(dsp.stft(x, cfg), cfg, x.shape[-1])
+    assert torch.allclose(x, y, atol=1e-5)
+
+
+def test_audio_model_output_scales_with_input_level():
+    cfg = ModelConfig(arch="dae", domain="audio", args={"width": 4}, output="mask", sample_rate=16000, stft=STFTConfig())
+    m = build_model(cfg).eval()
+    x = torch.randn(1, 8000) * 0.1
+    with torch.no_grad():
+        loud, quiet = m(x), m(x * 10 ** (-50 / 20))
+    assert torch.allclose(loud * 10 ** (-50 / 20), quiet, rtol=1e-3, atol=1e-7)
+
+
+def test_corruptions_are_seeded_and_change_the_input():
+    x = torch.rand(8, 1, 16, 16)
+    a = noise.ImageCorruption(CorruptionConfig())(x, torch.Generator().manual_seed(3))
+    b = noise.ImageCorruption(CorruptionConfig())(x, torch.Generator().manual_seed(3))
+    c = noise.ImageCorruption(CorruptionConfig())(x, torch.Generator().manual_seed(4))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert (a - x).abs().mean() > 0
+
+
+def test_mix_at_snr_hits_the_requested_snr():
+    g = torch.Generator().manual_seed(0)
+    clean, nz = torch.randn(4, 16000, generator=g), torch.randn(4, 16000, generator=g) * 3
+    snr = torch.tensor([-5.0, 0.0, 5.0, 20.0])
+    mix = noise.mix_at_snr(clean, nz, snr)
+    measured = 10 * torch.log10(clean.pow(2).mean(-1) / (mix - clean).pow(2).mean(-1))
+    assert torch.allclose(measured, snr, atol=1e-3)
+
+
+@pytest.mark.parametrize("exponent", [0.0, 1.0, 2.0])
+def test_colored_noise_slope(exponent):
+    n = noise.colored_noise((1, 2**15), torch.tensor([exponent]), torch.Generator().manual_seed(0))[0]
+    p = torch.fft.rfft(n).abs().pow(2)
+    low, high = p[100:200].mean(), p[1000:2000].mean()
+    slope = torch.log10(low / high) / torch.log10(torch.tensor(10.0))  # decades of power per decade of f
+    assert abs(slope.item() - exponent) < 0.3
+
+
+def test_audio_corruption_never_clips_and_keeps_pairs_aligned():
+    clean = torch.randn(4, 8000) * 0.3
+    noisy, target = noise.AudioCorruption(CorruptionConfig(), 16000)(clean, None, torch.Generator().manual_seed(0))
+    assert noisy.abs().max() <= 1.0
+    ratio = target / clean
+    assert torch.allclose(ratio, ratio[:, :1].expand_as(ratio), rtol=1e-4)  # one gain per example
+
+
+def test_configs_round_trip_and_reject_unknown_keys():
+    cfg = TrainConfig(domain="audio", data=["x"], out="o")
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ConfigError, match="unknown key"):
+        TrainConfig.from_dict({**cfg.to_dict(), "colour": 1})
+    with pytest.raises(ConfigError):
+        ModelConfig(domain="video")

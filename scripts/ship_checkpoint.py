@@ -39,8 +39,8 @@ def main(name: str, run_ckpt: str) -> None:
         "parameters": count_parameters(model),
         "step": meta.get("step"),
         "metrics": meta.get("metrics", {}),
-        "data": ", ".join(Path(p).name for p in data.get("train", []))
-        + (f" + noise {Path(data['noise']).name}" if data.get("noise") else ""),
+        "data": ", ".join("/".join(Path(p).parts[-2:]) for p in data.get("train", []))
+        + (f" + {'/'.join(Path(data['noise']).parts[-2:])}" if data.get("noise") else ""),
     }
     man_path.write_text(json.dumps(man, indent=2, sort_keys=True) + "\n")
     print(f"{name}: {dst} ({dst.stat().st_size / 1e6:.2f} MB), {man['models'][name]['metrics']}")

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Measures the shipped checkpoints with `denoise eval`; the tables in checkpoints/README.md come from this.
+# Usage: scripts/eval_shipped.sh [DATA_ROOT]   (DATA_ROOT defaults to ../shared/data)
+set -euo pipefail
+data=${1:-../shared/data}
+echo "## image-gray on BSD68 (gray)"
+denoise eval --domain image --model image-gray --data "$data/images/bsd68-gray" --sigma 15 25 50 --device cpu
+echo "## image-color on CBSD68 (colour)"
+denoise eval --domain image --model image-color --data "$data/images/cbsd68-color" --sigma 15 25 30 50 --device cpu
+echo "## audio-speech on speech/dev + noise/dev"
+denoise eval --domain audio --model audio-speech --speech "$data/audio/speech/dev" --noise "$data/audio/noise/dev" \
+  --snr 0 5 10 --device cpu

@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 
 from denoise.config import ConfigError, ModelConfig
+from denoise.io import create_temp
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +53,9 @@ def save_checkpoint(path: Path, model: nn.Module, meta: dict[str, Any], **traini
     payload = {"format_version": FORMAT_VERSION, "meta": json.dumps(meta, sort_keys=True), "model": state}
     payload.update(training_state)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = create_temp(path.parent, path.name, "")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "wb") as f:
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())

@@ -11,7 +11,6 @@ import glob
 import logging
 import os
 import struct
-import tempfile
 import warnings
 import zlib
 from dataclasses import dataclass, field
@@ -143,6 +142,19 @@ def plan_jobs(inputs: Sequence[str], output: Optional[str], exts: frozenset[str]
 
 
 # ------------------------------------------------------------------------------------------ atomic write
+def create_temp(directory: Path, stem: str, suffix: str) -> Path:
+    """Creates a new empty hidden file in ``directory`` and returns its path. Unlike ``mkstemp`` (always
+    0600) the mode follows the umask, so the final file gets the permissions of any normally created file."""
+    for _ in range(100):
+        path = Path(directory) / f".{stem[:40]}.{os.urandom(6).hex()}.tmp{suffix}"
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"cannot create a temporary file in {directory}")
+
+
 @contextlib.contextmanager
 def atomic_output(dst: Path, overwrite: bool) -> Iterator[Path]:
     """Yields a temporary path in ``dst``'s directory; on success moves it to ``dst`` in one rename.
@@ -155,9 +167,7 @@ def atomic_output(dst: Path, overwrite: bool) -> Iterator[Path]:
     dst.parent.mkdir(parents=True, exist_ok=True)
     if dst.exists() and not overwrite:
         raise InputError(f"output exists: {dst} (use --overwrite to replace it)")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.stem[:40]}.", suffix=".tmp" + dst.suffix, dir=dst.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = create_temp(dst.parent, dst.stem, dst.suffix)
     try:
         yield tmp
         if overwrite:

@@ -97,3 +97,13 @@ def test_audio_output_keeps_subtype_where_possible(tmp_path):
     info = io.audio_info(tmp_path / "a.wav")
     assert io.output_audio_format(tmp_path / "b.wav", info) == ("WAV", "FLOAT")
     assert io.output_audio_format(tmp_path / "b.flac", info)[0] == "FLAC"  # FLAC cannot hold float: its default
+
+
+def test_outputs_get_normal_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with io.atomic_output(tmp_path / "o.png", overwrite=False) as tmp:
+            tmp.write_bytes(b"x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "o.png").stat().st_mode & 0o777 == 0o644

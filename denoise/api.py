@@ -6,7 +6,6 @@ from functools import lru_cache
 from typing import Optional, Union
 
 import numpy as np
-import torch
 from torch import nn
 
 from denoise import checkpoint, inference

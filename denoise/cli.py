@@ -80,8 +80,6 @@ def _run_files(domain: str, inputs: tuple[str, ...], output: Optional[str], mode
     done = failed = skipped = 0
     failed += len(plan.errors)
     if plan.jobs:
-        from denoise.inference import denoise_paths
-
         if domain == "image" and model == "default":
             net = None  # picked per file below: gray and colour need different default models
         else:
@@ -89,6 +87,7 @@ def _run_files(domain: str, inputs: tuple[str, ...], output: Optional[str], mode
         results = _iter_results(domain, plan.jobs, net, model, device, overwrite, skip_existing, strength,
                                 batch_size)
         show_bar = not quiet and sys.stderr.isatty()
+        nl = "\n" if show_bar else ""  # start a fresh line below the progress bar
         with click.progressbar(length=len(plan.jobs), label=f"denoising {domain}s", file=sys.stderr,
                                show_pos=True) if show_bar else _NoBar() as bar:
             for r in results:
@@ -99,12 +98,10 @@ def _run_files(domain: str, inputs: tuple[str, ...], output: Optional[str], mode
                 elif r.status == "skipped":
                     skipped += 1
                     if not quiet:
-                        click.echo(f"\nskipped: {r.src}: {r.reason}" if show_bar else f"skipped: {r.src}: {r.reason}",
-                                   err=True)
+                        click.echo(f"{nl}skipped: {r.src}: {r.reason}", err=True)
                 else:
                     failed += 1
-                    click.echo(f"\nfailed: {r.src}: {r.reason}" if show_bar else f"failed: {r.src}: {r.reason}",
-                               err=True)
+                    click.echo(f"{nl}failed: {r.src}: {r.reason}", err=True)
     if not quiet:
         click.echo(f"{done} done, {failed} failed, {skipped} skipped in {time.perf_counter() - t0:.1f} s", err=True)
     raise SystemExit(EXIT_FAILED if failed else EXIT_OK)

@@ -260,8 +260,6 @@ def denoise_image_file(
     """Reads ``src`` (unless already decoded as ``data``), denoises it and writes ``dst`` atomically in
     the same mode and bit depth, in the format of ``dst``'s extension."""
     data = data if data is not None else io.read_image(src)
-    if data.frames > 1:
-        log.warning("%s has %d frames; only the first is denoised", src, data.frames)
     pixels = denoise_image_array(model, data.pixels, strength, tile=tile, batch_size=batch_size)
     io.save_image(dst, data, pixels, overwrite)
 
@@ -397,8 +395,6 @@ def denoise_paths(
             t0 = time.perf_counter()
             try:
                 data = fut.result()
-                if data.frames > 1:
-                    log.warning("%s has %d frames; only the first is denoised", job.src, data.frames)
                 pixels = denoise_image_array(model, data.pixels, strength, batch_size=batch_size)
             except Exception as exc:
                 log.debug("failed on %s", job.src, exc_info=True)

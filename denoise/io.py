@@ -46,10 +46,6 @@ class Plan:
     errors: list[tuple[str, str]] = field(default_factory=list)  # (input as given, reason)
 
 
-def _has_magic(s: str) -> bool:
-    return glob.has_magic(s)
-
-
 def _walk(root: Path, exts: frozenset[str], exclude: Optional[Path], skip_tagged: bool) -> list[Path]:
     """Files under ``root`` with a matching extension, sorted. Symlinked directories are not followed (no
     loops); hidden entries (our temporary files start with '.') and ``exclude`` are skipped."""
@@ -104,7 +100,7 @@ def plan_jobs(inputs: Sequence[str], output: Optional[str], exts: frozenset[str]
         elif p.exists() or p.is_symlink():
             plan.errors.append((item, "not a regular file or directory"))
             continue
-        elif _has_magic(item):
+        elif glob.has_magic(item):
             matches = sorted(Path(m) for m in glob.glob(item, recursive=True))
             files = [m for m in matches if m.is_file() and m.suffix.lower() in exts
                      and not (out is None and m.stem.endswith(DENOISED_TAG))]
@@ -264,6 +260,8 @@ def read_image(path: Path) -> ImageData:
         raise InputError(f"cannot decode image: {exc}") from None
 
     frames = getattr(im, "n_frames", 1)
+    if frames > 1:
+        log.warning("%s has %d frames; only the first is used", path, frames)
     info = {k: im.info[k] for k in ("exif", "icc_profile", "dpi") if k in im.info}
     fmt = im.format
     mode = im.mode

@@ -1,6 +1,6 @@
 """Shared fixtures: tiny models saved as real checkpoints, and generated images and audio.
 
-Nothing here needs the network, a GPU or ../shared: every file is generated in a temporary directory.
+Nothing here needs the network, a GPU or the project's training data: every file is generated in a temporary directory.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The shipped checkpoints must measurably improve synthetic noisy inputs (no ../shared needed)."""
+"""The shipped checkpoints must measurably improve synthetic noisy inputs (generated inputs only)."""
 
 import numpy as np
 

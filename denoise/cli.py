@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 import time
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 import click
@@ -187,17 +188,26 @@ def audio(**kw: Any) -> None:
 @click.option("--patch-size", type=click.IntRange(8), default=None,
               help="Image crop side in pixels (64) or audio segment in samples (2 s).")
 @click.option("--eval-every", type=click.IntRange(1), default=200, show_default=True)
+@click.option("--max-time", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Training time budget in seconds (over all resumes); the LR schedule fits it.")
 @click.option("--workers", type=click.IntRange(0), default=2, show_default=True, help="Data loader workers.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt (optimizer and schedule included).")
+@click.option("--self-supervised", is_flag=True,
+              help="--data is noisy, with no clean version: learn Noise2Void-style from blind spots.")
+@click.option("--blind-spot-fraction", type=click.FloatRange(0, 0.5, min_open=True, max_open=True), default=0.02,
+              show_default=True, help="With --self-supervised: fraction of pixels/bins masked per example.")
 @click.option("-q", "--quiet", is_flag=True)
 @click.option("-v", "--verbose", is_flag=True)
 def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val: Optional[str], out: str,
           arch: str, arch_args: str, channels: Optional[str], steps: Optional[int], epochs: Optional[int],
-          batch_size: int, lr: float, patch_size: Optional[int], eval_every: int, workers: int, device: str,
-          seed: int, resume: bool, quiet: bool, verbose: bool) -> None:
-    """Train a denoising autoencoder on clean data corrupted on the fly.
+          batch_size: int, lr: float, patch_size: Optional[int], eval_every: int, max_time: Optional[float],
+          workers: int, device: str,
+          seed: int, resume: bool, self_supervised: bool, blind_spot_fraction: float, quiet: bool,
+          verbose: bool) -> None:
+    """Train a denoising autoencoder on clean data corrupted on the fly, or (--self-supervised) on noisy
+    data alone.
 
     Works with torchrun for several GPUs: torchrun --nproc-per-node 4 -m denoise train ...
     """
@@ -221,7 +231,8 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
                           arch_args=args, channels=int(channels) if channels else None, steps=steps,
                           epochs=epochs, batch_size=batch_size, lr=lr, patch_size=patch_size, device=device,
                           seed=seed, resume=resume, eval_every=eval_every, save_every=eval_every,
-                          num_workers=workers)
+                          num_workers=workers, max_time=max_time, self_supervised=self_supervised,
+                          blind_spot_fraction=blind_spot_fraction)
     except ConfigError as exc:
         _fail(str(exc))
 
@@ -308,6 +319,90 @@ def _table(rows: list[dict[str, Any]]) -> str:
     lines = ["  ".join(c.rjust(w) for c, w in zip(cols, widths))]
     lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in cells]
     return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--domain", type=click.Choice(["auto", "image", "audio"]), default="auto", show_default=True,
+              help="auto: from --model, else from the file extensions.")
+@click.option("--model", default="default", show_default=True, help="Shipped model name or checkpoint file.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (rank,score,unit,path,error).")
+@click.option("-q", "--quiet", is_flag=True)
+@click.option("-v", "--verbose", is_flag=True)
+def score(inputs: tuple[str, ...], domain: str, model: str, device: str, batch_size: int, as_json: bool,
+          as_csv: bool, quiet: bool, verbose: bool) -> None:
+    """Rank files by how badly the autoencoder reconstructs them (anomaly score), most unusual first.
+
+    Train a model on normal data only (denoise train ...), then score new files with --model best.pt.
+    Images: mean squared error per pixel value; audio: residual energy / input energy.
+    """
+    _setup_logging(quiet, verbose)
+    from denoise import io, scoring
+
+    if as_json and as_csv:
+        _fail("--json and --csv contradict each other")
+    if domain == "auto":
+        domain = _domain_of(model, inputs)
+    plan = io.plan_jobs(inputs, None, io.IMAGE_EXTS if domain == "image" else io.AUDIO_EXTS)
+    files = [job.src for job in plan.jobs]
+    ch = 1
+    if domain == "image" and model == "default" and files:
+        try:
+            ch = io.image_channels(files[0])
+        except io.InputError:
+            pass
+    results = [scoring.FileScore(Path(item), None, reason) for item, reason in plan.errors]
+    if files:
+        net = _load_model(model, domain, device, ch)
+        results += list(scoring.score_files(net, files, batch_size))
+    rows = scoring.ranked(results)
+    unit = scoring.UNITS[domain]
+    records = [{"rank": i + 1 if r.score is not None else None, "score": r.score, "unit": unit,
+                "path": str(r.path), "error": r.error} for i, r in enumerate(rows)]
+    if as_json:
+        click.echo(json.dumps(records, indent=2))
+    elif as_csv:
+        import csv
+
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(records[0]) if records else ["rank"],
+                                lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(records)
+    else:
+        for r in records:
+            if r["score"] is not None:
+                click.echo(f"{r['rank']:>5}  {r['score']:.6g}  {r['path']}")
+    for r in records:
+        if r["error"] is not None:
+            click.echo(f"failed: {r['path']}: {r['error']}", err=True)
+    if not records:
+        _fail("no input files found", EXIT_FAILED)
+    raise SystemExit(EXIT_FAILED if any(r["error"] for r in records) else EXIT_OK)
+
+
+def _domain_of(model: str, inputs: tuple[str, ...]) -> str:
+    """A checkpoint's domain if --model is a file, else the domain of the inputs' extensions."""
+    import os
+
+    if os.path.isfile(model):
+        from denoise.checkpoint import CheckpointError, read_checkpoint
+
+        try:
+            return str(read_checkpoint(model)["meta"]["domain"])
+        except CheckpointError as exc:
+            _fail(str(exc))
+    from denoise import io
+
+    exts = {os.path.splitext(p)[1].lower() for p in inputs if os.path.splitext(p)[1]}
+    if exts and exts <= io.AUDIO_EXTS:
+        return "audio"
+    if exts and exts <= io.IMAGE_EXTS:
+        return "image"
+    _fail("cannot tell image from audio here; pass --domain image or --domain audio")
+    return ""
 
 
 @cli.command()

@@ -122,7 +122,9 @@ class CorruptionConfig(_Dictable):
 
 @dataclass
 class TrainConfig(_Dictable):
-    """One training run. ``steps`` wins over ``epochs`` when both are given."""
+    """One training run. ``steps`` wins over ``epochs`` when both are given. ``max_time`` (seconds of
+    training, summed over resumes) is a budget: the learning-rate schedule runs over whichever of steps and
+    time runs out first, so a time-limited run still ends annealed."""
 
     domain: str
     data: list[str]
@@ -148,6 +150,9 @@ class TrainConfig(_Dictable):
     stft: STFTConfig = field(default_factory=STFTConfig)
     corruption: CorruptionConfig = field(default_factory=CorruptionConfig)
     val_limit: int = 16
+    max_time: Optional[float] = None
+    self_supervised: bool = False
+    blind_spot_fraction: float = 0.02
 
     def __post_init__(self) -> None:
         if self.domain not in DOMAINS:
@@ -158,6 +163,10 @@ class TrainConfig(_Dictable):
             raise ConfigError("steps must be >= 1")
         if self.epochs is not None and self.epochs < 1:
             raise ConfigError("epochs must be >= 1")
+        if not 0 < self.blind_spot_fraction < 0.5:
+            raise ConfigError("blind_spot_fraction must be in (0, 0.5)")
+        if self.max_time is not None and self.max_time <= 0:
+            raise ConfigError("max_time must be > 0 seconds")
         if self.patch_size is None:
             # images: pixels per side; audio: samples at sample_rate (2 s)
             self.patch_size = 64 if self.domain == "image" else 2 * self.sample_rate

@@ -81,13 +81,15 @@ def load_images(dirs: Sequence[str | Path], channels: Optional[int], min_size: i
 
 
 class ImagePatches(IterableDataset):
-    """Yields (noisy, clean) batches of (batch, C, patch, patch) random crops, flipped and rotated."""
+    """Yields (noisy, clean) batches of (batch, C, patch, patch) random crops, flipped and rotated. With
+    ``corruption`` None the images are already noisy (self-supervised training) and both are the crop."""
 
-    def __init__(self, images: list[np.ndarray], patch: int, batch_size: int, corruption: CorruptionConfig,
+    def __init__(self, images: list[np.ndarray], patch: int, batch_size: int,
+                 corruption: Optional[CorruptionConfig],
                  seed: int, rank: int = 0, start_step: int = 0) -> None:
         self.images = [torch.from_numpy(im) for im in images]
         self.patch, self.batch_size = patch, batch_size
-        self.corrupt = ImageCorruption(corruption)
+        self.corrupt = ImageCorruption(corruption) if corruption is not None else None
         self.seed, self.rank, self.start_step = seed, rank, start_step
 
     def steps_per_epoch(self) -> int:
@@ -107,7 +109,7 @@ class ImagePatches(IterableDataset):
             c = torch.rot90(c, k % 4, dims=(1, 2))
             crops.append(c.flip(2) if k >= 4 else c)
         clean = torch.stack(crops)
-        return self.corrupt(clean, g), clean
+        return (self.corrupt(clean, g) if self.corrupt is not None else clean), clean
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         info = get_worker_info()
@@ -160,10 +162,11 @@ def _active(x: np.ndarray, threshold_db: float = -60.0) -> bool:
 
 class SpeechMixtures(IterableDataset):
     """Yields (noisy, clean) batches of (batch, samples) waveforms: a random segment of clean speech mixed
-    with recorded or synthetic noise (see :class:`~denoise.noise.AudioCorruption`)."""
+    with recorded or synthetic noise (see :class:`~denoise.noise.AudioCorruption`). With ``corruption``
+    None the recordings are already noisy (self-supervised training) and both are the segment."""
 
     def __init__(self, speech: list[np.ndarray], noise: Optional[list[np.ndarray]], segment: int,
-                 batch_size: int, corruption: CorruptionConfig, sample_rate: int, seed: int, rank: int = 0,
+                 batch_size: int, corruption: Optional[CorruptionConfig], sample_rate: int, seed: int, rank: int = 0,
                  start_step: int = 0) -> None:
         self.speech = [s for s in speech if _active(s)]
         if not self.speech:
@@ -172,7 +175,7 @@ class SpeechMixtures(IterableDataset):
         if noise is not None and self.noise is None:
             raise DataError("all noise files are silent")
         self.segment, self.batch_size = segment, batch_size
-        self.corrupt = AudioCorruption(corruption, sample_rate)
+        self.corrupt = AudioCorruption(corruption, sample_rate) if corruption is not None else None
         self.seed, self.rank, self.start_step = seed, rank, start_step
 
     def steps_per_epoch(self) -> int:
@@ -196,6 +199,8 @@ class SpeechMixtures(IterableDataset):
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         g = step_generator(self.seed, self.rank, step)
         clean = torch.stack([self._segment(self.speech, self.segment, g) for _ in range(self.batch_size)])
+        if self.corrupt is None:
+            return clean, clean
         rec = None
         if self.noise is not None:
             rec = torch.stack([self._segment(self.noise, self.segment, g) for _ in range(self.batch_size)])
@@ -211,9 +216,10 @@ class SpeechMixtures(IterableDataset):
 
 
 def audio_val_set(speech: list[np.ndarray], noise: Optional[list[np.ndarray]], sample_rate: int,
-                  snr_db: float = 5.0, limit: int = 16, seconds: float = 4.0,
+                  snr_db: Optional[float] = 5.0, limit: int = 16, seconds: float = 4.0,
                   seed: int = 1234) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Fixed validation mixtures at ``snr_db``, seeded: recorded noise when given, else pink noise."""
+    """Fixed validation mixtures at ``snr_db``, seeded: recorded noise when given, else pink noise.
+    ``snr_db`` None: the segments as they are (already noisy data), paired with themselves."""
     from denoise.noise import colored_noise, mix_at_snr
 
     g = torch.Generator().manual_seed(seed)
@@ -223,6 +229,9 @@ def audio_val_set(speech: list[np.ndarray], noise: Optional[list[np.ndarray]], s
     pairs = []
     for s in active:
         clean = SpeechMixtures._segment([s], min(n, len(s)), g)[None]
+        if snr_db is None:
+            pairs.append((clean, clean))
+            continue
         if noise_pool:
             nz = SpeechMixtures._segment(noise_pool, clean.shape[1], g)[None]
         else:

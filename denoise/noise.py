@@ -153,6 +153,39 @@ def tf_mask(features: torch.Tensor, gen: torch.Generator, p: float) -> torch.Ten
     return out
 
 
+def blind_spot(x: torch.Tensor, fraction: float, gen: torch.Generator,
+               radius: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Noise2Void masking of (B, C, H, W), real or complex: a random ``fraction`` of positions (all
+    channels together) take the value of a random *other* position at most ``radius`` away (reflected at
+    the borders). Training on the noisy values at exactly those positions cannot teach the identity,
+    because the network never sees them; with noise independent between positions, the best prediction
+    is the clean value. Returns (masked copy, mask (B, 1, H, W) bool). Random numbers are drawn on the
+    CPU (``gen`` is a CPU generator), then moved to ``x.device``."""
+    b, c, h, w = x.shape
+    if h < 3 or w < 3:
+        raise ValueError(f"blind-spot masking needs at least 3x3 positions, got {h}x{w}")
+    shape = (b, 1, h, w)
+    mask = torch.rand(shape, generator=gen) < fraction
+    dy = torch.randint(-radius, radius + 1, shape, generator=gen)
+    dx = torch.randint(-radius, radius + 1, shape, generator=gen)
+    dx = torch.where((dy == 0) & (dx == 0), torch.randint(0, 2, shape, generator=gen) * 2 - 1, dx)
+
+    def reflect(i: torch.Tensor, n: int) -> torch.Tensor:
+        i = i.abs()
+        return torch.where(i > n - 1, 2 * (n - 1) - i, i).clamp(0, n - 1)
+
+    y0, x0 = torch.arange(h).view(1, 1, h, 1), torch.arange(w).view(1, 1, 1, w)
+    yy, xx = reflect(y0 + dy, h), reflect(x0 + dx, w)
+    # a reflection can land back on the position itself (x=1, dx=-2); step the other way there
+    again = (yy == y0) & (xx == x0)
+    yy = torch.where(again, reflect(y0 - dy, h), yy)
+    xx = torch.where(again, reflect(x0 - dx, w), xx)
+    index = (yy * w + xx).view(b, 1, h * w).expand(b, c, h * w).to(x.device)
+    src = x.reshape(b, c, h * w).gather(2, index).view_as(x)
+    mask = mask.to(x.device)
+    return torch.where(mask, src, x), mask
+
+
 class AudioCorruption:
     """Noisy mixture for a batch of clean speech (B, T): recorded noise (when given) or synthetic
     white/pink/brown noise at an SNR uniform in ``snr_range``, sometimes with hum or clicks added, then a

@@ -1,7 +1,7 @@
 """Training loop: ``fit(TrainConfig)``. Takes config objects only, never argparse or click.
 
 Run layout (``cfg.out``): ``config.json`` (the TrainConfig), ``history.jsonl`` (one JSON line per
-evaluation: step, loss, lr, validation metric), ``last.pt`` (weights + optimizer + scheduler + step, for
+evaluation: step, loss, lr, validation metric), ``last.pt`` (weights + optimizer + step + elapsed time, for
 ``resume``) and ``best.pt`` (weights of the best validation score). Both .pt files work with ``--model``.
 """
 
@@ -23,14 +23,24 @@ from denoise import checkpoint, data, distributed, metrics
 from denoise.config import ModelConfig, TrainConfig
 from denoise.device import autocast, pick_device, seed_everything
 from denoise.models import build_model, count_parameters
-from denoise.noise import tf_mask
+from denoise.noise import blind_spot, tf_mask
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ARCH_ARGS = {
     ("image", "dae"): {"width": 32, "depth": 2, "blocks": 1},
     ("audio", "dae"): {"width": 24, "depth": 2, "blocks": 1},
+    ("image", "ae"): {"width": 32, "depth": 2, "blocks": 1, "latent_channels": 64},
+    ("audio", "ae"): {"width": 24, "depth": 2, "blocks": 1, "latent_channels": 64},
+    ("image", "sparse"): {"width": 32, "depth": 2, "blocks": 1, "latent_channels": 128, "k": 32},
+    ("audio", "sparse"): {"width": 24, "depth": 2, "blocks": 1, "latent_channels": 128, "k": 32},
+    ("image", "vae"): {"width": 32, "depth": 2, "blocks": 1, "latent_channels": 64, "beta": 1e-3},
+    ("audio", "vae"): {"width": 24, "depth": 2, "blocks": 1, "latent_channels": 64, "beta": 1e-3},
 }
+
+# Only the U-Net has skips; the others must reconstruct through their bottleneck, so they output the image
+# itself (a residual output would let the input bypass the latent).
+RESIDUAL_ARCHS = frozenset({"dae"})
 
 
 class TrainingError(Exception):
@@ -40,7 +50,8 @@ class TrainingError(Exception):
 def model_config_for(cfg: TrainConfig, channels: int) -> ModelConfig:
     args = {**DEFAULT_ARCH_ARGS.get((cfg.domain, cfg.arch), {}), **cfg.arch_args}
     if cfg.domain == "image":
-        return ModelConfig(arch=cfg.arch, domain="image", channels=channels, args=args, output="residual")
+        output = "residual" if cfg.arch in RESIDUAL_ARCHS else "direct"
+        return ModelConfig(arch=cfg.arch, domain="image", channels=channels, args=args, output=output)
     return ModelConfig(arch=cfg.arch, domain="audio", channels=1, args=args, output="mask",
                        sample_rate=cfg.sample_rate, stft=cfg.stft)
 
@@ -59,6 +70,48 @@ def _spectral_loss(est: torch.Tensor, clean: torch.Tensor, noisy: torch.Tensor, 
     return spec + 0.1 * (e - c).abs().mean()
 
 
+def _blind_spot_loss(model: nn.Module, noisy: torch.Tensor, fraction: float, gen: torch.Generator,
+                     domain: str, stft_cfg: Any = None) -> torch.Tensor:
+    """Noise2Void loss for a batch of noisy data only. Images (B, C, H, W): MSE at the masked pixels
+    (for zero-mean noise its minimiser is the clean image). Audio (B, T): compressed-magnitude L1 at the
+    masked time-frequency bins of the level-normalised spectrogram."""
+    from denoise import dsp
+
+    if domain == "image":
+        masked, mask = blind_spot(noisy, fraction, gen)
+        est = model(masked).float()
+        m = mask.expand_as(noisy)
+        return (est - noisy).pow(2)[m].mean()
+    scale = dsp.rms(noisy).unsqueeze(-1)  # (B, 1, 1)
+    spec = dsp.stft(noisy, stft_cfg)
+    masked, mask = blind_spot(spec.unsqueeze(1), fraction, gen)
+    est = model(noisy, spectrum=masked.squeeze(1))
+    err = ((est.abs() / scale).clamp_min(1e-8).pow(0.3) - (spec.abs() / scale).clamp_min(1e-8).pow(0.3)).abs()
+    return err[mask.squeeze(1)].mean()
+
+
+def _self_supervised_val(val: list[tuple[torch.Tensor, torch.Tensor]], fraction: float, seed: int = 4321
+                         ) -> list[tuple[torch.Tensor, int]]:
+    """Fixed (noisy input, mask seed) pairs, so the validation loss compares the same blind spots."""
+    return [(noisy, seed + i) for i, (noisy, _) in enumerate(val)]
+
+
+@torch.no_grad()
+def evaluate_blind_spot(model: nn.Module, val: list[tuple[torch.Tensor, int]], fraction: float,
+                        device: torch.device) -> float:
+    """Mean blind-spot loss on fixed noisy validation data (lower is better): with no clean data, this is
+    the only score there is, and it tracks the true error up to the constant noise variance."""
+    model.eval()
+    losses = []
+    for noisy, seed in val:
+        g = torch.Generator().manual_seed(seed)
+        with autocast(device):
+            losses.append(float(_blind_spot_loss(model, noisy.to(device), fraction, g, model.domain,
+                                                 getattr(model, "stft_cfg", None))))
+    model.train()
+    return float(np.mean(losses))
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, val: list[tuple[torch.Tensor, torch.Tensor]], device: torch.device) -> float:
     """Mean PSNR (images, output clipped to [0, 1]) or SI-SDR (audio) over the validation pairs."""
@@ -75,14 +128,14 @@ def evaluate(model: nn.Module, val: list[tuple[torch.Tensor, torch.Tensor]], dev
     return float(np.mean(scores))
 
 
-def _lr_lambda(total: int, warmup: int) -> Callable[[int], float]:
-    def f(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        t = (step - warmup) / max(1, total - warmup)
-        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
-
-    return f
+def lr_factor(progress: float, warmup: float) -> float:
+    """Linear warm-up over the first ``warmup`` fraction of training, then cosine decay to 2 % of the base
+    rate. ``progress`` in [0, 1] is the larger of step/steps and time/max_time, so a run cut by its time
+    budget still ends on a low learning rate."""
+    if progress < warmup:
+        return (progress + 1e-6) / warmup
+    t = (progress - warmup) / max(1e-9, 1 - warmup)
+    return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
 
 def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = None) -> dict[str, Any]:
@@ -100,21 +153,29 @@ def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = N
     if cfg.domain == "image":
         images, channels = data.load_images(cfg.data, cfg.channels, min_size=cfg.patch_size)
         val_images = data.load_images([cfg.val], channels)[0] if cfg.val else images
-        train_ds = data.ImagePatches(images, cfg.patch_size, cfg.batch_size, cfg.corruption, cfg.seed,
-                                     dist_info.rank)
-        val = data.image_val_set(val_images, limit=cfg.val_limit)
+        train_ds = data.ImagePatches(images, cfg.patch_size, cfg.batch_size,
+                                     None if cfg.self_supervised else cfg.corruption, cfg.seed, dist_info.rank)
+        val = data.image_val_set(val_images, sigma=0.0 if cfg.self_supervised else 25.0, limit=cfg.val_limit)
         metric_name = "val_psnr"
     else:
         channels = 1
         speech = data.load_audio_dir(cfg.data, cfg.sample_rate, "speech")
         noise = data.load_audio_dir([cfg.noise_dir], cfg.sample_rate, "noise") if cfg.noise_dir else None
         val_speech = data.load_audio_dir([cfg.val], cfg.sample_rate, "validation") if cfg.val else speech
-        train_ds = data.SpeechMixtures(speech, noise, cfg.patch_size, cfg.batch_size, cfg.corruption,
+        train_ds = data.SpeechMixtures(speech, noise, cfg.patch_size, cfg.batch_size,
+                                       None if cfg.self_supervised else cfg.corruption,
                                        cfg.sample_rate, cfg.seed, dist_info.rank)
-        val = data.audio_val_set(val_speech, noise, cfg.sample_rate, limit=cfg.val_limit)
+        val = data.audio_val_set(val_speech, None if cfg.self_supervised else noise, cfg.sample_rate,
+                                 limit=cfg.val_limit, snr_db=None if cfg.self_supervised else 5.0)
         metric_name = "val_si_sdr"
+    if cfg.self_supervised:
+        if cfg.noise_dir:
+            raise TrainingError("--self-supervised learns from noisy data alone; drop --noise-dir")
+        val_ss = _self_supervised_val(val, cfg.blind_spot_fraction)
+        metric_name = "val_blind_spot_loss"
     if not cfg.val:
-        log.warning("no --val given: validating on (a fixed noisy subset of) the training data")
+        log.warning("no --val given: validating on a fixed subset of the training data")
+    sign = -1.0 if cfg.self_supervised else 1.0  # ``best`` is kept as a higher-is-better number
 
     total = cfg.steps or cfg.epochs * train_ds.steps_per_epoch() // dist_info.world_size  # type: ignore[operator]
     total = max(1, total)
@@ -123,7 +184,14 @@ def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = N
     mcfg = model_config_for(cfg, channels)
     model = build_model(mcfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(total, max(1, min(500, total // 20))))
+    warmup = min(500, max(1, total // 20)) / total
+
+    def progress(step: int, seconds: float) -> float:
+        p = step / total
+        if cfg.max_time:
+            p = max(p, seconds / cfg.max_time)
+        return min(1.0, p)
+
     start, best, elapsed = 0, -math.inf, 0.0
     last_path, best_path = out / "last.pt", out / "best.pt"
     if cfg.resume:
@@ -134,16 +202,17 @@ def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = N
             raise TrainingError(f"--resume: {last_path} was trained with a different model configuration")
         model.load_state_dict(payload["model"], strict=True)
         opt.load_state_dict(payload["optimizer"])
-        sched.load_state_dict(payload["scheduler"])
         start, best, elapsed = int(payload["step"]), float(payload["best"]), float(payload["elapsed"])
         log.info("resumed from %s at step %d", last_path, start)
-        if start >= total:
-            log.info("already trained for %d steps", start)
+        if progress(start, elapsed) >= 1:
+            log.info("already trained for %d steps (%.0f s)", start, elapsed)
     if main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-        log.info("%s model %s: %d parameters, %d steps on %s", cfg.domain, cfg.arch, count_parameters(model),
-                 total, device)
+        log.info("%s model %s: %d parameters, %d steps%s on %s", cfg.domain, cfg.arch,
+                 count_parameters(model), total, f" or {cfg.max_time:.0f} s" if cfg.max_time else "", device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed patch sizes: let cuDNN pick the fastest kernels
 
     ddp_model: nn.Module = model
     if dist_info.enabled:
@@ -164,27 +233,43 @@ def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = N
             "train": {**cfg.to_dict(), "resume": False},
             "data": {"train": list(cfg.data), "noise": cfg.noise_dir, "val": cfg.val},
             "corruption": cfg.corruption.to_dict(),
-            "metrics": {metric_name: score},
+            "metrics": {metric_name: sign * score},
             "step": step,
             "parameters": count_parameters(model_without_ddp),
             "versions": checkpoint.software_versions(),
         }
+
+    def validate() -> float:
+        """Higher is better: PSNR / SI-SDR, or minus the blind-spot loss when there is no clean data."""
+        if cfg.self_supervised:
+            return -evaluate_blind_spot(model_without_ddp, val_ss, cfg.blind_spot_fraction, device)
+        return evaluate(model_without_ddp, val, device)
 
     model.train()
     t0 = time.perf_counter() - elapsed
     running, n_running, record = 0.0, 0, {}
     step = start
     batches = iter(loader)
-    while step < total:
+    done = progress(step, elapsed) >= 1
+    while not done:
+        lr = cfg.lr * lr_factor(progress(step, time.perf_counter() - t0), warmup)
+        for group in opt.param_groups:
+            group["lr"] = lr
         noisy, clean = next(batches)
         noisy, clean = noisy.to(device, non_blocking=True), clean.to(device, non_blocking=True)
         g = data.step_generator(cfg.seed, dist_info.rank, step + 10**9)
         with autocast(device):
-            if cfg.domain == "image":
+            if cfg.self_supervised:
+                loss = _blind_spot_loss(ddp_model, noisy, cfg.blind_spot_fraction, g, cfg.domain,
+                                        getattr(model_without_ddp, "stft_cfg", None))
+            elif cfg.domain == "image":
                 loss = (ddp_model(noisy).float() - clean).abs().mean()
             else:
                 est = ddp_model(noisy, feature_transform=lambda f: tf_mask(f, g, fill)).float()
                 loss = _spectral_loss(est, clean, noisy, model_without_ddp)
+            aux = model_without_ddp.aux_loss()
+            if aux is not None:
+                loss = loss + aux.float()
         if not torch.isfinite(loss):
             raise TrainingError(
                 f"loss became {loss.item()} at step {step}; stopped. The last good checkpoint is kept at "
@@ -193,26 +278,29 @@ def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = N
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        sched.step()
         step += 1
         running += loss.item()
         n_running += 1
-        if step % cfg.eval_every == 0 or step == total or step % cfg.save_every == 0:
+        done = step >= total
+        if cfg.max_time is not None and step % 10 == 0 and not done:
+            # all ranks must stop at the same step, so one rank out of time stops them all
+            out_of_time = float(time.perf_counter() - t0 >= cfg.max_time)
+            done = distributed.all_reduce_mean(out_of_time, device) > 0
+        if step % cfg.eval_every == 0 or done or step % cfg.save_every == 0:
             loss_avg = distributed.all_reduce_mean(running / n_running, device)
             running, n_running = 0.0, 0
             if main:
-                score = evaluate(model_without_ddp, val, device) if (step % cfg.eval_every == 0 or step == total) \
-                    else float("nan")
+                score = validate() if (step % cfg.eval_every == 0 or done) else float("nan")
                 improved = not math.isnan(score) and score > best
                 if improved:
                     best = score
                     checkpoint.save_checkpoint(best_path, model_without_ddp, meta(step, score))
                 checkpoint.save_checkpoint(
                     last_path, model_without_ddp, meta(step, best), optimizer=opt.state_dict(),
-                    scheduler=sched.state_dict(), step=step, best=best, elapsed=time.perf_counter() - t0)
-                record = {"step": step, "loss": round(loss_avg, 6), "lr": sched.get_last_lr()[0],
-                          metric_name: None if math.isnan(score) else round(score, 4),
-                          "best": round(best, 4), "seconds": round(time.perf_counter() - t0, 1)}
+                    step=step, best=best, elapsed=time.perf_counter() - t0)
+                record = {"step": step, "loss": round(loss_avg, 6), "lr": lr,
+                          metric_name: None if math.isnan(score) else round(sign * score, 4),
+                          "best": round(sign * best, 4), "seconds": round(time.perf_counter() - t0, 1)}
                 with open(out / "history.jsonl", "a") as f:
                     f.write(json.dumps(record) + "\n")
                 if on_log is not None:

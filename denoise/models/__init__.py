@@ -10,6 +10,7 @@ from typing import Any, Optional
 from torch import nn
 
 from denoise.config import ModelConfig
+from denoise.models import autoencoders as _autoencoders  # noqa: F401  (registers "ae", "sparse", "vae")
 from denoise.models import unet as _unet  # noqa: F401  (registers "dae")
 from denoise.models.denoisers import ImageDenoiser, SpectralMaskDenoiser
 from denoise.models.registry import available, build_net, register

@@ -15,18 +15,25 @@ from denoise import dsp
 from denoise.config import ModelConfig
 
 
-class ImageDenoiser(nn.Module):
-    """(B, C, H, W) float, nominally in [0, 1] (values outside are fine) -> (B, C, H, W).
-
-    With ``output == "residual"`` the network estimates the noise and it is subtracted (DnCNN's residual
-    learning: the noise is simpler to model than the image, which trains faster and generalises over σ).
-    """
-
+class _Wrapper(nn.Module):
     def __init__(self, net: nn.Module, config: ModelConfig, meta: Optional[dict[str, Any]] = None) -> None:
         super().__init__()
         self.net = net
         self.config = config
         self.meta = meta or {}
+
+    def aux_loss(self) -> Optional[torch.Tensor]:
+        """The network's extra training loss for its last forward pass (the VAE's beta * KL), or None."""
+        fn = getattr(self.net, "aux_loss", None)
+        return fn() if fn is not None else None
+
+
+class ImageDenoiser(_Wrapper):
+    """(B, C, H, W) float, nominally in [0, 1] (values outside are fine) -> (B, C, H, W).
+
+    With ``output == "residual"`` the network estimates the noise and it is subtracted (DnCNN's residual
+    learning: the noise is simpler to model than the image, which trains faster and generalises over σ).
+    """
 
     @property
     def domain(self) -> str:
@@ -37,7 +44,7 @@ class ImageDenoiser(nn.Module):
         return x - y if self.config.output == "residual" else y
 
 
-class SpectralMaskDenoiser(nn.Module):
+class SpectralMaskDenoiser(_Wrapper):
     """(B, T) waveform at ``config.sample_rate`` -> (B, T) waveform.
 
     Each item is divided by its RMS before the features are taken, so the network sees the same input
@@ -47,10 +54,7 @@ class SpectralMaskDenoiser(nn.Module):
     """
 
     def __init__(self, net: nn.Module, config: ModelConfig, meta: Optional[dict[str, Any]] = None) -> None:
-        super().__init__()
-        self.net = net
-        self.config = config
-        self.meta = meta or {}
+        super().__init__(net, config, meta)
         assert config.stft is not None
         self.stft_cfg = config.stft
 
@@ -64,21 +68,35 @@ class SpectralMaskDenoiser(nn.Module):
         power = (spec.abs() / scale).pow(2)
         return (0.1 * torch.log(power + dsp.EPS)).unsqueeze(1)
 
-    def forward(
+    def estimate_spectrum(
         self,
         wave: torch.Tensor,
+        spec: torch.Tensor,
         feature_transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
     ) -> torch.Tensor:
-        """``feature_transform`` lets training corrupt the network's input (time-frequency masking)
-        without touching the spectrogram the mask is applied to."""
-        length = wave.shape[-1]
-        spec = dsp.stft(wave, self.stft_cfg)
+        """(B, T) waveform and a (B, F, N) complex spectrogram -> the (B, F, N) masked estimate. ``spec`` is
+        normally ``stft(wave)``; self-supervised training passes one with blind-spot bins replaced, so the
+        estimate at those bins cannot depend on their own noisy values. ``feature_transform`` corrupts
+        only the network's input (time-frequency masking in supervised training)."""
         feats = self.features(wave, spec)
         if feature_transform is not None:
             feats = feature_transform(feats)
         logits = self.net(feats).squeeze(1).float()  # (B, F, N)
-        if self.config.output == "mask":
-            est = spec * torch.sigmoid(logits)
-        else:
+        if self.config.output != "mask":
             raise ValueError(f"audio output mode {self.config.output!r} is not supported")
-        return dsp.istft(est, self.stft_cfg, length)
+        return spec * torch.sigmoid(logits)
+
+    def forward(
+        self,
+        wave: torch.Tensor,
+        feature_transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+        spectrum: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
+        """(B, T) -> (B, T) denoised waveform. Given ``spectrum`` (B, F, N) instead of ``stft(wave)``
+        (self-supervised training's blind-spot input), returns the (B, F, N) spectrum estimate: it goes
+        through ``forward`` so that DistributedDataParallel sees the call."""
+        if spectrum is not None:
+            return self.estimate_spectrum(wave, spectrum, feature_transform)
+        spec = dsp.stft(wave, self.stft_cfg)
+        est = self.estimate_spectrum(wave, spec, feature_transform)
+        return dsp.istft(est, self.stft_cfg, wave.shape[-1])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import nn
 
@@ -29,6 +31,7 @@ class DenoisingUNet(nn.Module):
         width: int = 32,
         depth: int = 2,
         blocks: int = 1,
+        latent_blocks: Optional[int] = None,
     ) -> None:
         super().__init__()
         self.depth = depth
@@ -37,7 +40,10 @@ class DenoisingUNet(nn.Module):
         self.head = nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(inplace=True))
         self.enc = nn.ModuleList(nn.Sequential(*[ResBlock(c) for _ in range(blocks)]) for c in widths[:-1])
         self.down = nn.ModuleList(Down(widths[i], widths[i + 1]) for i in range(depth))
-        self.latent = nn.Sequential(*[ResBlock(widths[-1]) for _ in range(blocks + 1)])
+        # the latent runs at 1/4**depth of the pixels but holds most of the weights; latent_blocks lets a
+        # deeper net stay small on disk (default: blocks + 1, as the first shipped models were built)
+        n_latent = blocks + 1 if latent_blocks is None else latent_blocks
+        self.latent = nn.Sequential(*[ResBlock(widths[-1]) for _ in range(n_latent)])
         self.up = nn.ModuleList(Up(widths[i + 1], widths[i]) for i in reversed(range(depth)))
         self.dec = nn.ModuleList(
             nn.Sequential(*[ResBlock(c) for _ in range(blocks)]) for c in reversed(widths[:-1])

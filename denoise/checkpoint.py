@@ -97,6 +97,8 @@ def model_from_payload(payload: dict[str, Any]) -> nn.Module:
     from denoise.models import build_model
 
     meta = payload["meta"]
+    if not isinstance(payload["model"], dict) or not _all_finite(payload["model"]):
+        raise CheckpointError("checkpoint has NaN or Inf weights (corrupted file?)")
     try:
         config = ModelConfig.from_dict(meta["model"])
         model = build_model(config, meta)

@@ -32,12 +32,46 @@ CONTEXT_SECONDS = 0.5  # audio each side of a chunk that is computed and thrown 
 FADE_SECONDS = 0.05  # half-length of the linear cross-fade between neighbouring chunks
 
 
+MIN_TILE = 64  # smallest tile an out-of-memory retry goes down to
+
+# torch.OutOfMemoryError (torch >= 2.5) is the same class as torch.cuda.OutOfMemoryError
+OUT_OF_MEMORY: tuple[type[BaseException], ...] = (torch.cuda.OutOfMemoryError,)
+
+
+def _release(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
 # ----------------------------------------------------------------------------------------- tensor core
 def denoise_tensor(model: nn.Module, x: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
     """Runs ``model`` on a batch already shaped for it: images (B, C, H, W), audio (B, T) at the model's
     rate. The batch is moved to the model's device, run under inference mode (autocast on CUDA), and the
-    result, blended with the input by ``strength``, comes back as float32 on the CPU."""
+    result, blended with the input by ``strength``, comes back as float32 on the CPU.
+
+    When the device runs out of memory, the batch is split in halves and each half retried, down to one
+    item; only a single item that does not fit raises (the callers then shrink tiles or give up)."""
     device = next(model.parameters()).device
+    try:
+        return _run_batch(model, x, strength, device)
+    except OUT_OF_MEMORY:
+        _release(device)
+        if x.shape[0] <= 1:
+            raise
+        half = x.shape[0] // 2
+        log.info("out of %s memory with a batch of %d: retrying as %d + %d", device.type, x.shape[0], half,
+                 x.shape[0] - half)
+        return torch.cat([denoise_tensor(model, x[:half], strength), denoise_tensor(model, x[half:], strength)])
+
+
+def _run_batch(model: nn.Module, x: torch.Tensor, strength: float, device: torch.device) -> torch.Tensor:
+    y = _forward(model, x, strength, device)
+    if not torch.isfinite(y).all():
+        raise io.InputError("the model produced NaN or Inf values; nothing was written")
+    return y
+
+
+def _forward(model: nn.Module, x: torch.Tensor, strength: float, device: torch.device) -> torch.Tensor:
     with torch.inference_mode(), autocast(device):
         xin = x.to(device, non_blocking=True).float()
         y = model(xin).float()
@@ -81,7 +115,25 @@ def denoise_image_array(
     Images larger than ``tile`` are cut into overlapping tiles, run ``batch_size`` at a time and blended,
     so memory is bounded whatever the size. A gray model runs each colour channel separately; a colour
     model sees a gray image repeated three times and its output is averaged back.
+
+    Out of device memory even for one tile, the image is redone with tiles half the size (down to
+    ``MIN_TILE``); below that an :class:`~denoise.io.InputError` says so in one line.
     """
+    while True:
+        try:
+            return _denoise_image_array(model, image, strength, tile, overlap, batch_size)
+        except OUT_OF_MEMORY:
+            _release(next(model.parameters()).device)
+            if tile // 2 < MIN_TILE:
+                raise io.InputError(f"out of device memory even with {tile}-pixel tiles one at a time; "
+                                    "try --device cpu") from None
+            tile //= 2
+            overlap = min(overlap, tile // 4)
+            log.warning("out of device memory: retrying this image with %d-pixel tiles", tile)
+
+
+def _denoise_image_array(model: nn.Module, image: np.ndarray, strength: float, tile: int, overlap: int,
+                         batch_size: int) -> np.ndarray:
     _check_strength(strength)
     arr = np.asarray(image, dtype=np.float32)
     squeeze = arr.ndim == 2
@@ -187,8 +239,10 @@ def stream_audio(
     chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
     batch_size: int = 4,
     progress: Optional[Callable[[int], None]] = None,
-) -> None:
-    """Denoises ``n_frames`` of audio in overlapping chunks with bounded memory.
+) -> bool:
+    """Denoises ``n_frames`` of audio in overlapping chunks with bounded memory. Returns True if NaN or
+    Inf samples were found (they are treated as silence, so one bad sample cannot spread through the STFT
+    into the whole chunk).
 
     ``read(start, stop)`` returns (channels, stop - start) float32; ``write(block)`` receives the output
     in order, (channels, n) blocks adding up to exactly ``n_frames``. Each chunk is computed with
@@ -197,6 +251,7 @@ def stream_audio(
     chunks are in memory at once.
     """
     _check_strength(strength)
+    nonfinite = False
     hop = max(int(chunk_seconds * sample_rate), 4 * int(FADE_SECONDS * sample_rate) + 8)
     ctx = max(int(CONTEXT_SECONDS * sample_rate), 1)
     fade = max(int(FADE_SECONDS * sample_rate), 1)
@@ -208,8 +263,16 @@ def stream_audio(
         spans = [(max(0, bounds[k] - ctx), min(n_frames, bounds[k + 1] + ctx)) for k in ks]
         windows = [read(a, b) for a, b in spans]
         for w in windows:
-            np.nan_to_num(w, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-        results = _run_windows(model, windows, sample_rate, strength)
+            bad = ~np.isfinite(w)
+            if bad.any():
+                w[bad] = 0.0
+                nonfinite = True
+        try:
+            results = _run_windows(model, windows, sample_rate, strength)
+        except OUT_OF_MEMORY:
+            _release(next(model.parameters()).device)
+            raise io.InputError(f"out of device memory on a single {chunk_seconds:g} s chunk; try --device cpu"
+                                ) from None
         for k, (a, _), y in zip(ks, spans, results):
             lo, hi = bounds[k], bounds[k + 1]
             keep_a = lo if k == 0 else lo - fade
@@ -226,6 +289,7 @@ def stream_audio(
                 pending = seg[:, split:]
             if progress is not None:
                 progress(hi - lo)
+    return nonfinite
 
 
 def denoise_audio_array(
@@ -291,7 +355,8 @@ def denoise_audio_file(
                 block = np.clip(block, -1.0, 1.0)
             fout.write(block.T)
 
-        stream_audio(model, read, write, info.frames, info.sample_rate, strength, chunk_seconds, batch_size)
+        if stream_audio(model, read, write, info.frames, info.sample_rate, strength, chunk_seconds, batch_size):
+            log.warning("%s: NaN or Inf samples were treated as silence", src)
 
 
 # ------------------------------------------------------------------------------------------- many files
@@ -330,6 +395,8 @@ def denoise_paths(
     background thread while the next file computes; audio files are streamed one at a time."""
     jobs = list(jobs)
     domain = model.domain
+    for directory in sorted({job.dst.parent for job in jobs}):
+        io.remove_stale_temps(directory)  # left by an earlier run that was killed
 
     def precheck(job: io.Job) -> Optional[FileResult]:
         if job.dst.exists() and not overwrite:

@@ -10,6 +10,7 @@ import contextlib
 import glob
 import logging
 import os
+import re
 import struct
 import warnings
 import zlib
@@ -142,13 +143,54 @@ def create_temp(directory: Path, stem: str, suffix: str) -> Path:
     """Creates a new empty hidden file in ``directory`` and returns its path. Unlike ``mkstemp`` (always
     0600) the mode follows the umask, so the final file gets the permissions of any normally created file."""
     for _ in range(100):
-        path = Path(directory) / f".{stem[:40]}.{os.urandom(6).hex()}.tmp{suffix}"
+        path = Path(directory) / f".{stem[:40]}.{os.getpid()}-{os.urandom(6).hex()}.tmp{suffix}"
         try:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             return path
         except FileExistsError:
             continue
     raise FileExistsError(f"cannot create a temporary file in {directory}")
+
+
+_TEMP_NAME = re.compile(r"^\..*\.(\d+)-[0-9a-f]{12}\.tmp(\.[^.]*)?$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def remove_stale_temps(directory: Path) -> int:
+    """Deletes temporary files that a killed run (kill -9, power cut) left in ``directory``: names made by
+    :func:`create_temp` whose process no longer exists. A running process's files are left alone.
+    Returns how many were removed."""
+    removed = 0
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return 0
+    for name in names:
+        m = _TEMP_NAME.match(name)
+        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(directory, name))
+                removed += 1
+    if removed:
+        log.info("removed %d stale temporary file(s) in %s", removed, directory)
+    return removed
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -166,6 +208,7 @@ def atomic_output(dst: Path, overwrite: bool) -> Iterator[Path]:
     tmp = create_temp(dst.parent, dst.stem, dst.suffix)
     try:
         yield tmp
+        fsync_file(tmp)  # the data reach the disk before the name does
         if overwrite:
             os.replace(tmp, dst)
         else:
@@ -370,8 +413,19 @@ def write_image(path: Path, data: ImageData, pixels: np.ndarray) -> None:
     if fmt == "WEBP":
         options["quality"] = 95
     if fmt == "GIF":
-        im = im.convert("RGB").quantize(256) if im.mode != "L" else im
         options = {}
+        if im.mode in ("RGBA", "LA"):
+            # GIF has one transparent palette entry, not an alpha channel: pixels under half opacity use it
+            a = np.asarray(im.getchannel("A"))
+            im = im.convert("RGB").quantize(255)
+            idx = np.asarray(im).copy()
+            idx[a < 128] = 255
+            pal = im.getpalette()[: 255 * 3]
+            im = Image.fromarray(idx, mode="P")
+            im.putpalette(pal + [0, 0, 0])
+            options["transparency"] = 255
+        elif im.mode != "L":
+            im = im.convert("RGB").quantize(256)
     im.save(path, format=fmt, **options)
 
 
@@ -404,7 +458,30 @@ def audio_info(path: Path) -> AudioInfo:
         raise InputError(f"cannot read audio: {exc}") from None
     if i.frames <= 0:
         raise InputError("audio file has no samples")
+    if i.format == "WAV":
+        declared = _wav_declared_bytes(path)
+        block = i.channels * {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4,
+                              "DOUBLE": 8}.get(i.subtype, 0)
+        if declared and block and declared // block > i.frames:
+            log.warning("%s is truncated: its header declares %d frames, the file holds %d; those are used",
+                        path, declared // block, i.frames)
     return AudioInfo(int(i.samplerate), int(i.channels), int(i.frames), i.format, i.subtype)
+
+
+def _wav_declared_bytes(path: Path) -> int:
+    """Size of the 'data' chunk as the RIFF header declares it (0 if not found in the first 64 KiB)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(65536)
+    except OSError:
+        return 0
+    pos = 12
+    while head[:4] == b"RIFF" and pos + 8 <= len(head):
+        tag, size = head[pos : pos + 4], struct.unpack("<I", head[pos + 4 : pos + 8])[0]
+        if tag == b"data":
+            return size
+        pos += 8 + size + (size & 1)
+    return 0
 
 
 def read_audio(path: Path) -> tuple[np.ndarray, int]:

@@ -195,6 +195,9 @@ def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = N
     start, best, elapsed = 0, -math.inf, 0.0
     last_path, best_path = out / "last.pt", out / "best.pt"
     if cfg.resume:
+        from denoise.io import remove_stale_temps
+
+        remove_stale_temps(out)  # a half-written checkpoint from a killed run
         if not last_path.is_file():
             raise TrainingError(f"--resume: no {last_path} to resume from")
         payload = checkpoint.read_checkpoint(last_path, map_location=device)

@@ -1,0 +1,48 @@
+"""Helpers shared by the benchmark scripts: data location, timing, tables."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data"
+
+
+def data_root(arg: str | None) -> Path:
+    root = Path(arg or os.environ.get("DENOISE_DATA", DEFAULT_DATA))
+    if not root.is_dir():
+        raise SystemExit(f"data folder {root} not found: pass --data-root (see README, 'Benchmarks')")
+    return root
+
+
+def machine() -> str:
+    import torch
+
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU(s), torch {torch.__version__}, "
+            f"{torch.get_num_threads()} thread(s)")
+
+
+def best_time(fn: Callable[[], Any], repeat: int = 3) -> float:
+    """Fastest of ``repeat`` runs after one warm-up: the least disturbed by other work on the machine."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def table(rows: Sequence[dict[str, Any]], floats: int = 2) -> str:
+    cols = list(rows[0])
+    fmt = lambda v: (f"{v:.{floats}f}" if isinstance(v, float) else "–" if v is None else str(v))  # noqa: E731
+    cells = [[fmt(r.get(c)) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    head = "| " + " | ".join(c.ljust(w) for c, w in zip(cols, widths)) + " |"
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    body = ["| " + " | ".join(v.ljust(w) for v, w in zip(row, widths)) + " |" for row in cells]
+    return "\n".join([head, sep, *body])

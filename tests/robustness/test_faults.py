@@ -1,0 +1,209 @@
+"""Faults: kill -9 in a batch and in training, a full disk, CUDA out of memory (simulated), determinism,
+outputs confined to -o, and no network use."""
+
+import errno
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from PIL import Image
+
+from denoise import inference, io
+from denoise.checkpoint import load
+from tests.cli.test_commands import run
+from tests.conftest import _save, smooth_image, speechlike
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def _images(d: Path, n: int, size: int) -> None:
+    d.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray((rng.random((size, size)) * 255).astype(np.uint8)).save(d / f"{i:03d}.png")
+
+
+def _wait_for(cond, proc, timeout=60.0):
+    t0 = time.time()
+    while not cond():
+        if proc.poll() is not None or time.time() - t0 > timeout:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+@pytest.fixture(scope="module")
+def slow_gray(tmp_path_factory):
+    """A gray model large enough that a batch of images takes seconds, so a kill lands mid-batch."""
+    from denoise.checkpoint import save_checkpoint
+    from denoise.config import ModelConfig
+    from denoise.models import build_model
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(arch="dae", domain="image", channels=1, args={"width": 24, "depth": 2, "blocks": 2})
+    path = tmp_path_factory.mktemp("slow") / "slow.pt"
+    save_checkpoint(path, build_model(cfg), {"model": cfg.to_dict(), "domain": "image"})
+    return path
+
+
+def test_kill_9_mid_batch_leaves_only_complete_files_and_skip_existing_finishes(tmp_path, slow_gray):
+    src, out = tmp_path / "in", tmp_path / "out"
+    _images(src, 40, 256)
+    cmd = [sys.executable, "-m", "denoise", "image", str(src), "-o", str(out), "--model", str(slow_gray), "-q"]
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    visible = lambda: [p for p in out.glob("*.png") if not p.name.startswith(".")] if out.exists() else []  # noqa: E731
+    assert _wait_for(lambda: len(visible()) >= 3, proc), "the batch ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = {p.name: p.stat().st_mtime_ns for p in visible()}
+    assert 3 <= len(done_before) < 40
+    for p in visible():  # every visible output is complete
+        with Image.open(p) as im:
+            im.load()
+            assert im.size == (256, 256)
+    r = subprocess.run(cmd[:-1] + ["--skip-existing"], env=ENV, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert f"{40 - len(done_before)} done, 0 failed, {len(done_before)} skipped" in r.stderr
+    assert sorted(p.name for p in visible()) == [f"{i:03d}.png" for i in range(40)]
+    assert {n: (out / n).stat().st_mtime_ns for n in done_before} == done_before  # not redone
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # stale temporaries cleaned
+
+
+def test_kill_9_mid_training_resumes_from_the_last_checkpoint(tmp_path):
+    _images(tmp_path / "data", 4, 48)
+    common = [sys.executable, "-m", "denoise", "train", "--domain", "image", "--data", str(tmp_path / "data"),
+              "--out", str(tmp_path / "run"), "--arch-args", '{"width": 8}', "--batch-size", "4",
+              "--patch-size", "32", "--eval-every", "5", "--workers", "0", "-q"]
+    proc = subprocess.Popen(common + ["--steps", "100000"], env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    hist = tmp_path / "run" / "history.jsonl"
+    lines = lambda: hist.read_text().splitlines() if hist.exists() else []  # noqa: E731
+    assert _wait_for(lambda: len(lines()) >= 3, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    saved = json.loads(lines()[-1])["step"]
+    payload = torch.load(tmp_path / "run" / "last.pt", weights_only=True)  # never torn
+    assert payload["step"] in (saved, saved + 5)  # killed between checkpoint and history line at worst
+    target = payload["step"] + 10
+    r = subprocess.run(common + ["--steps", str(target), "--resume"], env=ENV, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    steps = [json.loads(line)["step"] for line in lines()]
+    assert steps[-2:] == [target - 5, target]
+    assert [p.name for p in (tmp_path / "run").iterdir() if p.name.startswith(".")] == []
+
+
+def test_full_disk_gives_a_clear_error_and_no_partial_file(tmp_path, gray_ckpt, audio_ckpt, monkeypatch):
+    Image.fromarray((smooth_image(32, 32, 1)[:, :, 0] * 255).astype(np.uint8)).save(tmp_path / "a.png")
+    sf.write(tmp_path / "a.wav", speechlike(1.0, 16000), 16000)
+    real_write = io.write_image
+
+    def write_half_then_enospc(path, data, pixels):
+        real_write(path, data, pixels)
+        with open(path, "r+b") as f:
+            f.truncate(os.path.getsize(path) // 2)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(io, "write_image", write_half_then_enospc)
+    r = run("image", tmp_path / "a.png", "-o", tmp_path / "out", "--model", gray_ckpt)
+    assert r.exit_code == 1 and "No space left on device" in r.output and "Traceback" not in r.output
+    monkeypatch.setattr(io, "fsync_file", lambda p: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device")))
+    r = run("audio", tmp_path / "a.wav", "-o", tmp_path / "out", "--model", audio_ckpt)
+    assert r.exit_code == 1 and "No space left on device" in r.output
+    assert list((tmp_path / "out").iterdir()) == []  # neither output nor temporary file
+
+
+class _OOMBelow(torch.nn.Module):
+    """Wraps a model and raises CUDA's out-of-memory error when a batch holds more than ``limit`` values,
+    as a too-large batch or tile would on a GPU."""
+
+    def __init__(self, model, limit):
+        super().__init__()
+        self.inner, self.limit, self.config, self.calls = model, limit, model.config, []
+
+    @property
+    def net(self):
+        return self.inner.net
+
+    @property
+    def domain(self):
+        return self.inner.domain
+
+    def forward(self, x):
+        self.calls.append(tuple(x.shape))
+        if x.numel() > self.limit:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return self.inner(x)
+
+
+def test_out_of_memory_retries_with_smaller_batches_then_smaller_tiles(gray_ckpt, audio_ckpt):
+    model = load(str(gray_ckpt), domain="image")
+    img = smooth_image(300, 300, 1)[:, :, 0]
+    ref = inference.denoise_image_array(model, img, batch_size=8)
+    small_batches = _OOMBelow(model, limit=2 * 256 * 256)  # only 2 tiles of 256 fit
+    out = inference.denoise_image_array(small_batches, img, batch_size=8)
+    assert np.array_equal(out, ref)  # splitting a batch changes nothing
+    assert max(s[0] for s in small_batches.calls if np.prod(s) <= 2 * 256 * 256) <= 2
+    small_tiles = _OOMBelow(model, limit=128 * 128)  # not even one 256 tile fits
+    out = inference.denoise_image_array(small_tiles, img, batch_size=8)
+    assert max(s[-1] for s in small_tiles.calls if np.prod(s) <= 128 * 128) == 128
+    assert np.abs(out - ref).max() < 0.05  # other tiles, same picture
+    with pytest.raises(io.InputError, match="out of device memory"):
+        inference.denoise_image_array(_OOMBelow(model, limit=10), img)
+    audio = load(str(audio_ckpt), domain="audio")
+    x = speechlike(3.0, 16000)
+    ref = inference.denoise_audio_array(audio, np.stack([x, x]), 16000, chunk_seconds=1.0, batch_size=4)
+    out = inference.denoise_audio_array(_OOMBelow(audio, limit=2 * 16000), np.stack([x, x]), 16000,
+                                        chunk_seconds=1.0, batch_size=4)
+    assert np.allclose(out, ref, atol=1e-6)
+    with pytest.raises(io.InputError, match="out of device memory"):
+        inference.denoise_audio_array(_OOMBelow(audio, limit=10), x, 16000)
+
+
+def test_same_input_same_output_bytes_on_cpu(tmp_path, color_ckpt, audio_ckpt):
+    Image.fromarray((smooth_image(70, 90, 3) * 255).astype(np.uint8)).save(tmp_path / "a.png")
+    sf.write(tmp_path / "a.wav", speechlike(2.0, 16000), 16000)
+    for i in (1, 2):
+        assert run("image", tmp_path / "a.png", "-o", tmp_path / f"{i}.png", "--model", color_ckpt).exit_code == 0
+        assert run("audio", tmp_path / "a.wav", "-o", tmp_path / f"{i}.wav", "--model", audio_ckpt).exit_code == 0
+    assert (tmp_path / "1.png").read_bytes() == (tmp_path / "2.png").read_bytes()
+    assert (tmp_path / "1.wav").read_bytes() == (tmp_path / "2.wav").read_bytes()
+
+
+def test_outputs_never_leave_the_output_directory(tmp_path, gray_ckpt, monkeypatch):
+    outside = tmp_path / "outside"
+    _images(outside, 1, 16)
+    tree = tmp_path / "work" / "tree"
+    _images(tree / "sub", 2, 16)
+    (tree / "link_dir").symlink_to(outside, target_is_directory=True)
+    (tree / "sub" / "link.png").symlink_to(outside / "000.png")
+    (tree / "loop").symlink_to(tree, target_is_directory=True)
+    monkeypatch.chdir(tmp_path / "work")
+    out = tmp_path / "out"
+    r = run("image", "tree", "../outside/000.png", str(outside / "000.png"), "-o", out, "--model", gray_ckpt)
+    written = [p for p in tmp_path.rglob("*.png") if out not in p.parents and p.parent != outside
+               and "tree" not in p.parts]
+    assert written == [], written
+    assert all(out in p.resolve().parents for p in out.rglob("*.png"))
+    assert (out / "tree" / "sub" / "link.png").is_file() or (out / "sub" / "link.png").is_file()
+    assert "Traceback" not in r.output
+
+
+def test_no_network_at_run_time(tmp_path, gray_ckpt, audio_ckpt, monkeypatch):
+    def refuse(*a, **k):
+        raise AssertionError("network use")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "a.png")
+    sf.write(tmp_path / "a.wav", speechlike(0.5, 16000), 16000)
+    assert run("image", tmp_path / "a.png", "-o", tmp_path / "o.png").exit_code == 0  # shipped default
+    assert run("audio", tmp_path / "a.wav", "-o", tmp_path / "o.wav").exit_code == 0

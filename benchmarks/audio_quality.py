@@ -27,6 +27,7 @@ from _common import data_root, machine, table  # noqa: E402
 from denoise import checkpoint, inference, io, metrics  # noqa: E402
 from denoise.data import list_files  # noqa: E402
 from denoise.dsp import resample  # noqa: E402
+from denoise.evaluation import mix_for_eval, read_mono  # noqa: E402
 
 SR = 16000
 
@@ -105,10 +106,8 @@ def main() -> None:
         f"denoise ({args.model})": lambda x: inference.denoise_audio_array(model, x.astype(np.float32), SR),
     }
     methods.update(peers())
-    speech = [resample(io.read_audio(f)[0].mean(0), io.read_audio(f)[1], SR)
-              for f in list_files([root / "audio/speech/dev"], io.AUDIO_EXTS)[: args.limit]]
-    noise = [resample(io.read_audio(f)[0].mean(0), io.read_audio(f)[1], SR)
-             for f in list_files([root / "audio/noise/dev"], io.AUDIO_EXTS)]
+    speech = [read_mono(f, SR) for f in list_files([root / "audio/speech/dev"], io.AUDIO_EXTS)[: args.limit]]
+    noise = [read_mono(f, SR) for f in list_files([root / "audio/noise/dev"], io.AUDIO_EXTS)]
     print(f"# Speech denoising, speech/dev ({len(speech)} files) + noise/dev, PESQ-wb / STOI / SI-SDR")
     print(f"machine: {machine()}\n")
     seconds = {k: 0.0 for k in methods}
@@ -118,11 +117,7 @@ def main() -> None:
         for snr in args.snr:
             acc: dict[str, dict[str, list[float]]] = {k: {"pesq": [], "stoi": [], "si_sdr": []} for k in methods}
             for i, clean in enumerate(speech):
-                rng = np.random.default_rng([0, i, int(round(snr * 1000)) + 10**6])
-                nz = np.tile(noise[i % len(noise)], int(np.ceil(len(clean) / len(noise[i % len(noise)]))))
-                start = int(rng.integers(0, len(nz) - len(clean) + 1))
-                nz = nz[start : start + len(clean)]
-                mix = clean + nz * np.sqrt(np.mean(clean**2) / (max(np.mean(nz**2), 1e-12) * 10 ** (snr / 10)))
+                mix = mix_for_eval(clean, noise, i, snr)
                 ref = clean
                 if cond == "-26 dBFS":
                     g = 10 ** (-26 / 20) / max(np.sqrt(np.mean(mix**2)), 1e-12)

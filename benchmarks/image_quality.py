@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -26,6 +25,7 @@ from _common import best_time, data_root, machine, table  # noqa: E402
 
 from denoise import checkpoint, inference, io, metrics  # noqa: E402
 from denoise.data import list_files  # noqa: E402
+from denoise.evaluation import add_benchmark_noise, to8  # noqa: E402
 
 SETS = {"gray": ("images/bsd68-gray", "image-gray", [15.0, 25.0, 50.0]),
         "color": ("images/cbsd68-color", "image-color", [15.0, 25.0, 30.0, 50.0])}
@@ -33,10 +33,6 @@ SETS = {"gray": ("images/bsd68-gray", "image-gray", [15.0, 25.0, 50.0]),
 PUBLISHED = {"gray": {"DnCNN-S": {15: 31.73, 25: 29.23, 50: 26.23}, "DnCNN-B (blind)": {15: 31.61, 25: 29.16, 50: 26.23},
                       "FFDNet": {15: 31.63, 25: 29.19, 50: 26.29}, "DRUNet": {15: 31.91, 25: 29.48, 50: 26.59}},
              "color": {"FFDNet": {30: 30.32, 50: 27.97}, "DRUNet": {30: 30.81, 50: 28.51}}}
-
-
-def to8(x: np.ndarray) -> np.ndarray:
-    return np.rint(np.clip(x, 0.0, 1.0) * 255.0) / 255.0
 
 
 def methods_for(model, sigma: float, skip: set[str]) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
@@ -85,8 +81,7 @@ def main() -> None:
             for method, fn in methods_for(model, sigma, skip).items():
                 p, s = [], []
                 for i, clean in enumerate(clean_set):
-                    rng = np.random.default_rng([0, i, int(round(sigma * 1000))])
-                    noisy = clean + rng.standard_normal(clean.shape).astype(np.float32) * (sigma / 255.0)
+                    noisy = add_benchmark_noise(clean, i, sigma)
                     out = to8(np.asarray(fn(noisy), np.float32).reshape(clean.shape))
                     p.append(metrics.psnr(clean, out))
                     s.append(metrics.ssim(clean, out))

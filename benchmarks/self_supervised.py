@@ -27,13 +27,10 @@ from _common import data_root, machine, table  # noqa: E402
 from denoise import checkpoint, inference, io, metrics  # noqa: E402
 from denoise.config import TrainConfig  # noqa: E402
 from denoise.data import list_files  # noqa: E402
+from denoise.evaluation import to8  # noqa: E402
 from denoise.train import fit  # noqa: E402
 
 SIGMA = 25.0
-
-
-def to8(x: np.ndarray) -> np.ndarray:
-    return np.rint(np.clip(x, 0.0, 1.0) * 255.0) / 255.0
 
 
 def main() -> None:

@@ -21,8 +21,35 @@ from denoise.dsp import resample
 log = logging.getLogger(__name__)
 
 
-def _to8(x: np.ndarray) -> np.ndarray:
+def to8(x: np.ndarray) -> np.ndarray:
+    """Clip to [0, 1] and round to 8 bits, as the published tables do before PSNR."""
     return np.rint(np.clip(x, 0.0, 1.0) * 255.0) / 255.0
+
+
+def add_benchmark_noise(clean: np.ndarray, index: int, sigma: float, seed: int = 0) -> np.ndarray:
+    """clean + N(0, (σ/255)²) in float, no clipping; seeded per (seed, image index, σ) so every script
+    that scores image ``index`` at ``sigma`` sees the same noise."""
+    rng = np.random.default_rng([seed, index, int(round(sigma * 1000))])
+    return clean + rng.standard_normal(clean.shape).astype(np.float32) * (sigma / 255.0)
+
+
+def read_mono(path: Path, sample_rate: int) -> np.ndarray:
+    """An audio file as mono float32 at ``sample_rate``."""
+    audio, sr = io.read_audio(path)
+    return resample(audio.mean(axis=0), sr, sample_rate).astype(np.float32)
+
+
+def mix_for_eval(clean: np.ndarray, noise: Sequence[np.ndarray], index: int, snr: float,
+                 seed: int = 0) -> np.ndarray:
+    """Speech ``index`` mixed at ``snr`` dB with noise ``index mod len(noise)``, looped or cut to the
+    speech length at a seeded offset (float64 arithmetic, as the published eval numbers were made)."""
+    rng = np.random.default_rng([seed, index, int(round(snr * 1000)) + 10**6])
+    nz = noise[index % len(noise)]
+    nz = np.tile(nz, int(np.ceil(len(clean) / len(nz))))
+    start = int(rng.integers(0, len(nz) - len(clean) + 1))
+    nz = nz[start : start + len(clean)]
+    p_c, p_n = np.mean(clean**2), max(np.mean(nz**2), 1e-12)
+    return clean + nz * np.sqrt(p_c / (p_n * 10 ** (snr / 10)))
 
 
 def eval_images(model: nn.Module, data_dir: str | Path, sigmas: Sequence[float], seed: int = 0,
@@ -36,10 +63,9 @@ def eval_images(model: nn.Module, data_dir: str | Path, sigmas: Sequence[float],
     for sigma in sigmas:
         acc: dict[str, list[float]] = {k: [] for k in ("noisy_psnr", "noisy_ssim", "psnr", "ssim")}
         for i, clean in enumerate(clean_set):
-            rng = np.random.default_rng([seed, i, int(round(sigma * 1000))])
-            noisy = clean + rng.standard_normal(clean.shape).astype(np.float32) * (sigma / 255.0)
-            out = _to8(inference.denoise_image_array(model, noisy))
-            n8 = _to8(noisy)
+            noisy = add_benchmark_noise(clean, i, sigma, seed)
+            out = to8(inference.denoise_image_array(model, noisy))
+            n8 = to8(noisy)
             acc["noisy_psnr"].append(metrics.psnr(clean, n8))
             acc["noisy_ssim"].append(metrics.ssim(clean, n8))
             acc["psnr"].append(metrics.psnr(clean, out))
@@ -61,26 +87,14 @@ def eval_audio(model: nn.Module, speech_dir: str | Path, noise_dir: str | Path, 
     noise_files = list_files([noise_dir], io.AUDIO_EXTS)
     if not speech_files or not noise_files:
         raise io.InputError("eval needs speech and noise audio files")
-
-    def mono(f: Path) -> np.ndarray:
-        a, fsr = io.read_audio(f)
-        return resample(a.mean(axis=0), fsr, sr).astype(np.float32)
-
-    speech = [mono(f) for f in speech_files]
-    noise = [mono(f) for f in noise_files]
+    speech = [read_mono(f, sr) for f in speech_files]
+    noise = [read_mono(f, sr) for f in noise_files]
     full = metrics.metrics_available()
     rows = []
     for snr in snrs:
         acc: dict[str, list[float]] = {}
         for i, clean in enumerate(speech):
-            rng = np.random.default_rng([seed, i, int(round(snr * 1000)) + 10**6])
-            nz = noise[i % len(noise)]
-            reps = int(np.ceil(len(clean) / len(nz)))
-            nz = np.tile(nz, reps)
-            start = int(rng.integers(0, len(nz) - len(clean) + 1))
-            nz = nz[start : start + len(clean)]
-            p_c, p_n = np.mean(clean**2), max(np.mean(nz**2), 1e-12)
-            mix = clean + nz * np.sqrt(p_c / (p_n * 10 ** (snr / 10)))
+            mix = mix_for_eval(clean, noise, i, snr, seed)
             out = inference.denoise_audio_array(model, mix, sr)
             for name, sig in (("noisy", mix), ("out", out)):
                 acc.setdefault(f"{name}_si_sdr", []).append(metrics.si_sdr(clean, sig))

@@ -14,7 +14,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -22,6 +22,9 @@ from torch import nn
 
 from denoise import io
 from denoise.device import autocast
+
+if TYPE_CHECKING:
+    import soundfile as sf
 
 log = logging.getLogger(__name__)
 
@@ -328,6 +331,20 @@ def denoise_image_file(
     io.save_image(dst, data, pixels, overwrite)
 
 
+def file_block_reader(fin: "sf.SoundFile", frames: int) -> Callable[[int, int], np.ndarray]:
+    """``read(start, stop)`` over an open SoundFile for :func:`stream_audio`: (channels, stop - start)
+    float32; a file that ends early raises InputError instead of yielding a short block."""
+
+    def read(a: int, b: int) -> np.ndarray:
+        fin.seek(a)
+        block = fin.read(b - a, dtype="float32", always_2d=True).T
+        if block.shape[1] != b - a:
+            raise io.InputError(f"audio ended early: read {a + block.shape[1]} of {frames} frames")
+        return np.ascontiguousarray(block)
+
+    return read
+
+
 def denoise_audio_file(
     model: nn.Module, src: Path, dst: Path, *, overwrite: bool = False, strength: float = 1.0,
     batch_size: int = 4, chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
@@ -343,12 +360,7 @@ def denoise_audio_file(
         str(tmp), "w", samplerate=info.sample_rate, channels=info.channels, format=fmt, subtype=subtype
     ) as fout:
 
-        def read(a: int, b: int) -> np.ndarray:
-            fin.seek(a)
-            block = fin.read(b - a, dtype="float32", always_2d=True).T
-            if block.shape[1] != b - a:
-                raise io.InputError(f"audio ended early: read {a + block.shape[1]} of {info.frames} frames")
-            return np.ascontiguousarray(block)
+        read = file_block_reader(fin, info.frames)
 
         def write(block: np.ndarray) -> None:
             if is_pcm:

@@ -51,19 +51,13 @@ def score_audio_file(model: nn.Module, path: Path, batch_size: int = 4) -> float
     residual = energy = 0.0
     position = 0
     with sf.SoundFile(str(path)) as fin:
-
-        def read(a: int, b: int) -> np.ndarray:
-            fin.seek(a)
-            block = fin.read(b - a, dtype="float32", always_2d=True).T
-            if block.shape[1] != b - a:
-                raise io.InputError(f"audio ended early: read {a + block.shape[1]} of {info.frames} frames")
-            if not np.isfinite(block).all():
-                raise io.InputError("audio contains NaN or Inf samples")
-            return np.ascontiguousarray(block)
+        read = inference.file_block_reader(fin, info.frames)
 
         def consume(block: np.ndarray) -> None:
             nonlocal residual, energy, position
             ref = read(position, position + block.shape[1]).astype(np.float64)
+            if not np.isfinite(ref).all():
+                raise io.InputError("audio contains NaN or Inf samples")
             residual += float(np.sum((ref - block) ** 2))
             energy += float(np.sum(ref**2))
             position += block.shape[1]

@@ -150,6 +150,8 @@ def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = N
     seed_everything(cfg.seed + dist_info.rank)
 
     # ---- data
+    if cfg.self_supervised and cfg.noise_dir:
+        raise TrainingError("--self-supervised learns from noisy data alone; drop --noise-dir")
     if cfg.domain == "image":
         images, channels = data.load_images(cfg.data, cfg.channels, min_size=cfg.patch_size)
         val_images = data.load_images([cfg.val], channels)[0] if cfg.val else images
@@ -169,8 +171,6 @@ def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = N
                                  limit=cfg.val_limit, snr_db=None if cfg.self_supervised else 5.0)
         metric_name = "val_si_sdr"
     if cfg.self_supervised:
-        if cfg.noise_dir:
-            raise TrainingError("--self-supervised learns from noisy data alone; drop --noise-dir")
         val_ss = _self_supervised_val(val, cfg.blind_spot_fraction)
         metric_name = "val_blind_spot_loss"
     if not cfg.val:

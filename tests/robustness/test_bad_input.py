@@ -23,6 +23,19 @@ def _failed_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if line.startswith("failed: ")]
 
 
+def _one_line_per_bad_file(r, bad: dict[str, str], out: Path) -> None:
+    """Exit code 1, no traceback, exactly one `failed:` line per bad file with the expected reason, and
+    no output for it."""
+    assert r.exit_code == 1
+    assert "Traceback" not in r.output
+    lines = _failed_lines(r.output)
+    assert len(lines) == len(bad), lines
+    for name, words in bad.items():
+        hits = [line for line in lines if name in line]
+        assert len(hits) == 1 and words in hits[0], (name, hits)
+        assert not (out / name).exists()
+
+
 def _no_leftovers(out: Path) -> None:
     hidden = [p for p in out.rglob(".*")]
     assert hidden == [], f"temporary files left: {hidden}"
@@ -32,14 +45,7 @@ def _no_leftovers(out: Path) -> None:
 def test_image_battery(tmp_path, gray_ckpt):
     good, bad = make_images(tmp_path / "in")
     r = run("image", tmp_path / "in", "-o", tmp_path / "out", "--model", gray_ckpt)
-    assert r.exit_code == 1
-    assert "Traceback" not in r.output
-    lines = _failed_lines(r.output)
-    assert len(lines) == len(bad), lines
-    for name, words in bad.items():
-        hits = [line for line in lines if name in line]
-        assert len(hits) == 1 and words in hits[0], (name, hits)
-        assert not (tmp_path / "out" / name).exists()
+    _one_line_per_bad_file(r, bad, tmp_path / "out")
     for name in good:
         src, dst = read_image(tmp_path / "in" / name), read_image(tmp_path / "out" / name)
         assert dst.pixels.shape == src.pixels.shape and dst.mode == src.mode and dst.depth == src.depth, name
@@ -54,13 +60,7 @@ def test_image_battery(tmp_path, gray_ckpt):
 def test_audio_battery(tmp_path, audio_ckpt):
     good, bad = make_audio(tmp_path / "in")
     r = run("audio", tmp_path / "in", "-o", tmp_path / "out", "--model", audio_ckpt)
-    assert r.exit_code == 1 and "Traceback" not in r.output
-    lines = _failed_lines(r.output)
-    assert len(lines) == len(bad), lines
-    for name, words in bad.items():
-        hits = [line for line in lines if name in line]
-        assert len(hits) == 1 and words in hits[0], (name, hits)
-        assert not (tmp_path / "out" / name).exists()
+    _one_line_per_bad_file(r, bad, tmp_path / "out")
     for name in good:
         a, b = sf.info(str(tmp_path / "in" / name)), sf.info(str(tmp_path / "out" / name))
         assert (a.samplerate, a.channels, a.frames, a.subtype) == (b.samplerate, b.channels, b.frames, b.subtype), name

@@ -20,7 +20,7 @@ from PIL import Image
 from denoise import inference, io
 from denoise.checkpoint import load
 from tests.cli.test_commands import run
-from tests.conftest import _save, smooth_image, speechlike
+from tests.conftest import smooth_image, speechlike
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 

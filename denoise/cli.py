@@ -85,14 +85,20 @@ def _run_files(domain: str, inputs: tuple[str, ...], output: Optional[str], mode
             net = None  # picked per file below: gray and colour need different default models
         else:
             net = _load_model(model, domain, device)
-        results = _iter_results(domain, plan.jobs, net, model, device, overwrite, skip_existing, strength,
-                                batch_size)
         show_bar = not quiet and sys.stderr.isatty()
         nl = "\n" if show_bar else ""  # start a fresh line below the progress bar
-        with click.progressbar(length=len(plan.jobs), label=f"denoising {domain}s", file=sys.stderr,
+        if domain == "audio":  # measured in seconds of audio, so that one long file moves the bar too
+            durations = [io.audio_seconds(job.src) for job in plan.jobs]
+            length, label = max(1, round(sum(durations))), "denoising audio (seconds)"
+        else:
+            durations, length, label = [1.0] * len(plan.jobs), len(plan.jobs), "denoising images"
+        with click.progressbar(length=length, label=label, file=sys.stderr,
                                show_pos=True) if show_bar else _NoBar() as bar:
-            for r in results:
-                bar.update(1)
+            meter = _Meter(bar)
+            results = _iter_results(domain, plan.jobs, net, model, device, overwrite, skip_existing, strength,
+                                    batch_size, meter.add if show_bar else None)
+            for r, seconds in zip(results, durations):
+                meter.finish_file(seconds)
                 if r.status == "done":
                     done += 1
                     log.info("%s -> %s (%.2f s)", r.src, r.dst, r.seconds)
@@ -108,6 +114,29 @@ def _run_files(domain: str, inputs: tuple[str, ...], output: Optional[str], mode
     raise SystemExit(EXIT_FAILED if failed else EXIT_OK)
 
 
+class _Meter:
+    """Feeds a whole-number progress bar from fractional amounts: within-file progress (``add``) and,
+    when a file ends however it ends, the rest of that file (``finish_file``)."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar, self.done, self.in_file, self.shown = bar, 0.0, 0.0, 0
+
+    def add(self, amount: float) -> None:
+        self.in_file += amount
+        self._show(self.done + self.in_file)
+
+    def finish_file(self, size: float) -> None:
+        self.done += size
+        self.in_file = 0.0
+        self._show(self.done)
+
+    def _show(self, total: float) -> None:
+        step = int(total) - self.shown
+        if step > 0:
+            self.bar.update(step)
+            self.shown += step
+
+
 class _NoBar:
     def __enter__(self) -> "_NoBar":
         return self
@@ -119,12 +148,14 @@ class _NoBar:
         pass
 
 
-def _iter_results(domain, jobs, net, model, device, overwrite, skip_existing, strength, batch_size):  # type: ignore[no-untyped-def]
+def _iter_results(domain, jobs, net, model, device, overwrite, skip_existing, strength, batch_size,  # type: ignore[no-untyped-def]
+                  audio_progress=None):
     """Default image model: gray files go to the gray model and colour files to the colour model, each
     group batched through ``denoise_paths``."""
     from denoise.inference import denoise_paths
 
-    kw = dict(overwrite=overwrite, skip_existing=skip_existing, strength=strength, batch_size=batch_size)
+    kw = dict(overwrite=overwrite, skip_existing=skip_existing, strength=strength, batch_size=batch_size,
+              audio_progress=audio_progress)
     if net is not None:
         yield from denoise_paths(net, jobs, **kw)
         return

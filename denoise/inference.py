@@ -348,9 +348,11 @@ def file_block_reader(fin: "sf.SoundFile", frames: int) -> Callable[[int, int], 
 def denoise_audio_file(
     model: nn.Module, src: Path, dst: Path, *, overwrite: bool = False, strength: float = 1.0,
     batch_size: int = 4, chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
+    progress: Optional[Callable[[float], None]] = None,
 ) -> None:
     """Streams ``src`` through the model into ``dst`` (same rate, channels and, where the container allows,
-    subtype), never holding more than ``batch_size`` chunks in memory."""
+    subtype), never holding more than ``batch_size`` chunks in memory. ``progress`` is called with the
+    seconds of audio finished after each chunk (a 10-hour file takes minutes: the CLI shows a bar)."""
     import soundfile as sf
 
     info = io.audio_info(src)
@@ -367,7 +369,9 @@ def denoise_audio_file(
                 block = np.clip(block, -1.0, 1.0)
             fout.write(block.T)
 
-        if stream_audio(model, read, write, info.frames, info.sample_rate, strength, chunk_seconds, batch_size):
+        frames_done = None if progress is None else (lambda n: progress(n / info.sample_rate))
+        if stream_audio(model, read, write, info.frames, info.sample_rate, strength, chunk_seconds, batch_size,
+                        frames_done):
             log.warning("%s: NaN or Inf samples were treated as silence", src)
 
 
@@ -401,10 +405,12 @@ def denoise_paths(
     strength: float = 1.0,
     batch_size: int = 8,
     workers: int = 2,
+    audio_progress: Optional[Callable[[float], None]] = None,
 ) -> Iterator[FileResult]:
     """Denoises every job and yields one :class:`FileResult` per file as it finishes; a failing file never
     stops the others. Images are decoded ``workers`` files ahead in background threads and written by a
-    background thread while the next file computes; audio files are streamed one at a time."""
+    background thread while the next file computes; audio files are streamed one at a time, and
+    ``audio_progress`` gets the seconds of audio finished within the current file, chunk by chunk."""
     jobs = list(jobs)
     domain = model.domain
     for directory in sorted({job.dst.parent for job in jobs}):
@@ -426,7 +432,7 @@ def denoise_paths(
             t0 = time.perf_counter()
             try:
                 denoise_audio_file(model, job.src, job.dst, overwrite=overwrite, strength=strength,
-                                   batch_size=max(1, batch_size // 2))
+                                   batch_size=max(1, batch_size // 2), progress=audio_progress)
                 yield FileResult(job.src, job.dst, "done", seconds=time.perf_counter() - t0)
             except Exception as exc:
                 log.debug("failed on %s", job.src, exc_info=True)

@@ -449,6 +449,18 @@ class AudioInfo:
     subtype: str
 
 
+def audio_seconds(path: Path) -> float:
+    """Duration from the header alone, for sizing a progress bar: 0.0 when it cannot be read (the file
+    then fails later with the real reason)."""
+    import soundfile as sf
+
+    try:
+        i = sf.info(str(path))
+        return max(0.0, i.frames / i.samplerate)
+    except Exception:  # noqa: BLE001 -- any unreadable file simply counts as zero seconds here
+        return 0.0
+
+
 def audio_info(path: Path) -> AudioInfo:
     import soundfile as sf
 

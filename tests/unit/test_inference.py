@@ -61,3 +61,23 @@ def test_api_accepts_unclipped_values_and_both_shapes(gray_ckpt, audio_ckpt):
     assert denoise.denoise_audio(np.zeros(1000), 22050, model=a).shape == (1000,)
     with pytest.raises(ValueError, match="not an audio model"):
         denoise.denoise_audio(np.zeros(1000), 16000, model=m)
+
+
+def test_audio_progress_reports_every_second_of_each_file(audio_ckpt, tmp_path):
+    """The CLI's bar for long files is fed chunk by chunk: the amounts must add up to each file's length."""
+    import soundfile as sf
+
+    from denoise import io
+
+    a = checkpoint.load(str(audio_ckpt))
+    lengths = {"a.wav": 16000 * 25 + 7, "b.flac": 8000 * 3}
+    for name, n in lengths.items():
+        sf.write(tmp_path / name, np.zeros(n, np.float32), 16000 if name == "a.wav" else 8000)
+    jobs = [io.Job(tmp_path / n, tmp_path / "out" / n) for n in lengths]
+    seen: list[float] = []
+    per_file = []
+    for r in inference.denoise_paths(a, jobs, batch_size=2, audio_progress=seen.append):
+        assert r.status == "done"
+        per_file.append(sum(seen))
+        seen.clear()
+    assert per_file == pytest.approx([25 + 7 / 16000, 3.0])

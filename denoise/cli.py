@@ -87,18 +87,17 @@ def _run_files(domain: str, inputs: tuple[str, ...], output: Optional[str], mode
             net = _load_model(model, domain, device)
         show_bar = not quiet and sys.stderr.isatty()
         nl = "\n" if show_bar else ""  # start a fresh line below the progress bar
-        if domain == "audio":  # measured in seconds of audio, so that one long file moves the bar too
-            durations = [io.audio_seconds(job.src) for job in plan.jobs]
-            length, label = max(1, round(sum(durations))), "denoising audio (seconds)"
-        else:
-            durations, length, label = [1.0] * len(plan.jobs), len(plan.jobs), "denoising images"
-        with click.progressbar(length=length, label=label, file=sys.stderr,
+        sizes = [1.0] * len(plan.jobs)  # what each file adds to the bar
+        label = "denoising images"
+        if show_bar and domain == "audio":  # seconds of audio, so that one long file moves the bar too
+            sizes, label = [io.audio_seconds(job.src) for job in plan.jobs], "denoising audio (seconds)"
+        with click.progressbar(length=max(1, round(sum(sizes))), label=label, file=sys.stderr,
                                show_pos=True) if show_bar else _NoBar() as bar:
             meter = _Meter(bar)
             results = _iter_results(domain, plan.jobs, net, model, device, overwrite, skip_existing, strength,
                                     batch_size, meter.add if show_bar else None)
-            for r, seconds in zip(results, durations):
-                meter.finish_file(seconds)
+            for r, size in zip(results, sizes):
+                meter.finish_file(size)
                 if r.status == "done":
                     done += 1
                     log.info("%s -> %s (%.2f s)", r.src, r.dst, r.seconds)

@@ -68,18 +68,13 @@ def denoise_tensor(model: nn.Module, x: torch.Tensor, strength: float = 1.0) -> 
 
 
 def _run_batch(model: nn.Module, x: torch.Tensor, strength: float, device: torch.device) -> torch.Tensor:
-    y = _forward(model, x, strength, device)
-    if not torch.isfinite(y).all():
-        raise io.InputError("the model produced NaN or Inf values; nothing was written")
-    return y
-
-
-def _forward(model: nn.Module, x: torch.Tensor, strength: float, device: torch.device) -> torch.Tensor:
     with torch.inference_mode(), autocast(device):
         xin = x.to(device, non_blocking=True).float()
         y = model(xin).float()
         if strength != 1.0:
             y = strength * y + (1.0 - strength) * xin
+    if not torch.isfinite(y).all():
+        raise io.InputError("the model produced NaN or Inf values; nothing was written")
     return y.cpu()
 
 

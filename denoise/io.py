@@ -160,8 +160,8 @@ def _pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, OSError):
-        return True
+    except OSError:  # EPERM: it exists but belongs to someone else
+        pass
     return True
 
 

@@ -56,14 +56,13 @@ def score_audio_file(model: nn.Module, path: Path, batch_size: int = 4) -> float
         def consume(block: np.ndarray) -> None:
             nonlocal residual, energy, position
             ref = read(position, position + block.shape[1]).astype(np.float64)
-            if not np.isfinite(ref).all():
-                raise io.InputError("audio contains NaN or Inf samples")
             residual += float(np.sum((ref - block) ** 2))
             energy += float(np.sum(ref**2))
             position += block.shape[1]
 
-        inference.stream_audio(model, read, consume, info.frames, info.sample_rate, 1.0,
-                               inference.DEFAULT_CHUNK_SECONDS, batch_size)
+        if inference.stream_audio(model, read, consume, info.frames, info.sample_rate, 1.0,
+                                  inference.DEFAULT_CHUNK_SECONDS, batch_size):
+            raise io.InputError("audio contains NaN or Inf samples")
     return residual / energy if energy > 0 else 0.0
 
 

@@ -90,7 +90,7 @@ def _blind_spot_loss(model: nn.Module, noisy: torch.Tensor, fraction: float, gen
     return err[mask.squeeze(1)].mean()
 
 
-def _self_supervised_val(val: list[tuple[torch.Tensor, torch.Tensor]], fraction: float, seed: int = 4321
+def _self_supervised_val(val: list[tuple[torch.Tensor, torch.Tensor]], seed: int = 4321
                          ) -> list[tuple[torch.Tensor, int]]:
     """Fixed (noisy input, mask seed) pairs, so the validation loss compares the same blind spots."""
     return [(noisy, seed + i) for i, (noisy, _) in enumerate(val)]
@@ -171,7 +171,7 @@ def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = N
                                  limit=cfg.val_limit, snr_db=None if cfg.self_supervised else 5.0)
         metric_name = "val_si_sdr"
     if cfg.self_supervised:
-        val_ss = _self_supervised_val(val, cfg.blind_spot_fraction)
+        val_ss = _self_supervised_val(val)
         metric_name = "val_blind_spot_loss"
     if not cfg.val:
         log.warning("no --val given: validating on a fixed subset of the training data")

@@ -9,22 +9,23 @@
     python examples/anomaly/run.py            # ~3 minutes on 2 CPU cores
     python examples/anomaly/run.py --steps 50 # quick look
 
-Everything is written under examples/anomaly/work/ (ignored by git); rerunning reuses nothing.
+Everything goes to a fresh temporary folder that is deleted at the end; `--workdir DIR` (a new or empty
+folder) keeps the images, the model and the scores instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-HERE = Path(__file__).resolve().parent
 SIZE = 64
 
 
@@ -74,10 +75,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workdir", default=None, help="Keep everything in this new or empty folder.")
     args = ap.parse_args()
-    rng = np.random.default_rng(args.seed)
-    work = HERE / "work"
-    shutil.rmtree(work, ignore_errors=True)
+    if args.workdir:
+        work = Path(args.workdir)
+        if work.exists() and any(work.iterdir()):
+            sys.exit(f"--workdir {work} is not empty; give a new or empty folder")
+    with contextlib.nullcontext(args.workdir) if args.workdir else \
+            tempfile.TemporaryDirectory(prefix="denoise-anomaly-") as folder:
+        run(Path(folder), args.steps, args.seed)
+
+
+def run(work: Path, steps: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
     (work / "train").mkdir(parents=True)
     (work / "test").mkdir()
     for i in range(200):
@@ -94,15 +104,15 @@ def main() -> None:
     subprocess.run(denoise + [
         "train", "--domain", "image", "--data", str(work / "train"), "--out", str(work / "run"),
         "--arch", "ae", "--arch-args", json.dumps({"width": 16, "depth": 3, "blocks": 1, "latent_channels": 8}),
-        "--steps", str(args.steps), "--batch-size", "16", "--patch-size", "64", "--lr", "2e-3",
-        "--eval-every", str(max(1, args.steps // 4)), "--workers", "0", "--seed", str(args.seed), "-q",
+        "--steps", str(steps), "--batch-size", "16", "--patch-size", "64", "--lr", "2e-3",
+        "--eval-every", str(max(1, steps // 4)), "--workers", "0", "--seed", str(seed), "-q",
     ], check=True)
     out = subprocess.run(denoise + ["score", str(work / "test"), "--model", str(work / "run" / "best.pt"),
                                     "--json"], check=True, capture_output=True, text=True).stdout
     rows = json.loads(out)
     scores = np.array([r["score"] for r in rows])
     y = np.array([labels[Path(r["path"]).name] for r in rows])
-    print(f"{len(rows)} test images ({y.sum()} defective), model: ae trained {args.steps} steps on 200 normal images")
+    print(f"{len(rows)} test images ({y.sum()} defective), model: ae trained {steps} steps on 200 normal images")
     print("top of the ranking (most unusual first):")
     for r in rows[:8]:
         print(f"  {r['score']:.5f}  {Path(r['path']).name}")

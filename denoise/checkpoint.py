@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from denoise.config import ConfigError, ModelConfig
-from denoise.io import create_temp
+from denoise.io import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +52,8 @@ def save_checkpoint(path: Path, model: nn.Module, meta: dict[str, Any], **traini
         raise CheckpointError("refusing to save: the model has NaN or Inf weights")
     payload = {"format_version": FORMAT_VERSION, "meta": json.dumps(meta, sort_keys=True), "model": state}
     payload.update(training_state)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = create_temp(path.parent, path.name, "")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_output(path, overwrite=True) as tmp, open(tmp, "wb") as f:
+        torch.save(payload, f)  # a file object, not the path: torch would name the archive after the temp file
 
 
 def read_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -88,7 +88,7 @@ def _run_files(domain: str, inputs: tuple[str, ...], output: Optional[str], mode
         show_bar = not quiet and sys.stderr.isatty()
         nl = "\n" if show_bar else ""  # start a fresh line below the progress bar
         sizes = [1.0] * len(plan.jobs)  # what each file adds to the bar
-        label = "denoising images"
+        label = f"denoising {domain}s"
         if show_bar and domain == "audio":  # seconds of audio, so that one long file moves the bar too
             sizes, label = [io.audio_seconds(job.src) for job in plan.jobs], "denoising audio (seconds)"
         with click.progressbar(length=max(1, round(sum(sizes))), label=label, file=sys.stderr,

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from denoise import checkpoint, data, distributed, metrics
+from denoise import checkpoint, data, distributed, io, metrics
 from denoise.config import ModelConfig, TrainConfig
 from denoise.device import autocast, pick_device, seed_everything
 from denoise.models import build_model, count_parameters
@@ -195,9 +195,7 @@ def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = N
     start, best, elapsed = 0, -math.inf, 0.0
     last_path, best_path = out / "last.pt", out / "best.pt"
     if cfg.resume:
-        from denoise.io import remove_stale_temps
-
-        remove_stale_temps(out)  # a half-written checkpoint from a killed run
+        io.remove_stale_temps(out)  # a half-written checkpoint from a killed run
         if not last_path.is_file():
             raise TrainingError(f"--resume: no {last_path} to resume from")
         payload = checkpoint.read_checkpoint(last_path, map_location=device)

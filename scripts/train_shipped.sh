@@ -10,14 +10,16 @@ data=${2:-../shared/data}
 extra=${EXTRA:-}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 case "$name" in
-  image-gray)
-    denoise train --domain image --data "$data/images/train-gray-400" --out runs/image-gray \
-      --channels 1 --arch dae --arch-args '{"width": 32, "depth": 2, "blocks": 1}' \
-      --steps 4000 --batch-size 16 --patch-size 64 --lr 1e-3 --eval-every 500 --workers 0 --seed 0 $extra ;;
-  image-color)
-    denoise train --domain image --data "$data/images/cbsd432-color" --out runs/image-color \
-      --channels 3 --arch dae --arch-args '{"width": 32, "depth": 2, "blocks": 1}' \
-      --steps 3500 --batch-size 16 --patch-size 64 --lr 1e-3 --eval-every 500 --workers 0 --seed 0 $extra ;;
+  image-gray|image-color)
+    # Two phases, like audio-speech: the first shipped model (4000 / 3500 steps), then the same run resumed
+    # with a longer cosine schedule (18000 / 16000 steps, a warm restart). The shipped file is phase 2's best.pt.
+    if [ "$name" = image-gray ]; then set -- train-gray-400 1 4000 18000; else set -- cbsd432-color 3 3500 16000; fi
+    image=(denoise train --domain image --data "$data/images/$1" --out "runs/$name"
+      --channels "$2" --arch dae --arch-args '{"width": 32, "depth": 2, "blocks": 1}'
+      --batch-size 16 --patch-size 64 --lr 1e-3 --eval-every 500 --workers 0 --seed 0)
+    resume=$([ -f "runs/$name/last.pt" ] && echo --resume || true)  # phase 1 is a no-op once past its steps
+    "${image[@]}" --steps "$3" $resume $extra
+    "${image[@]}" --steps "$4" --resume ;;
   audio-speech)
     # Two phases: 1500 steps (the first shipped model), then the same run resumed with a 5000-step schedule
     # (a warm restart of the cosine). The shipped file is phase 2's best.pt, written at step 4500 (validation

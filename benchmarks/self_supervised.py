@@ -1,7 +1,8 @@
 """Self-supervised (Noise2Void) training on noisy images alone, against the usual references.
 
-1. Adds σ=25 Gaussian noise once (seed 0, in float, no clipping) to BSD68 gray and saves the noisy
-   images as 32-bit float TIFF, so the training data are exactly the test inputs.
+1. Adds σ=25 Gaussian noise once to BSD68 gray (`evaluation.add_benchmark_noise`, seed 0: the same noisy
+   inputs as `image_quality.py` and `denoise eval`) and saves the noisy images as 32-bit float TIFF, so
+   the training data are exactly the test inputs.
 2. Trains `denoise train --self-supervised` (default dae) on those noisy images only, for --budget seconds.
 3. Reports PSNR/SSIM against the clean images (output clipped and rounded to 8 bits) for: the noisy input,
    the self-supervised model, BM3D given the true σ (PyPI `bm3d`, optional), and the supervised shipped
@@ -27,7 +28,7 @@ from _common import data_root, machine, table  # noqa: E402
 from denoise import checkpoint, inference, io, metrics  # noqa: E402
 from denoise.config import TrainConfig  # noqa: E402
 from denoise.data import list_files  # noqa: E402
-from denoise.evaluation import to8  # noqa: E402
+from denoise.evaluation import add_benchmark_noise, to8  # noqa: E402
 from denoise.train import fit  # noqa: E402
 
 SIGMA = 25.0
@@ -48,8 +49,7 @@ def main() -> None:
     noisy_dir.mkdir(parents=True, exist_ok=True)
     files = list_files([root / "images/bsd68-gray"], io.IMAGE_EXTS)[: args.limit]
     clean = [io.read_image(f).pixels[:, :, 0] for f in files]
-    rng = np.random.default_rng(0)
-    noisy = [c + rng.standard_normal(c.shape).astype(np.float32) * (SIGMA / 255.0) for c in clean]
+    noisy = [add_benchmark_noise(c, i, SIGMA) for i, c in enumerate(clean)]
     for f, n in zip(files, noisy):
         Image.fromarray(n.astype(np.float32), mode="F").save(noisy_dir / (f.stem + ".tif"))
 

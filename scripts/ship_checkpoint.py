@@ -2,15 +2,20 @@
 
     python scripts/ship_checkpoint.py image-gray runs/image-gray/best.pt
 
-The weights are re-saved through denoise.checkpoint (weights and metadata only, no optimizer state), and
-the manifest gets the file's SHA-256 (verified at every load), size, parameter count and training data.
+The weights are re-saved through denoise.checkpoint (weights and metadata only, no optimizer state), with
+every absolute path in the metadata made relative to the checkout (a user's machine has none of this
+one's paths); the manifest gets the file's SHA-256 (verified at every load), size, parameter count and
+training data; the run's history.jsonl, if any, is copied to checkpoints/history/NAME.jsonl.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 from denoise import checkpoint
 from denoise.models import count_parameters
@@ -18,10 +23,21 @@ from denoise.models import count_parameters
 ROOT = Path(__file__).resolve().parent.parent / "checkpoints"
 
 
+def portable(value: Any) -> Any:
+    """The metadata with each absolute path string rewritten relative to the checkout (../shared/data/...)."""
+    if isinstance(value, dict):
+        return {k: portable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [portable(v) for v in value]
+    if isinstance(value, str) and os.path.isabs(value):
+        return os.path.relpath(value, ROOT.parent)
+    return value
+
+
 def main(name: str, run_ckpt: str) -> None:
     payload = checkpoint.read_checkpoint(Path(run_ckpt))
     model = checkpoint.model_from_payload(payload)
-    meta = payload["meta"]
+    meta = portable(payload["meta"])
     meta["shipped_name"] = name
     dst = ROOT / f"{name}.pt"
     checkpoint.save_checkpoint(dst, model, meta)
@@ -43,6 +59,9 @@ def main(name: str, run_ckpt: str) -> None:
         + (f" + {'/'.join(Path(data['noise']).parts[-2:])}" if data.get("noise") else ""),
     }
     man_path.write_text(json.dumps(man, indent=2, sort_keys=True) + "\n")
+    history = Path(run_ckpt).parent / "history.jsonl"
+    if history.is_file():
+        shutil.copyfile(history, ROOT / "history" / f"{name}.jsonl")
     print(f"{name}: {dst} ({dst.stat().st_size / 1e6:.2f} MB), {man['models'][name]['metrics']}")
 
 

@@ -4,7 +4,7 @@
 # DATA_ROOT defaults to ../shared/data (see that folder's README.md for sources and licences).
 # Each run writes runs/NAME/{best.pt,last.pt,config.json,history.jsonl}. Rerunning continues an interrupted
 # run (resuming is exact on CPU: per-step seeded batches, optimizer and schedule state in last.pt).
-# EXTRA holds further `denoise train` options for both phases. CPU runs use one thread each (OMP_NUM_THREADS=1).
+# EXTRA holds further `denoise train` options for every phase. CPU runs use one thread each (OMP_NUM_THREADS=1).
 set -euo pipefail
 name=${1:?name}
 data=${2:-../shared/data}
@@ -15,14 +15,12 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 # resumed with a longer cosine schedule of STEPS2 steps (a warm restart), and so on. The shipped file is
 # the last phase's best.pt. A phase resumes if OUT already has a run, and is a no-op once that run is past it.
 phases() {  # OUT "STEPS1 STEPS2 ..." TRAIN_OPTIONS...
-  local out=$1 steps=$2 n
+  local out=$1 steps=$2 n resume
   shift 2
   for n in $steps; do
-    if [ -f "$out/last.pt" ]; then
-      denoise train --out "$out" "$@" --steps "$n" --resume $extra
-    else
-      denoise train --out "$out" "$@" --steps "$n" $extra
-    fi
+    resume=
+    [ -f "$out/last.pt" ] && resume=--resume
+    denoise train --out "$out" "$@" --steps "$n" $resume $extra
   done
 }
 

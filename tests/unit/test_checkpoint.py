@@ -1,4 +1,5 @@
 import json
+import os
 import pickle
 
 import pytest
@@ -91,3 +92,21 @@ def test_modified_shipped_file_is_refused(tmp_path, monkeypatch):
     (tmp_path / "image-gray.pt").write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="SHA-256"):
         checkpoint.resolve("image-gray", "image")
+
+
+def test_shipped_metadata_has_no_absolute_paths():
+    """Shipped files are read on users' machines: a path of the machine that trained them means nothing there."""
+
+    def strings(value):
+        if isinstance(value, dict):
+            for v in value.values():
+                yield from strings(v)
+        elif isinstance(value, list):
+            for v in value:
+                yield from strings(v)
+        elif isinstance(value, str):
+            yield value
+
+    for name, e in checkpoint.manifest().items():
+        meta = checkpoint.read_checkpoint(checkpoint.checkpoints_dir() / e["file"])["meta"]
+        assert not [s for s in strings(meta) if os.path.isabs(s)], name

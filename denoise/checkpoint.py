@@ -45,9 +45,11 @@ def _all_finite(state: dict[str, torch.Tensor]) -> bool:
 def save_checkpoint(path: Path, model: nn.Module, meta: dict[str, Any], **training_state: Any) -> None:
     """Writes ``model``'s weights, ``meta`` and optional training state (optimizer, scheduler, step...)
     to ``path`` atomically: a temporary file in the same directory, fsync, then ``os.replace``. A crash
-    leaves either the old file or the new one, never a torn one. Non-finite weights are refused."""
+    leaves either the old file or the new one, never a torn one. Non-finite weights are refused. Weights
+    are stored contiguous (NCHW), so a channels-last training run does not change how inference lays out
+    its tensors."""
     path = Path(path)
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     if not _all_finite(state):
         raise CheckpointError("refusing to save: the model has NaN or Inf weights")
     payload = {"format_version": FORMAT_VERSION, "meta": json.dumps(meta, sort_keys=True), "model": state}

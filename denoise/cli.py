@@ -224,6 +224,9 @@ def audio(**kw: Any) -> None:
 @click.option("--device", default="auto", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt (optimizer and schedule included).")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
+              help="Training-step arithmetic: auto is bf16/fp16 on CUDA and fp32 elsewhere; bf16 also on "
+                   "CPU, about twice as fast on CPUs with AVX512-BF16.")
 @click.option("--self-supervised", is_flag=True,
               help="--data is noisy, with no clean version: learn Noise2Void-style from blind spots.")
 @click.option("--blind-spot-fraction", type=click.FloatRange(0, 0.5, min_open=True, max_open=True), default=0.02,
@@ -233,9 +236,8 @@ def audio(**kw: Any) -> None:
 def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val: Optional[str], out: str,
           arch: str, arch_args: str, channels: Optional[str], steps: Optional[int], epochs: Optional[int],
           batch_size: int, lr: float, patch_size: Optional[int], eval_every: int, max_time: Optional[float],
-          workers: int, device: str,
-          seed: int, resume: bool, self_supervised: bool, blind_spot_fraction: float, quiet: bool,
-          verbose: bool) -> None:
+          workers: int, device: str, seed: int, resume: bool, precision: str, self_supervised: bool,
+          blind_spot_fraction: float, quiet: bool, verbose: bool) -> None:
     """Train a denoising autoencoder on clean data corrupted on the fly, or (--self-supervised) on noisy
     data alone.
 
@@ -262,7 +264,7 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
                           epochs=epochs, batch_size=batch_size, lr=lr, patch_size=patch_size, device=device,
                           seed=seed, resume=resume, eval_every=eval_every, save_every=eval_every,
                           num_workers=workers, max_time=max_time, self_supervised=self_supervised,
-                          blind_spot_fraction=blind_spot_fraction)
+                          blind_spot_fraction=blind_spot_fraction, precision=precision)
     except ConfigError as exc:
         _fail(str(exc))
 

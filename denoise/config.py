@@ -120,11 +120,17 @@ class CorruptionConfig(_Dictable):
     gain_db_range: tuple[float, float] = (-40.0, 0.0)
 
 
+# Mixed-precision choices for training (see denoise.device.autocast_dtype).
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
 @dataclass
 class TrainConfig(_Dictable):
     """One training run. ``steps`` wins over ``epochs`` when both are given. ``max_time`` (seconds of
     training, summed over resumes) is a budget: the learning-rate schedule runs over whichever of steps and
-    time runs out first, so a time-limited run still ends annealed."""
+    time runs out first, so a time-limited run still ends annealed. ``precision`` is the autocast of the
+    training step only (see `denoise.device.autocast_dtype`); validation runs as inference does, so scores
+    stay comparable across runs and resumes."""
 
     domain: str
     data: list[str]
@@ -153,6 +159,7 @@ class TrainConfig(_Dictable):
     max_time: Optional[float] = None
     self_supervised: bool = False
     blind_spot_fraction: float = 0.02
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if self.domain not in DOMAINS:
@@ -167,6 +174,8 @@ class TrainConfig(_Dictable):
             raise ConfigError("blind_spot_fraction must be in (0, 0.5)")
         if self.max_time is not None and self.max_time <= 0:
             raise ConfigError("max_time must be > 0 seconds")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.patch_size is None:
             # images: pixels per side; audio: samples at sample_rate (2 s)
             self.patch_size = 64 if self.domain == "image" else 2 * self.sample_rate

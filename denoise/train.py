@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 
 from denoise import checkpoint, data, distributed, io, metrics
 from denoise.config import ModelConfig, TrainConfig
-from denoise.device import autocast, pick_device, seed_everything
+from denoise.device import autocast, autocast_dtype, pick_device, seed_everything
 from denoise.models import build_model, count_parameters
 from denoise.noise import blind_spot, tf_mask
 
@@ -214,6 +214,13 @@ def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = N
                  count_parameters(model), total, f" or {cfg.max_time:.0f} s" if cfg.max_time else "", device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed patch sizes: let cuDNN pick the fastest kernels
+    amp_dtype = autocast_dtype(device, cfg.precision)
+    # fp16 gradients underflow without loss scaling; bf16 has float32's range and needs none
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    # oneDNN's bf16 convolutions are fastest on NHWC; float32 runs keep NCHW so their numbers stay as they were
+    channels_last = amp_dtype == torch.bfloat16 and cfg.domain == "image"
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
 
     ddp_model: nn.Module = model
     if dist_info.enabled:
@@ -258,8 +265,10 @@ def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = N
             group["lr"] = lr
         noisy, clean = next(batches)
         noisy, clean = noisy.to(device, non_blocking=True), clean.to(device, non_blocking=True)
+        if channels_last:
+            noisy = noisy.contiguous(memory_format=torch.channels_last)
         g = data.step_generator(cfg.seed, dist_info.rank, step + 10**9)
-        with autocast(device):
+        with autocast(device, cfg.precision):
             if cfg.self_supervised:
                 loss = _blind_spot_loss(ddp_model, noisy, cfg.blind_spot_fraction, g, cfg.domain,
                                         getattr(model_without_ddp, "stft_cfg", None))
@@ -276,9 +285,11 @@ def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = N
                 f"loss became {loss.item()} at step {step}; stopped. The last good checkpoint is kept at "
                 f"{last_path if last_path.exists() else '(none yet)'}; try a lower --lr")
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)  # clip the true gradients, not the scaled ones
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        scaler.step(opt)
+        scaler.update()
         step += 1
         running += loss.item()
         n_running += 1

@@ -1,5 +1,6 @@
 """A run stopped and resumed ends with the same weights as one that never stopped (the shipped
-audio-speech checkpoint was trained that way, and its model card relies on it)."""
+audio-speech checkpoint was trained that way, and its model card relies on it), in float32 and in the
+bf16 + channels-last training path the image checkpoints' last phase used."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import soundfile as sf
 import torch
 from PIL import Image
 
-from denoise.config import TrainConfig
+from denoise.config import ConfigError, TrainConfig
+from denoise.device import autocast_dtype
 from denoise.train import fit
 from tests.conftest import smooth_image, speechlike
 
@@ -27,16 +29,17 @@ def _stop_at(step: int):  # type: ignore[no-untyped-def]
     return on_log
 
 
-def _config(domain: str, data: Path, out: Path, resume: bool = False) -> TrainConfig:
+def _config(domain: str, data: Path, out: Path, resume: bool = False, precision: str = "auto") -> TrainConfig:
     common = dict(domain=domain, data=[str(data)], out=str(out), steps=6, eval_every=3, save_every=3,
-                  num_workers=0, seed=0, device="cpu", resume=resume, arch_args={"width": 4})
+                  num_workers=0, seed=0, device="cpu", resume=resume, arch_args={"width": 4},
+                  precision=precision)
     if domain == "image":
         return TrainConfig(batch_size=2, patch_size=32, **common)
     return TrainConfig(batch_size=2, patch_size=8000, **common)
 
 
-@pytest.mark.parametrize("domain", ["image", "audio"])
-def test_stopped_and_resumed_run_matches_an_uninterrupted_one(tmp_path: Path, domain: str) -> None:
+@pytest.mark.parametrize("domain,precision", [("image", "auto"), ("audio", "auto"), ("image", "bf16")])
+def test_stopped_and_resumed_run_matches_an_uninterrupted_one(tmp_path: Path, domain: str, precision: str) -> None:
     data = tmp_path / "data"
     data.mkdir()
     for i in range(2):
@@ -44,12 +47,12 @@ def test_stopped_and_resumed_run_matches_an_uninterrupted_one(tmp_path: Path, do
             Image.fromarray((smooth_image(48, 48, 1, seed=i)[:, :, 0] * 255).astype(np.uint8)).save(data / f"{i}.png")
         else:
             sf.write(data / f"{i}.flac", speechlike(2.0, 16000, i), 16000)
-    fit(_config(domain, data, tmp_path / "whole"))
+    fit(_config(domain, data, tmp_path / "whole", precision=precision))
     with pytest.raises(_Stop):
-        fit(_config(domain, data, tmp_path / "pieces"), on_log=_stop_at(3))
+        fit(_config(domain, data, tmp_path / "pieces", precision=precision), on_log=_stop_at(3))
     at_stop = torch.load(tmp_path / "pieces" / "last.pt", weights_only=True)
     assert at_stop["step"] == 3
-    fit(_config(domain, data, tmp_path / "pieces", resume=True))
+    fit(_config(domain, data, tmp_path / "pieces", resume=True, precision=precision))
 
     whole = torch.load(tmp_path / "whole" / "last.pt", weights_only=True)
     pieces = torch.load(tmp_path / "pieces" / "last.pt", weights_only=True)
@@ -57,5 +60,16 @@ def test_stopped_and_resumed_run_matches_an_uninterrupted_one(tmp_path: Path, do
     assert whole["model"].keys() == pieces["model"].keys()
     for k, v in whole["model"].items():
         assert torch.equal(v, pieces["model"][k]), k
+        # master weights stay float32 and are stored NCHW-contiguous even after channels-last training
+        assert v.dtype == torch.float32 and v.is_contiguous(), k
     # the second piece really trained: otherwise the comparison above would prove nothing
     assert any(not torch.equal(v, at_stop["model"][k]) for k, v in whole["model"].items())
+
+
+def test_precision_choices() -> None:
+    cpu = torch.device("cpu")
+    assert autocast_dtype(cpu, "auto") is None  # CPU default stays exact float32
+    assert autocast_dtype(cpu, "fp32") is None
+    assert autocast_dtype(cpu, "bf16") is torch.bfloat16
+    with pytest.raises(ConfigError, match="precision"):
+        TrainConfig(domain="image", data=["x"], out="y", precision="fp16")

@@ -1,0 +1,75 @@
+"""Training speed of the shipped image recipe in each `denoise train --precision`.
+
+Runs the real training loop (`denoise.train.fit`: data loading, corruption, forward, backward, AdamW) on
+train-gray-400 with the shipped image-gray options (dae width 32, depth 2, blocks 1; batch 16, 64x64
+patches, no workers) and prints seconds per step for each precision. Each precision is run twice, for
+SHORT and SHORT + STEPS steps; the difference of the two wall times divided by STEPS cancels the fixed
+costs (start-up, data loading, the final validation).
+
+    OMP_NUM_THREADS=1 python benchmarks/train_speed.py              # fp32 and bf16, 200 timed steps
+    python benchmarks/train_speed.py --precisions fp32 bf16 --steps 100 --device cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import data_root, machine, table  # noqa: E402
+
+from denoise.config import PRECISIONS, TrainConfig  # noqa: E402
+from denoise.train import fit  # noqa: E402
+
+SHORT = 20
+
+
+def timed_run(data: Path, out: Path, steps: int, precision: str, device: str) -> float:
+    cfg = TrainConfig(domain="image", data=[str(data)], out=str(out), arch="dae",
+                      arch_args={"width": 32, "depth": 2, "blocks": 1}, channels=1, steps=steps,
+                      batch_size=16, patch_size=64, lr=1e-3, eval_every=10**6, save_every=10**6,
+                      num_workers=0, seed=0, device=device, precision=precision)
+    t0 = time.perf_counter()
+    fit(cfg)
+    return time.perf_counter() - t0
+
+
+def cpu_flags() -> str:
+    try:
+        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return "unknown"
+    found = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
+    return ", ".join(found) or "no bf16 instructions"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-root", default=None)
+    ap.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=["fp32", "bf16"])
+    ap.add_argument("--steps", type=int, default=200, help="timed steps per precision")
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    data = data_root(args.data_root) / "images/train-gray-400"
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for precision in args.precisions:
+            short = timed_run(data, Path(tmp) / f"{precision}-short", SHORT, precision, args.device)
+            long = timed_run(data, Path(tmp) / f"{precision}-long", SHORT + args.steps, precision, args.device)
+            rows.append({"precision": precision, "s / step": (long - short) / args.steps})
+    base = rows[0]["s / step"]
+    for r in rows:
+        r[f"speed-up vs {rows[0]['precision']}"] = base / r["s / step"]
+    print(f"Training speed, image-gray recipe (batch 16, 64x64), {args.device}: {machine()}; "
+          f"CPU bf16 support: {cpu_flags()}\n")
+    print(table(rows, floats=3))
+
+
+if __name__ == "__main__":
+    main()

@@ -16,6 +16,8 @@ from typing import Any, Callable, Optional
 
 import click
 
+from denoise.config import PRECISIONS  # no torch: keeps --help instant
+
 log = logging.getLogger("denoise")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -224,7 +226,7 @@ def audio(**kw: Any) -> None:
 @click.option("--device", default="auto", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt (optimizer and schedule included).")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
+@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
               help="Training-step arithmetic: auto is bf16/fp16 on CUDA and fp32 elsewhere; bf16 also on "
                    "CPU, about twice as fast on CPUs with AVX512-BF16.")
 @click.option("--self-supervised", is_flag=True,

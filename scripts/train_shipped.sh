@@ -14,6 +14,8 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 # Every shipped model is trained in phases: STEPS1 steps (its first shipped version), then the same run
 # resumed with a longer cosine schedule of STEPS2 steps (a warm restart), and so on. The shipped file is
 # the last phase's best.pt. A phase resumes if OUT already has a run, and is a no-op once that run is past it.
+# The image models' fourth phase trains in bf16 (`--precision bf16`, about twice as fast on this CPU;
+# benchmarks/train_speed.py); the earlier phases are float32.
 phases() {  # OUT "STEPS1 STEPS2 ..." TRAIN_OPTIONS...
   local out=$1 steps=$2 n resume
   shift 2
@@ -27,10 +29,12 @@ phases() {  # OUT "STEPS1 STEPS2 ..." TRAIN_OPTIONS...
 image=(--domain image --arch dae --arch-args '{"width": 32, "depth": 2, "blocks": 1}'
   --batch-size 16 --patch-size 64 --lr 1e-3 --eval-every 500 --workers 0 --seed 0)
 case "$name" in
-  image-gray)  # shipped: step 32000 (validation PSNR 29.85 dB)
-    phases runs/image-gray "4000 18000 33000" "${image[@]}" --data "$data/images/train-gray-400" --channels 1 ;;
-  image-color)  # shipped: step 34000 (validation PSNR 30.88 dB)
-    phases runs/image-color "3500 16000 34000" "${image[@]}" --data "$data/images/cbsd432-color" --channels 3 ;;
+  image-gray)  # shipped: step GRAY_STEP (validation PSNR GRAY_VAL dB)
+    phases runs/image-gray "4000 18000 33000" "${image[@]}" --data "$data/images/train-gray-400" --channels 1
+    phases runs/image-gray "67000" "${image[@]}" --data "$data/images/train-gray-400" --channels 1 --precision bf16 ;;
+  image-color)  # shipped: step COLOR_STEP (validation PSNR COLOR_VAL dB)
+    phases runs/image-color "3500 16000 34000" "${image[@]}" --data "$data/images/cbsd432-color" --channels 3
+    phases runs/image-color "68000" "${image[@]}" --data "$data/images/cbsd432-color" --channels 3 --precision bf16 ;;
   audio-speech)
     # Shipped: step 4500 (validation SI-SDR 10.707 dB). Phase 2 was itself run in two pieces (stopped after
     # step 3500, resumed to 5000).

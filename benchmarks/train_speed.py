@@ -54,7 +54,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=200, help="timed steps per precision")
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.ERROR)  # fit warns that --val is missing, once per run
     data = data_root(args.data_root) / "images/train-gray-400"
 
     rows = []

@@ -29,10 +29,10 @@ phases() {  # OUT "STEPS1 STEPS2 ..." TRAIN_OPTIONS...
 image=(--domain image --arch dae --arch-args '{"width": 32, "depth": 2, "blocks": 1}'
   --batch-size 16 --patch-size 64 --lr 1e-3 --eval-every 500 --workers 0 --seed 0)
 case "$name" in
-  image-gray)  # shipped: step GRAY_STEP (validation PSNR GRAY_VAL dB)
+  image-gray)  # shipped: step 66500 (validation PSNR 29.91 dB)
     phases runs/image-gray "4000 18000 33000" "${image[@]}" --data "$data/images/train-gray-400" --channels 1
     phases runs/image-gray "67000" "${image[@]}" --data "$data/images/train-gray-400" --channels 1 --precision bf16 ;;
-  image-color)  # shipped: step COLOR_STEP (validation PSNR COLOR_VAL dB)
+  image-color)  # shipped: step 67000 (validation PSNR 30.96 dB)
     phases runs/image-color "3500 16000 34000" "${image[@]}" --data "$data/images/cbsd432-color" --channels 3
     phases runs/image-color "68000" "${image[@]}" --data "$data/images/cbsd432-color" --channels 3 --precision bf16 ;;
   audio-speech)

@@ -215,6 +215,7 @@ def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = N
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed patch sizes: let cuDNN pick the fastest kernels
     amp_dtype = autocast_dtype(device, cfg.precision)
+    step_autocast = autocast(device, cfg.precision)  # built once; entered anew at every step
     # fp16 gradients underflow without loss scaling; bf16 has float32's range and needs none
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     # oneDNN's bf16 convolutions are fastest on NHWC; float32 runs keep NCHW so their numbers stay as they were
@@ -268,7 +269,7 @@ def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = N
         if channels_last:
             noisy = noisy.contiguous(memory_format=torch.channels_last)
         g = data.step_generator(cfg.seed, dist_info.rank, step + 10**9)
-        with autocast(device, cfg.precision):
+        with step_autocast:
             if cfg.self_supervised:
                 loss = _blind_spot_loss(ddp_model, noisy, cfg.blind_spot_fraction, g, cfg.domain,
                                         getattr(model_without_ddp, "stft_cfg", None))

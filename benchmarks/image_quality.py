@@ -8,6 +8,7 @@ The last table times one 512x512 image on the CPU for every method.
 
     python benchmarks/image_quality.py                          # everything (BM3D makes it slow)
     python benchmarks/image_quality.py --sets gray --limit 10   # quicker look
+    python benchmarks/image_quality.py --ensemble               # also `denoise image --ensemble` (x8)
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ PUBLISHED = {"gray": {"DnCNN-S": {15: 31.73, 25: 29.23, 50: 26.23}, "DnCNN-B (bl
              "color": {"FFDNet": {30: 30.32, 50: 27.97}, "DRUNet": {30: 30.81, 50: 28.51}}}
 
 
-def methods_for(model, sigma: float, skip: set[str]) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+def methods_for(model, sigma: float, skip: set[str], ensemble: bool) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     m: dict[str, Callable[[np.ndarray], np.ndarray]] = {
         "noisy input": lambda n: n,
         "denoise (blind)": lambda n: inference.denoise_image_array(model, n),
     }
+    if ensemble:
+        m["denoise --ensemble (blind, x8)"] = lambda n: inference.denoise_image_array(model, n, ensemble=True)
     s = sigma / 255.0
     if "bm3d" not in skip:
         try:
@@ -66,6 +69,7 @@ def main() -> None:
     ap.add_argument("--sets", nargs="+", default=["gray", "color"], choices=list(SETS))
     ap.add_argument("--limit", type=int, default=None, help="First N images of each set.")
     ap.add_argument("--skip", nargs="*", default=[], choices=["bm3d", "nlmeans"])
+    ap.add_argument("--ensemble", action="store_true", help="Also score `denoise image --ensemble` (x8, slow).")
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
     root = data_root(args.data_root)
@@ -78,7 +82,7 @@ def main() -> None:
         clean_set = [io.read_image(f).pixels for f in files]
         rows = []
         for sigma in sigmas:
-            for method, fn in methods_for(model, sigma, skip).items():
+            for method, fn in methods_for(model, sigma, skip, args.ensemble).items():
                 p, s = [], []
                 for i, clean in enumerate(clean_set):
                     noisy = add_benchmark_noise(clean, i, sigma)
@@ -94,7 +98,7 @@ def main() -> None:
         print(f"## {label} ({len(files)} images, model {model_name})\n\n{table(rows)}\n")
         img = np.random.default_rng(1).random((512, 512, 1 if name == "gray" else 3)).astype(np.float32)
         speed = [{"method": m, "CPU s / 512² image": best_time(lambda f=f: f(img), 1)}
-                 for m, f in methods_for(model, 25.0, skip).items() if m != "noisy input"]
+                 for m, f in methods_for(model, 25.0, skip, args.ensemble).items() if m != "noisy input"]
         print(f"CPU time, one 512x512 {label.split()[1]} image (σ 25):\n\n{table(speed)}\n")
 
 

@@ -70,7 +70,7 @@ def common_options(f: Callable) -> Callable:
 
 def _run_files(domain: str, inputs: tuple[str, ...], output: Optional[str], model: str, device: str,
                batch_size: int, strength: float, overwrite: bool, skip_existing: bool, quiet: bool,
-               verbose: bool) -> None:
+               verbose: bool, ensemble: bool = False) -> None:
     from denoise import io
 
     _setup_logging(quiet, verbose)
@@ -97,7 +97,7 @@ def _run_files(domain: str, inputs: tuple[str, ...], output: Optional[str], mode
                                show_pos=True) if show_bar else _NoBar() as bar:
             meter = _Meter(bar)
             results = _iter_results(domain, plan.jobs, net, model, device, overwrite, skip_existing, strength,
-                                    batch_size, meter.add if show_bar else None)
+                                    batch_size, meter.add if show_bar else None, ensemble)
             for r, size in zip(results, sizes):
                 meter.finish_file(size)
                 if r.status == "done":
@@ -150,13 +150,13 @@ class _NoBar:
 
 
 def _iter_results(domain, jobs, net, model, device, overwrite, skip_existing, strength, batch_size,  # type: ignore[no-untyped-def]
-                  audio_progress=None):
+                  audio_progress=None, ensemble=False):
     """Default image model: gray files go to the gray model and colour files to the colour model, each
     group batched through ``denoise_paths``."""
     from denoise.inference import denoise_paths
 
     kw = dict(overwrite=overwrite, skip_existing=skip_existing, strength=strength, batch_size=batch_size,
-              audio_progress=audio_progress)
+              audio_progress=audio_progress, ensemble=ensemble)
     if net is not None:
         yield from denoise_paths(net, jobs, **kw)
         return
@@ -184,6 +184,9 @@ def cli() -> None:
 
 @cli.command()
 @common_options
+@click.option("--ensemble", is_flag=True,
+              help="Average the model over the 8 flips and rotations of each image (x8 self-ensemble): "
+                   "about 8 times slower, about +0.1 dB PSNR on the benchmarks.")
 def image(**kw: Any) -> None:
     """Denoise images (png, jpg, bmp, tif, webp, gif): files, directories (recursive) or globs.
 
@@ -299,6 +302,7 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
 @click.option("--model", default="default", show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--limit", type=click.IntRange(1), default=None, help="Use only the first N files.")
+@click.option("--ensemble", is_flag=True, help="Image: score the x8 self-ensemble (see `denoise image --help`).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("-q", "--quiet", is_flag=True)
@@ -306,7 +310,8 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
 @click.argument("extra", nargs=-1, type=float)
 def eval_cmd(domain: str, data_dir: Optional[str], sigma: tuple[float, ...], speech: Optional[str],
              noise: Optional[str], snr: tuple[float, ...], model: str, device: str, limit: Optional[int],
-             seed: int, as_json: bool, quiet: bool, verbose: bool, extra: tuple[float, ...]) -> None:
+             seed: int, as_json: bool, quiet: bool, verbose: bool, extra: tuple[float, ...],
+             ensemble: bool = False) -> None:
     """Add seeded noise in memory, denoise, and print noisy vs denoised scores.
 
     \b
@@ -322,6 +327,8 @@ def eval_cmd(domain: str, data_dir: Optional[str], sigma: tuple[float, ...], spe
             _fail("image eval needs --data and --sigma")
     elif not speech or not noise or not levels:
         _fail("audio eval needs --speech, --noise and --snr")
+    elif ensemble:
+        _fail("--ensemble is for image eval only")
     if domain == "image":
         ch = 1
         from denoise.data import list_files
@@ -334,7 +341,7 @@ def eval_cmd(domain: str, data_dir: Optional[str], sigma: tuple[float, ...], spe
         net = _load_model(model, "audio", device)
     try:
         if domain == "image":
-            rows = evaluation.eval_images(net, data_dir, levels, seed=seed, limit=limit)
+            rows = evaluation.eval_images(net, data_dir, levels, seed=seed, limit=limit, ensemble=ensemble)
         else:
             rows = evaluation.eval_audio(net, speech, noise, levels, seed=seed, limit=limit)
     except io.InputError as exc:

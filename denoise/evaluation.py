@@ -53,8 +53,10 @@ def mix_for_eval(clean: np.ndarray, noise: Sequence[np.ndarray], index: int, snr
 
 
 def eval_images(model: nn.Module, data_dir: str | Path, sigmas: Sequence[float], seed: int = 0,
-                limit: Optional[int] = None, tick: Optional[Callable[[], None]] = None) -> list[dict[str, Any]]:
-    """One row per σ: mean PSNR and SSIM of the noisy input and of the model's output."""
+                limit: Optional[int] = None, tick: Optional[Callable[[], None]] = None,
+                ensemble: bool = False) -> list[dict[str, Any]]:
+    """One row per σ: mean PSNR and SSIM of the noisy input and of the model's output (with the x8
+    self-ensemble when ``ensemble``)."""
     files = list_files([data_dir], io.IMAGE_EXTS)[:limit]
     if not files:
         raise io.InputError(f"no images in {data_dir}")
@@ -64,7 +66,7 @@ def eval_images(model: nn.Module, data_dir: str | Path, sigmas: Sequence[float],
         acc: dict[str, list[float]] = {k: [] for k in ("noisy_psnr", "noisy_ssim", "psnr", "ssim")}
         for i, clean in enumerate(clean_set):
             noisy = add_benchmark_noise(clean, i, sigma, seed)
-            out = to8(inference.denoise_image_array(model, noisy))
+            out = to8(inference.denoise_image_array(model, noisy, ensemble=ensemble))
             n8 = to8(noisy)
             acc["noisy_psnr"].append(metrics.psnr(clean, n8))
             acc["noisy_ssim"].append(metrics.ssim(clean, n8))

@@ -78,6 +78,26 @@ def _run_batch(model: nn.Module, x: torch.Tensor, strength: float, device: torch
     return y.cpu()
 
 
+# The eight flips and rotations of the square: k quarter turns, then a left-right flip or not.
+DIHEDRAL = tuple((k, flip) for k in range(4) for flip in (False, True))
+
+
+def denoise_tensor_x8(model: nn.Module, x: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, H, W) float32 on the CPU: the mean of :func:`denoise_tensor` over the eight
+    flips and rotations of the batch, each undone on the output (the "x8 self-ensemble" of the DnCNN and
+    KAIR test scripts).
+
+    A trained conv net is not exactly equivariant to these transforms, so its errors on the eight views
+    are partly independent and their mean is closer to the clean image; the cost is eight forward passes.
+    They run one after another, so peak memory stays that of a single pass."""
+    acc = torch.zeros(x.shape, dtype=torch.float32)
+    for k, flip in DIHEDRAL:
+        view = torch.rot90(x, k, dims=(-2, -1))
+        y = denoise_tensor(model, view.flip(-1) if flip else view, strength)
+        acc += torch.rot90(y.flip(-1) if flip else y, -k, dims=(-2, -1))
+    return acc / len(DIHEDRAL)
+
+
 def _check_strength(strength: float) -> None:
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be in [0, 1], got {strength}")
@@ -107,19 +127,21 @@ def denoise_image_array(
     tile: int = DEFAULT_TILE,
     overlap: int = DEFAULT_OVERLAP,
     batch_size: int = 8,
+    ensemble: bool = False,
 ) -> np.ndarray:
     """(H, W) or (H, W, C) float -> float32 of the same shape.
 
     Images larger than ``tile`` are cut into overlapping tiles, run ``batch_size`` at a time and blended,
     so memory is bounded whatever the size. A gray model runs each colour channel separately; a colour
-    model sees a gray image repeated three times and its output is averaged back.
+    model sees a gray image repeated three times and its output is averaged back. ``ensemble`` runs every
+    tile through :func:`denoise_tensor_x8` (eight times the work, a slightly cleaner result).
 
     Out of device memory even for one tile, the image is redone with tiles half the size (down to
     ``MIN_TILE``); below that an :class:`~denoise.io.InputError` says so in one line.
     """
     while True:
         try:
-            return _denoise_image_array(model, image, strength, tile, overlap, batch_size)
+            return _denoise_image_array(model, image, strength, tile, overlap, batch_size, ensemble)
         except OUT_OF_MEMORY:
             _release(next(model.parameters()).device)
             if tile // 2 < MIN_TILE:
@@ -131,8 +153,9 @@ def denoise_image_array(
 
 
 def _denoise_image_array(model: nn.Module, image: np.ndarray, strength: float, tile: int, overlap: int,
-                         batch_size: int) -> np.ndarray:
+                         batch_size: int, ensemble: bool) -> np.ndarray:
     _check_strength(strength)
+    run = denoise_tensor_x8 if ensemble else denoise_tensor
     arr = np.asarray(image, dtype=np.float32)
     squeeze = arr.ndim == 2
     if squeeze:
@@ -167,11 +190,11 @@ def _denoise_image_array(model: nn.Module, image: np.ndarray, strength: float, t
         group = positions[i : i + batch_size]
         tiles = torch.stack([chw[:, y : y + th, x : x + tw] for y, x in group])  # (n, c, th, tw)
         if mc == c:
-            res = denoise_tensor(model, tiles, strength)
+            res = run(model, tiles, strength)
         elif mc == 1:
-            res = denoise_tensor(model, tiles.reshape(-1, 1, th, tw), strength).reshape(-1, c, th, tw)
+            res = run(model, tiles.reshape(-1, 1, th, tw), strength).reshape(-1, c, th, tw)
         else:
-            res = denoise_tensor(model, tiles.repeat(1, 3, 1, 1), strength).mean(dim=1, keepdim=True)
+            res = run(model, tiles.repeat(1, 3, 1, 1), strength).mean(dim=1, keepdim=True)
         res_np = res.numpy().transpose(0, 2, 3, 1)
         for (y, x), t in zip(group, res_np):
             out[y : y + th, x : x + tw] += t * weight[:, :, None]
@@ -317,12 +340,12 @@ def denoise_audio_array(
 # ------------------------------------------------------------------------------------------------- files
 def denoise_image_file(
     model: nn.Module, src: Path, dst: Path, *, overwrite: bool = False, strength: float = 1.0,
-    tile: int = DEFAULT_TILE, batch_size: int = 8, data: Optional[io.ImageData] = None,
+    tile: int = DEFAULT_TILE, batch_size: int = 8, data: Optional[io.ImageData] = None, ensemble: bool = False,
 ) -> None:
     """Reads ``src`` (unless already decoded as ``data``), denoises it and writes ``dst`` atomically in
     the same mode and bit depth, in the format of ``dst``'s extension."""
     data = data if data is not None else io.read_image(src)
-    pixels = denoise_image_array(model, data.pixels, strength, tile=tile, batch_size=batch_size)
+    pixels = denoise_image_array(model, data.pixels, strength, tile=tile, batch_size=batch_size, ensemble=ensemble)
     io.save_image(dst, data, pixels, overwrite)
 
 
@@ -401,13 +424,17 @@ def denoise_paths(
     batch_size: int = 8,
     workers: int = 2,
     audio_progress: Optional[Callable[[float], None]] = None,
+    ensemble: bool = False,
 ) -> Iterator[FileResult]:
     """Denoises every job and yields one :class:`FileResult` per file as it finishes; a failing file never
     stops the others. Images are decoded ``workers`` files ahead in background threads and written by a
     background thread while the next file computes; audio files are streamed one at a time, and
-    ``audio_progress`` gets the seconds of audio finished within the current file, chunk by chunk."""
+    ``audio_progress`` gets the seconds of audio finished within the current file, chunk by chunk.
+    ``ensemble`` (images only) is :func:`denoise_image_array`'s."""
     jobs = list(jobs)
     domain = model.domain
+    if ensemble and domain != "image":
+        raise ValueError("the x8 self-ensemble is for image models only")
     for directory in sorted({job.dst.parent for job in jobs}):
         io.remove_stale_temps(directory)  # left by an earlier run that was killed
 
@@ -475,7 +502,7 @@ def denoise_paths(
             t0 = time.perf_counter()
             try:
                 data = fut.result()
-                pixels = denoise_image_array(model, data.pixels, strength, batch_size=batch_size)
+                pixels = denoise_image_array(model, data.pixels, strength, batch_size=batch_size, ensemble=ensemble)
             except Exception as exc:
                 log.debug("failed on %s", job.src, exc_info=True)
                 yield FileResult(job.src, job.dst, "failed", _reason(exc), time.perf_counter() - t0)

@@ -170,6 +170,23 @@ def test_eval_image_and_audio_json(tmp_path, gray_ckpt, audio_ckpt):
     assert abs(rows[0]["noisy_si_sdr"] - 0.0) < 0.5 and abs(rows[1]["noisy_si_sdr"] - 5.0) < 0.5
 
 
+def test_ensemble_flag_for_images_and_image_eval_only(tmp_path, gray_ckpt, audio_ckpt):
+    src = _img(tmp_path / "n.png", (smooth_image(24, 28, 1)[:, :, 0] * 255).astype(np.uint8))
+    r = run("image", src, "-o", tmp_path / "x8.png", "--model", gray_ckpt, "--ensemble")
+    assert r.exit_code == 0, r.output
+    r = run("image", src, "-o", tmp_path / "x1.png", "--model", gray_ckpt)
+    assert r.exit_code == 0, r.output
+    a, b = read_image(tmp_path / "x8.png").pixels, read_image(tmp_path / "x1.png").pixels
+    assert a.shape == b.shape and not np.array_equal(a, b)
+    data = _images(tmp_path / "imgs", 1)
+    r = run("eval", "--domain", "image", "--data", data, "--sigma", "25", "--model", gray_ckpt, "--ensemble", "--json")
+    assert r.exit_code == 0, r.output
+    r = run("audio", tmp_path / "n.wav", "--model", audio_ckpt, "--ensemble")
+    assert r.exit_code == 2 and "--ensemble" in r.output  # images only: click rejects the option
+    r = run("eval", "--domain", "audio", "--speech", data, "--noise", data, "--snr", "0", "--ensemble")
+    assert r.exit_code == 2 and "image eval only" in r.output and "Traceback" not in r.output
+
+
 def test_models_lists_shipped_checkpoints():
     r = run("models")
     assert r.exit_code == 0

@@ -1,6 +1,7 @@
 """Inference in layers, each adding one thing and calling the one below:
 
-``denoise_tensor`` (a batch on the device) -> ``denoise_image_array`` / ``denoise_audio_array`` (numpy,
+``denoise_tensor`` (a batch on the device; ``denoise_tensor_x8`` averages it over the eight flips and
+rotations) -> ``denoise_image_array`` / ``denoise_audio_array`` (numpy,
 tiling and chunking, channel and rate adaptation) -> ``denoise_image_file`` / ``denoise_audio_file``
 (decode, write atomically in the same format) -> ``denoise_paths`` (many files: background decoding and
 writing, one result per file, failures isolated).

@@ -1,0 +1,90 @@
+"""What a larger image model would cost at inference: parameters, checkpoint size, convolution
+multiply-accumulates per pixel and CPU time per 512x512 gray image, for sizes of the shipped `dae`.
+
+The issue-3 speed target (a 512x512 gray image well under BM3D's CPU time, 4.16 s here) caps the
+per-pixel cost of any model trained to close the quality gap, and the 20 MB checkpoint cap its size:
+this table says which sizes stay inside both before a long (GPU) training run is spent on one.
+Untrained weights: the cost does not depend on them.
+
+    python benchmarks/model_size.py                 # the default candidates, timed
+    python benchmarks/model_size.py --no-time       # parameters and MACs only (instant)
+    python benchmarks/model_size.py --arch-args '{"width": 40, "depth": 3}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import best_time, machine, table  # noqa: E402
+
+from denoise import inference  # noqa: E402
+from denoise.config import ModelConfig  # noqa: E402
+from denoise.models import build_model, count_parameters  # noqa: E402
+
+SHIPPED = {"width": 32, "depth": 2, "blocks": 1}
+CANDIDATES = [
+    SHIPPED,
+    {"width": 48, "depth": 2, "blocks": 1},
+    {"width": 64, "depth": 2, "blocks": 1},
+    {"width": 32, "depth": 2, "blocks": 1, "latent_blocks": 6},
+    {"width": 32, "depth": 3, "blocks": 1},
+    {"width": 32, "depth": 2, "blocks": 2},
+]
+
+
+def macs_per_pixel(model: nn.Module, size: int = 64) -> float:
+    """Multiply-accumulates of every Conv2d / ConvTranspose2d for one gray (1, 1, size, size) input, per
+    input pixel. Activations, additions and padding are left out: convolutions dominate the time."""
+    total = 0
+
+    def hook(mod: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        nonlocal total
+        kh, kw = mod.kernel_size
+        if isinstance(mod, nn.ConvTranspose2d):  # every input value is spread over a kh x kw x C_out patch
+            total += inp[0].numel() * kh * kw * mod.out_channels // mod.groups
+        else:  # every output value sums a kh x kw x C_in / groups window
+            total += out.numel() * kh * kw * mod.in_channels // mod.groups
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    try:
+        with torch.inference_mode():
+            model(torch.zeros(1, 1, size, size))
+    finally:
+        for h in handles:
+            h.remove()
+    return total / (size * size)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--arch-args", action="append", default=None,
+                    help="JSON constructor arguments of a `dae` to measure (repeatable; default: the candidates).")
+    ap.add_argument("--no-time", action="store_true", help="Skip the CPU timing.")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads for the timing (default 1).")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    configs = [json.loads(a) for a in args.arch_args] if args.arch_args else CANDIDATES
+    print(f"# Image model sizes (gray, untrained), machine: {machine()}\n")
+    img = np.random.default_rng(0).random((512, 512), dtype=np.float32)
+    rows = []
+    for arch_args in configs:
+        model = build_model(ModelConfig(arch="dae", domain="image", channels=1, args=arch_args)).eval()
+        n = count_parameters(model)
+        row = {"dae arguments": json.dumps(arch_args), "params": f"{n:,}", "MB (float32)": n * 4 / 1e6,
+               "kMAC / pixel": macs_per_pixel(model) / 1e3}
+        if not args.no_time:
+            row["CPU s / 512² image"] = best_time(lambda: inference.denoise_image_array(model, img), 2)
+        rows.append(row)
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()

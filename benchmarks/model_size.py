@@ -81,7 +81,7 @@ def main() -> None:
         row = {"dae arguments": json.dumps(arch_args), "params": f"{n:,}", "MB (float32)": n * 4 / 1e6,
                "kMAC / pixel": macs_per_pixel(model) / 1e3}
         if not args.no_time:
-            row["CPU s / 512² image"] = best_time(lambda: inference.denoise_image_array(model, img), 2)
+            row["CPU s / 512² image"] = best_time(lambda m=model: inference.denoise_image_array(m, img), 2)
         rows.append(row)
     print(table(rows))
 

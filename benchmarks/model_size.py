@@ -25,19 +25,12 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import best_time, machine, table  # noqa: E402
 
-from denoise import inference  # noqa: E402
+from denoise import checkpoint, inference  # noqa: E402
 from denoise.config import ModelConfig  # noqa: E402
 from denoise.models import build_model, count_parameters  # noqa: E402
 
-SHIPPED = {"width": 32, "depth": 2, "blocks": 1}
-CANDIDATES = [
-    SHIPPED,
-    {"width": 48, "depth": 2, "blocks": 1},
-    {"width": 64, "depth": 2, "blocks": 1},
-    {"width": 32, "depth": 2, "blocks": 1, "latent_blocks": 6},
-    {"width": 32, "depth": 3, "blocks": 1},
-    {"width": 32, "depth": 2, "blocks": 2},
-]
+# each candidate changes one argument of the shipped image-gray's
+CHANGES = [{"width": 48}, {"width": 64}, {"latent_blocks": 6}, {"depth": 3}, {"blocks": 2}]
 
 
 def macs_per_pixel(model: nn.Module, size: int = 64) -> float:
@@ -71,14 +64,18 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads for the timing (default 1).")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    configs = [json.loads(a) for a in args.arch_args] if args.arch_args else CANDIDATES
+    if args.arch_args:
+        configs = [("given", json.loads(a)) for a in args.arch_args]
+    else:  # read from the checkpoint, so the first row stays the shipped model whatever it becomes
+        shipped = checkpoint.load("image-gray").config.args
+        configs = [("shipped image-gray", shipped)] + [("candidate", {**shipped, **c}) for c in CHANGES]
     print(f"# Image model sizes (gray, untrained), machine: {machine()}\n")
     img = np.random.default_rng(0).random((512, 512), dtype=np.float32)
     rows = []
-    for arch_args in configs:
+    for label, arch_args in configs:
         model = build_model(ModelConfig(arch="dae", domain="image", channels=1, args=arch_args)).eval()
         n = count_parameters(model)
-        row = {"dae arguments": json.dumps(arch_args), "params": f"{n:,}", "MB (float32)": n * 4 / 1e6,
+        row = {"model": label, "dae arguments": json.dumps(arch_args, sort_keys=True), "params": f"{n:,}", "MB (float32)": n * 4 / 1e6,
                "kMAC / pixel": macs_per_pixel(model) / 1e3}
         if not args.no_time:
             row["CPU s / 512² image"] = best_time(lambda m=model: inference.denoise_image_array(m, img), 2)

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+import denoise
 from denoise import checkpoint, inference
 
 
@@ -51,8 +52,6 @@ def test_cpu_results_are_deterministic(gray_ckpt):
 
 
 def test_api_accepts_unclipped_values_and_both_shapes(gray_ckpt, audio_ckpt):
-    import denoise
-
     m = denoise.load_model(str(gray_ckpt), device="cpu")
     img = np.random.default_rng(0).normal(0.5, 0.4, (16, 16)).astype(np.float32)  # outside [0, 1]
     out = denoise.denoise_image(img, model=m)
@@ -105,9 +104,8 @@ def test_ensemble_is_the_mean_over_flips_and_rotations(gray_ckpt, color_ckpt):
     assert ens.shape == img.shape
     assert np.allclose(ens, _views_mean(m, img), atol=1e-5)
     assert np.abs(ens - inference.denoise_image_array(m, img, tile=512)).max() > 1e-3  # not one view
-    import denoise
-
-    assert np.array_equal(denoise.denoise_image(img, model=m, ensemble=True), inference.denoise_image_array(m, img, ensemble=True))
+    api = denoise.denoise_image(img, model=m, ensemble=True)
+    assert np.array_equal(api, inference.denoise_image_array(m, img, ensemble=True))
     c = checkpoint.load(str(color_ckpt))
     rgb = np.random.default_rng(4).random((32, 40, 3)).astype(np.float32)
     assert np.allclose(inference.denoise_image_array(c, rgb, tile=512, ensemble=True), _views_mean(c, rgb), atol=1e-5)

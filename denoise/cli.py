@@ -213,8 +213,13 @@ def audio(**kw: Any) -> None:
 @click.option("--noise-dir", default=None, help="Audio: recorded noise to mix in (else synthetic noise only).")
 @click.option("--val", default=None, help="Validation data (clean); default: a fixed subset of --data.")
 @click.option("--out", required=True, help="Run directory: last.pt, best.pt, config.json, history.jsonl.")
-@click.option("--arch", default="dae", show_default=True, help="Architecture name (see `denoise models --archs`).")
-@click.option("--arch-args", default="{}", help='JSON constructor arguments, e.g. \'{"width": 16}\'.')
+@click.option("--arch", default=None, help="Architecture name (see `denoise models --archs`).  [default: dae, "
+              "or --init's]")
+@click.option("--arch-args", default=None, help='JSON constructor arguments, e.g. \'{"width": 16}\'.  [default: '
+              "the domain's, or --init's]")
+@click.option("--init", "init", default=None, metavar="MODEL",
+              help="Start from this model's weights (a shipped name such as image-gray, or a .pt) to fine-tune "
+                   "it on --data; the run builds the same model.")
 @click.option("--channels", type=click.Choice(["1", "3"]), default=None, help="Image channels (default: from data).")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Optimisation steps.")
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Passes over the data (if --steps is not given).")
@@ -239,7 +244,7 @@ def audio(**kw: Any) -> None:
 @click.option("-q", "--quiet", is_flag=True)
 @click.option("-v", "--verbose", is_flag=True)
 def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val: Optional[str], out: str,
-          arch: str, arch_args: str, channels: Optional[str], steps: Optional[int], epochs: Optional[int],
+          arch: Optional[str], arch_args: Optional[str], init: Optional[str], channels: Optional[str], steps: Optional[int], epochs: Optional[int],
           batch_size: int, lr: float, patch_size: Optional[int], eval_every: int, max_time: Optional[float],
           workers: int, device: str, seed: int, resume: bool, precision: str, self_supervised: bool,
           blind_spot_fraction: float, quiet: bool, verbose: bool) -> None:
@@ -253,20 +258,32 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
     from denoise.data import DataError
     from denoise.device import DeviceError
     from denoise.checkpoint import CheckpointError
-    from denoise.train import TrainingError, fit
+    from denoise.train import TrainingError, fit, init_model_config
 
-    try:
-        args = json.loads(arch_args)
-        if not isinstance(args, dict):
-            raise ValueError
-    except ValueError:
-        _fail("--arch-args must be a JSON object")
+    args: Optional[dict[str, Any]] = None
+    if arch_args is not None:
+        try:
+            args = json.loads(arch_args)
+            if not isinstance(args, dict):
+                raise ValueError
+        except ValueError:
+            _fail("--arch-args must be a JSON object")
+    if init is not None:  # what is left out comes from the checkpoint; fit() checks that the rest matches
+        try:
+            base = init_model_config(init, domain, int(channels) if channels else 1)
+        except (CheckpointError, ConfigError) as exc:
+            _fail(f"--init: {exc}", EXIT_FAILED)
+        if arch in (None, base.arch) and args is None:
+            args = base.args
+        arch = arch or base.arch
+        if channels is None and domain == "image":
+            channels = str(base.channels)
     if steps is None and epochs is None:
         steps = 1000
     try:
-        cfg = TrainConfig(domain=domain, data=list(data_dirs), noise_dir=noise_dir, val=val, out=out, arch=arch,
-                          arch_args=args, channels=int(channels) if channels else None, steps=steps,
-                          epochs=epochs, batch_size=batch_size, lr=lr, patch_size=patch_size, device=device,
+        cfg = TrainConfig(domain=domain, data=list(data_dirs), noise_dir=noise_dir, val=val, out=out,
+                          arch=arch or "dae", arch_args=args or {}, init=init,
+                          channels=int(channels) if channels else None, steps=steps, epochs=epochs, batch_size=batch_size, lr=lr, patch_size=patch_size, device=device,
                           seed=seed, resume=resume, eval_every=eval_every, save_every=eval_every,
                           num_workers=workers, max_time=max_time, self_supervised=self_supervised,
                           blind_spot_fraction=blind_spot_fraction, precision=precision)

@@ -130,7 +130,9 @@ class TrainConfig(_Dictable):
     training, summed over resumes) is a budget: the learning-rate schedule runs over whichever of steps and
     time runs out first, so a time-limited run still ends annealed. ``precision`` is the autocast of the
     training step only (see `denoise.device.autocast_dtype`); validation runs as inference does, so scores
-    stay comparable across runs and resumes."""
+    stay comparable across runs and resumes. ``init`` (a shipped model's name or a checkpoint path) starts a
+    new run from that model's weights instead of random ones, to fine-tune it; its model configuration must
+    be the one this config builds (see `denoise.train.init_model_config`)."""
 
     domain: str
     data: list[str]
@@ -160,6 +162,7 @@ class TrainConfig(_Dictable):
     self_supervised: bool = False
     blind_spot_fraction: float = 0.02
     precision: str = "auto"
+    init: Optional[str] = None
 
     def __post_init__(self) -> None:
         if self.domain not in DOMAINS:

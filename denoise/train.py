@@ -56,6 +56,35 @@ def model_config_for(cfg: TrainConfig, channels: int) -> ModelConfig:
                        sample_rate=cfg.sample_rate, stft=cfg.stft)
 
 
+def init_model_config(init: str, domain: str, channels: int = 1) -> ModelConfig:
+    """The model configuration of the checkpoint ``init`` (a shipped name or a path): what a run started
+    from it must build. Lets a caller take ``arch``, ``arch_args`` and ``channels`` from it."""
+    payload = checkpoint.read_checkpoint(checkpoint.resolve(init, domain, channels))
+    config = ModelConfig.from_dict(payload["meta"]["model"])
+    if config.domain != domain:
+        raise checkpoint.CheckpointError(f"{init} is an {config.domain} model, not an {domain} model")
+    return config
+
+
+def _load_init(model: nn.Module, cfg: TrainConfig, mcfg: ModelConfig) -> dict[str, Any]:
+    """Loads ``cfg.init``'s weights into ``model`` (strict keys) after checking that it is the same model;
+    returns what the new checkpoints record about it (their weights descend from its training data too)."""
+    path = checkpoint.resolve(cfg.init, cfg.domain, mcfg.channels)  # type: ignore[arg-type]
+    payload = checkpoint.read_checkpoint(path)
+    theirs = payload["meta"]["model"]
+    if theirs != mcfg.to_dict():
+        raise TrainingError(
+            f"--init: {cfg.init} is a {theirs.get('domain')} {theirs.get('arch')} model with arguments "
+            f"{json.dumps(theirs.get('args'), sort_keys=True)} and {theirs.get('channels')} channel(s); this run "
+            f"builds {mcfg.arch} {json.dumps(mcfg.args, sort_keys=True)} with {mcfg.channels} (leave out "
+            "--arch, --arch-args and --channels to take the checkpoint's)")
+    model.load_state_dict(checkpoint.model_from_payload(payload).state_dict(), strict=True)
+    log.info("starting from the weights of %s", path)
+    their_meta = payload["meta"]
+    return {"checkpoint": cfg.init, "sha256": checkpoint.sha256_file(path), "step": their_meta.get("step"),
+            "data": their_meta.get("data"), "init": their_meta.get("init")}
+
+
 def _spectral_loss(est: torch.Tensor, clean: torch.Tensor, noisy: torch.Tensor, model: nn.Module) -> torch.Tensor:
     """L1 between power-law compressed magnitudes (|S|^0.3, which weights quiet speech like the ear does)
     plus a small waveform L1; both on signals divided by the noisy RMS, so loud and quiet examples count
@@ -194,6 +223,9 @@ def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = N
 
     start, best, elapsed = 0, -math.inf, 0.0
     last_path, best_path = out / "last.pt", out / "best.pt"
+    init_record = None
+    if cfg.init and not cfg.resume:
+        init_record = _load_init(model, cfg, mcfg)
     if cfg.resume:
         io.remove_stale_temps(out)  # a half-written checkpoint from a killed run
         if not last_path.is_file():
@@ -203,6 +235,7 @@ def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = N
             raise TrainingError(f"--resume: {last_path} was trained with a different model configuration")
         model.load_state_dict(payload["model"], strict=True)
         opt.load_state_dict(payload["optimizer"])
+        init_record = payload["meta"].get("init")
         start, best, elapsed = int(payload["step"]), float(payload["best"]), float(payload["elapsed"])
         log.info("resumed from %s at step %d", last_path, start)
         if progress(start, elapsed) >= 1:
@@ -241,6 +274,7 @@ def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = N
             "domain": cfg.domain,
             "train": {**cfg.to_dict(), "resume": False},
             "data": {"train": list(cfg.data), "noise": cfg.noise_dir, "val": cfg.val},
+            "init": init_record,
             "corruption": cfg.corruption.to_dict(),
             "metrics": {metric_name: sign * score},
             "step": step,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Optional
+import copy
+from typing import Any, Optional
 
 import torch
 from torch import nn
@@ -62,3 +63,37 @@ class DenoisingUNet(nn.Module):
         for up, dec, skip in zip(self.up, self.dec, reversed(skips)):
             y = dec(up(y) + skip)
         return self.tail(y)[..., :h, :w]
+
+
+def deepen(net: DenoisingUNet, args: dict[str, Any], bias: float = 1e-5) -> tuple[DenoisingUNet, dict[str, Any]]:
+    """A U-Net one level deeper that computes (almost) the same function as ``net``: a way to grow a trained
+    model instead of training the larger one from scratch.
+
+    ``args`` are ``net``'s constructor arguments (its checkpoint's ``model.args``); returns the new network
+    and its arguments (``depth`` + 1, ``latent_blocks`` kept at its default of ``blocks`` + 1). Needs
+    ``net`` built with ``blocks`` == 1 and two latent blocks, the layout the shipped image models have:
+    the old latent's two blocks become the new level's encoder and decoder blocks at the same resolution,
+    and the new level's up-sampling conv starts at zero weights, so the new, randomly initialised latent
+    at half the resolution adds nothing until training moves it. Its bias starts at ``bias`` rather than
+    0 so the ReLU after it passes gradients (at exactly 0 it would stay dead); the output therefore moves
+    by a small constant on the first step's features and nothing else.
+    """
+    blocks = args.get("blocks", 1)
+    n_latent = args.get("latent_blocks") or blocks + 1
+    if blocks != 1 or n_latent != 2 or len(net.latent) != 2:
+        raise ValueError("deepen needs a U-Net with blocks == 1 and two latent blocks")
+    new_args = {k: v for k, v in args.items() if k != "latent_blocks"}
+    new_args["depth"] = net.depth + 1
+    deeper = DenoisingUNet(in_channels=net.head[0].in_channels, out_channels=net.tail.out_channels, **new_args)
+    old = copy.deepcopy(net)
+    deeper.head, deeper.tail = old.head, old.tail
+    for i in range(net.depth):  # the shared outer levels keep their weights
+        deeper.enc[i], deeper.down[i] = old.enc[i], old.down[i]
+        deeper.up[i + 1], deeper.dec[i + 1] = old.up[i], old.dec[i]
+    level = net.depth  # the new level runs at the old latent's resolution and width
+    deeper.enc[level] = nn.Sequential(old.latent[0])
+    deeper.dec[0] = nn.Sequential(old.latent[1])
+    with torch.no_grad():
+        deeper.up[0].conv.weight.zero_()
+        deeper.up[0].conv.bias.fill_(bias)
+    return deeper, new_args

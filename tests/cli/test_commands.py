@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from click.testing import CliRunner
 from PIL import Image
 
@@ -142,6 +143,27 @@ def test_train_audio_two_steps_resume_and_use(tmp_path):
     assert run(*common, "--steps", "3", "--resume").exit_code == 0
     r = run("audio", d / "0.flac", "-o", tmp_path / "o.wav", "--model", tmp_path / "run" / "best.pt")
     assert r.exit_code == 0, r.output
+
+
+def test_train_init_fine_tunes_a_checkpoint_with_its_own_settings(tmp_path):
+    data = _images(tmp_path / "data")
+    common = ["train", "--domain", "image", "--data", data, "--batch-size", "2", "--patch-size", "32",
+              "--eval-every", "1", "--workers", "0", "--steps", "1", "-q"]
+    assert run(*common, "--out", tmp_path / "a", "--arch-args", '{"width": 4}').exit_code == 0
+    base = tmp_path / "a" / "best.pt"
+    # no --arch-args: the width comes from --init (the domain's default width would not match)
+    r = run(*common, "--out", tmp_path / "b", "--init", base)
+    assert r.exit_code == 0, r.output
+    meta = json.loads(torch.load(tmp_path / "b" / "best.pt", weights_only=True)["meta"])
+    assert meta["model"]["args"]["width"] == 4 and meta["init"]["checkpoint"] == str(base)
+    assert run(*common, "--out", tmp_path / "b", "--init", base, "--steps", "2", "--resume").exit_code == 0
+    for extra, message in [(["--arch-args", '{"width": 8}'], "--init: "), (["--channels", "3"], "--init: "),
+                           (["--init", tmp_path / "none.pt"], "no model named")]:
+        r = run(*common, "--out", tmp_path / "c", "--init", base, *extra)
+        assert r.exit_code == 1 and message in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    r = run(*common[:2], "audio", *common[3:], "--out", tmp_path / "c", "--init", base)
+    assert r.exit_code == 1 and "is an image model, not an audio model" in r.output
+    assert not (tmp_path / "c").exists()
 
 
 def test_train_errors_are_one_line(tmp_path):

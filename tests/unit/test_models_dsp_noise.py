@@ -78,3 +78,26 @@ def test_configs_round_trip_and_reject_unknown_keys():
         TrainConfig.from_dict({**cfg.to_dict(), "colour": 1})
     with pytest.raises(ConfigError):
         ModelConfig(domain="video")
+
+
+def test_deepen_keeps_the_function_and_trains_the_new_level():
+    from denoise.models.unet import deepen
+
+    torch.manual_seed(0)
+    args = {"width": 4, "depth": 2, "blocks": 1}
+    net = build_net("dae", in_channels=3, out_channels=3, **args)
+    for p in net.parameters():  # a "trained" net: weights far from their initial scale
+        p.data.add_(0.2 * torch.randn_like(p))
+    deeper, new_args = deepen(net, args)
+    assert new_args == {"width": 4, "depth": 3, "blocks": 1}
+    build_net("dae", in_channels=3, out_channels=3, **new_args).load_state_dict(deeper.state_dict(), strict=True)
+    x = torch.rand(2, 3, 40, 24)
+    with torch.no_grad():
+        ref, out = net(x), deeper(x)
+        fresh = build_net("dae", in_channels=3, out_channels=3, **new_args)(x)
+    assert (out - ref).abs().max() < 1e-3 * ref.abs().max()
+    assert (fresh - ref).abs().max() > 0.1 * ref.abs().max()  # the check above can tell models apart
+    deeper(x).square().mean().backward()
+    assert deeper.up[0].conv.weight.grad.abs().sum() > 0  # the zero-started conv is not stuck at zero
+    with pytest.raises(ValueError, match="blocks == 1"):
+        deepen(build_net("dae", width=4, depth=2, blocks=2), {"width": 4, "depth": 2, "blocks": 2})

@@ -1,9 +1,12 @@
 """A run stopped and resumed ends with the same weights as one that never stopped (the shipped
 audio-speech checkpoint was trained that way, and its model card relies on it), in float32 and in the
-bf16 + channels-last training path the image checkpoints' last phase used."""
+bf16 + channels-last training path the image checkpoints' last phase used; a run with ``init`` starts from
+that checkpoint's weights."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +17,7 @@ from PIL import Image
 
 from denoise.config import ConfigError, TrainConfig
 from denoise.device import autocast_dtype
-from denoise.train import fit
+from denoise.train import TrainingError, fit
 from tests.conftest import smooth_image, speechlike
 
 
@@ -38,14 +41,21 @@ def _config(domain: str, data: Path, out: Path, resume: bool = False, precision:
     return TrainConfig(batch_size=2, patch_size=8000, **common)
 
 
+def _image_data(d: Path) -> Path:
+    d.mkdir()
+    for i in range(2):
+        Image.fromarray((smooth_image(48, 48, 1, seed=i)[:, :, 0] * 255).astype(np.uint8)).save(d / f"{i}.png")
+    return d
+
+
 @pytest.mark.parametrize("domain,precision", [("image", "auto"), ("audio", "auto"), ("image", "bf16")])
 def test_stopped_and_resumed_run_matches_an_uninterrupted_one(tmp_path: Path, domain: str, precision: str) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    for i in range(2):
-        if domain == "image":
-            Image.fromarray((smooth_image(48, 48, 1, seed=i)[:, :, 0] * 255).astype(np.uint8)).save(data / f"{i}.png")
-        else:
+    if domain == "image":
+        data = _image_data(tmp_path / "data")
+    else:
+        data = tmp_path / "data"
+        data.mkdir()
+        for i in range(2):
             sf.write(data / f"{i}.flac", speechlike(2.0, 16000, i), 16000)
     fit(_config(domain, data, tmp_path / "whole", precision=precision))
     with pytest.raises(_Stop):
@@ -73,3 +83,22 @@ def test_precision_choices() -> None:
     assert autocast_dtype(cpu, "bf16") is torch.bfloat16
     with pytest.raises(ConfigError, match="precision"):
         TrainConfig(domain="image", data=["x"], out="y", precision="fp16")
+
+
+def test_init_starts_from_the_checkpoint_and_must_be_the_same_model(tmp_path: Path) -> None:
+    data = _image_data(tmp_path / "data")
+    fit(_config("image", data, tmp_path / "a"))
+    trained = torch.load(tmp_path / "a" / "last.pt", weights_only=True)["model"]
+
+    def frozen_run(out: str, **changes: object) -> dict:  # lr 0: the weights stay where the run started
+        fit(dataclasses.replace(_config("image", data, tmp_path / out), lr=0.0, steps=1, **changes))
+        return torch.load(tmp_path / out / "last.pt", weights_only=True)
+
+    started = frozen_run("b", init=str(tmp_path / "a" / "last.pt"))
+    assert all(torch.equal(v, started["model"][k]) for k, v in trained.items())
+    record = json.loads(started["meta"])["init"]
+    assert record["step"] == 6 and len(record["sha256"]) == 64
+    fresh = frozen_run("c")  # without init the same seed starts elsewhere, so the check above can fail
+    assert not all(torch.equal(v, fresh["model"][k]) for k, v in trained.items())
+    with pytest.raises(TrainingError, match="--init: .* builds dae"):
+        frozen_run("d", init=str(tmp_path / "a" / "last.pt"), arch_args={"width": 8})

@@ -1,0 +1,51 @@
+"""Writes a checkpoint of a U-Net one level deeper than a trained one, computing (almost) the same function
+(see denoise.models.unet.deepen), to continue training with more capacity instead of starting over:
+
+    python scripts/deepen_checkpoint.py checkpoints/image-gray.pt runs/image-gray-d3-init.pt
+    denoise train --init runs/image-gray-d3-init.pt --out runs/image-gray-d3 ...
+
+The new file keeps the source's metadata (training data, corruption) and records where it came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from denoise import checkpoint
+from denoise.config import ModelConfig
+from denoise.models import build_model
+from denoise.models.unet import DenoisingUNet, deepen
+
+
+def main(src: str, dst: str) -> None:
+    path = checkpoint.resolve(src, "image")
+    payload = checkpoint.read_checkpoint(path)
+    model = checkpoint.model_from_payload(payload)
+    meta = payload["meta"]
+    if not isinstance(model.net, DenoisingUNet):
+        raise SystemExit(f"{src} is not a dae U-Net")
+    net, args = deepen(model.net, meta["model"]["args"])
+    config = ModelConfig.from_dict({**meta["model"], "args": args})
+    deeper = build_model(config)
+    deeper.net.load_state_dict(net.state_dict(), strict=True)
+    meta = {**meta, "model": config.to_dict(), "metrics": {},
+            "deepened_from": {"checkpoint": src, "sha256": checkpoint.sha256_file(path), "step": meta.get("step"),
+                              "model": meta["model"], "metrics": meta.get("metrics")}}
+    meta.pop("shipped_name", None)
+    with torch.no_grad():  # the promise: same output, up to the new level's small starting bias
+        x = torch.rand(1, config.channels, 64, 64, generator=torch.Generator().manual_seed(0))
+        gap = (deeper.eval()(x) - model(x)).abs().max().item()
+    checkpoint.save_checkpoint(Path(dst), deeper, meta)
+    print(f"{dst}: {config.arch} {args}, {sum(p.numel() for p in deeper.parameters())} parameters "
+          f"(from {sum(p.numel() for p in model.parameters())}); largest output change {gap:.1e}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("src", help="a shipped image model's name or a .pt of a dae U-Net")
+    parser.add_argument("dst", help="the .pt to write")
+    a = parser.parse_args()
+    main(a.src, a.dst)

@@ -244,10 +244,10 @@ def audio(**kw: Any) -> None:
 @click.option("-q", "--quiet", is_flag=True)
 @click.option("-v", "--verbose", is_flag=True)
 def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val: Optional[str], out: str,
-          arch: Optional[str], arch_args: Optional[str], init: Optional[str], channels: Optional[str], steps: Optional[int], epochs: Optional[int],
-          batch_size: int, lr: float, patch_size: Optional[int], eval_every: int, max_time: Optional[float],
-          workers: int, device: str, seed: int, resume: bool, precision: str, self_supervised: bool,
-          blind_spot_fraction: float, quiet: bool, verbose: bool) -> None:
+          arch: Optional[str], arch_args: Optional[str], init: Optional[str], channels: Optional[str],
+          steps: Optional[int], epochs: Optional[int], batch_size: int, lr: float, patch_size: Optional[int],
+          eval_every: int, max_time: Optional[float], workers: int, device: str, seed: int, resume: bool,
+          precision: str, self_supervised: bool, blind_spot_fraction: float, quiet: bool, verbose: bool) -> None:
     """Train a denoising autoencoder on clean data corrupted on the fly, or (--self-supervised) on noisy
     data alone.
 
@@ -283,8 +283,9 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
     try:
         cfg = TrainConfig(domain=domain, data=list(data_dirs), noise_dir=noise_dir, val=val, out=out,
                           arch=arch or "dae", arch_args=args or {}, init=init,
-                          channels=int(channels) if channels else None, steps=steps, epochs=epochs, batch_size=batch_size, lr=lr, patch_size=patch_size, device=device,
-                          seed=seed, resume=resume, eval_every=eval_every, save_every=eval_every,
+                          channels=int(channels) if channels else None, steps=steps, epochs=epochs,
+                          batch_size=batch_size, lr=lr, patch_size=patch_size, device=device, seed=seed,
+                          resume=resume, eval_every=eval_every, save_every=eval_every,
                           num_workers=workers, max_time=max_time, self_supervised=self_supervised,
                           blind_spot_fraction=blind_spot_fraction, precision=precision)
     except ConfigError as exc:

@@ -73,10 +73,13 @@ def deepen(net: DenoisingUNet, args: dict[str, Any], bias: float = 1e-5) -> tupl
     and its arguments (``depth`` + 1, ``latent_blocks`` kept at its default of ``blocks`` + 1). Needs
     ``net`` built with ``blocks`` == 1 and two latent blocks, the layout the shipped image models have:
     the old latent's two blocks become the new level's encoder and decoder blocks at the same resolution,
-    and the new level's up-sampling conv starts at zero weights, so the new, randomly initialised latent
-    at half the resolution adds nothing until training moves it. Its bias starts at ``bias`` rather than
-    0 so the ReLU after it passes gradients (at exactly 0 it would stay dead); the output therefore moves
-    by a small constant on the first step's features and nothing else.
+    and the new level's up-sampling conv starts at zero weights, so the new latent at half the resolution
+    (random weights from torch's global generator: seed it for a reproducible result) adds nothing until
+    training moves it. That conv's bias starts at ``bias`` rather than 0 so the ReLU after it passes
+    gradients (at exactly 0 it would stay dead). The output therefore moves by about ``bias`` on inputs
+    whose sides are multiples of the new ``size_multiple``; on other sizes the deeper net pads the bottom
+    and right edges further, which changes the output near those edges too
+    (``scripts/deepen_checkpoint.py`` prints both).
     """
     blocks = args.get("blocks", 1)
     n_latent = args.get("latent_blocks") or blocks + 1

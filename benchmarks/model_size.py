@@ -46,7 +46,8 @@ def macs_per_pixel(model: nn.Module, size: int = 64) -> float:
         else:  # every output value sums a kh x kw x C_in / groups window
             total += out.numel() * kh * kw * mod.in_channels // mod.groups
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    convs = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    handles = [m.register_forward_hook(hook) for m in convs]
     try:
         with torch.inference_mode():
             model(torch.zeros(1, 1, size, size))
@@ -75,8 +76,8 @@ def main() -> None:
     for label, arch_args in configs:
         model = build_model(ModelConfig(arch="dae", domain="image", channels=1, args=arch_args)).eval()
         n = count_parameters(model)
-        row = {"model": label, "dae arguments": json.dumps(arch_args, sort_keys=True), "params": f"{n:,}", "MB (float32)": n * 4 / 1e6,
-               "kMAC / pixel": macs_per_pixel(model) / 1e3}
+        row = {"model": label, "dae arguments": json.dumps(arch_args, sort_keys=True), "params": f"{n:,}",
+               "MB (float32)": n * 4 / 1e6, "kMAC / pixel": macs_per_pixel(model) / 1e3}
         if not args.no_time:
             row["CPU s / 512² image"] = best_time(lambda m=model: inference.denoise_image_array(m, img), 2)
         rows.append(row)

@@ -254,11 +254,12 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
     Works with torchrun for several GPUs: torchrun --nproc-per-node 4 -m denoise train ...
     """
     _setup_logging(quiet, verbose, default=logging.INFO)
+    from denoise import checkpoint
     from denoise.config import ConfigError, TrainConfig
     from denoise.data import DataError
     from denoise.device import DeviceError
     from denoise.checkpoint import CheckpointError
-    from denoise.train import TrainingError, fit, init_model_config
+    from denoise.train import TrainingError, fit
 
     args: Optional[dict[str, Any]] = None
     if arch_args is not None:
@@ -270,7 +271,7 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
             _fail("--arch-args must be a JSON object")
     if init is not None:  # what is left out comes from the checkpoint; fit() checks that the rest matches
         try:
-            base = init_model_config(init, domain, int(channels) if channels else 1)
+            base = checkpoint.load(init, domain, int(channels) if channels else 1).config
         except (CheckpointError, ConfigError) as exc:
             _fail(f"--init: {exc}", EXIT_FAILED)
         if arch in (None, base.arch) and args is None:

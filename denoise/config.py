@@ -132,7 +132,7 @@ class TrainConfig(_Dictable):
     training step only (see `denoise.device.autocast_dtype`); validation runs as inference does, so scores
     stay comparable across runs and resumes. ``init`` (a shipped model's name or a checkpoint path) starts a
     new run from that model's weights instead of random ones, to fine-tune it; its model configuration must
-    be the one this config builds (see `denoise.train.init_model_config`)."""
+    be the one this config builds."""
 
     domain: str
     data: list[str]

@@ -56,33 +56,22 @@ def model_config_for(cfg: TrainConfig, channels: int) -> ModelConfig:
                        sample_rate=cfg.sample_rate, stft=cfg.stft)
 
 
-def init_model_config(init: str, domain: str, channels: int = 1) -> ModelConfig:
-    """The model configuration of the checkpoint ``init`` (a shipped name or a path): what a run started
-    from it must build. Lets a caller take ``arch``, ``arch_args`` and ``channels`` from it."""
-    payload = checkpoint.read_checkpoint(checkpoint.resolve(init, domain, channels))
-    config = ModelConfig.from_dict(payload["meta"]["model"])
-    if config.domain != domain:
-        raise checkpoint.CheckpointError(f"{init} is an {config.domain} model, not an {domain} model")
-    return config
-
-
 def _load_init(model: nn.Module, cfg: TrainConfig, mcfg: ModelConfig) -> dict[str, Any]:
     """Loads ``cfg.init``'s weights into ``model`` (strict keys) after checking that it is the same model;
     returns what the new checkpoints record about it (their weights descend from its training data too)."""
-    path = checkpoint.resolve(cfg.init, cfg.domain, mcfg.channels)  # type: ignore[arg-type]
-    payload = checkpoint.read_checkpoint(path)
-    theirs = payload["meta"]["model"]
-    if theirs != mcfg.to_dict():
+    start = checkpoint.load(cfg.init, cfg.domain, mcfg.channels)  # type: ignore[arg-type]
+    theirs = start.config
+    if theirs != mcfg:
         raise TrainingError(
-            f"--init: {cfg.init} is a {theirs.get('domain')} {theirs.get('arch')} model with arguments "
-            f"{json.dumps(theirs.get('args'), sort_keys=True)} and {theirs.get('channels')} channel(s); this run "
-            f"builds {mcfg.arch} {json.dumps(mcfg.args, sort_keys=True)} with {mcfg.channels} (leave out "
-            "--arch, --arch-args and --channels to take the checkpoint's)")
-    model.load_state_dict(checkpoint.model_from_payload(payload).state_dict(), strict=True)
+            f"--init: {cfg.init} is a {theirs.domain} {theirs.arch} model with arguments "
+            f"{json.dumps(theirs.args, sort_keys=True)} and {theirs.channels} channel(s); this run builds "
+            f"{mcfg.arch} {json.dumps(mcfg.args, sort_keys=True)} with {mcfg.channels} (leave out --arch, "
+            "--arch-args and --channels to take the checkpoint's)")
+    model.load_state_dict(start.state_dict(), strict=True)
+    path = checkpoint.resolve(cfg.init, cfg.domain, mcfg.channels)  # type: ignore[arg-type]
     log.info("starting from the weights of %s", path)
-    their_meta = payload["meta"]
-    return {"checkpoint": cfg.init, "sha256": checkpoint.sha256_file(path), "step": their_meta.get("step"),
-            "data": their_meta.get("data"), "init": their_meta.get("init")}
+    return {"checkpoint": cfg.init, "sha256": checkpoint.sha256_file(path), "step": start.meta.get("step"),
+            "data": start.meta.get("data"), "init": start.meta.get("init")}
 
 
 def _spectral_loss(est: torch.Tensor, clean: torch.Tensor, noisy: torch.Tensor, model: nn.Module) -> torch.Tensor:

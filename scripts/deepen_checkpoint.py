@@ -16,7 +16,7 @@ import torch
 
 from denoise import checkpoint
 from denoise.config import ModelConfig
-from denoise.models import build_model
+from denoise.models import count_parameters
 from denoise.models.unet import DenoisingUNet, deepen
 
 
@@ -30,16 +30,14 @@ def main(src: str, dst: str, seed: int = 0) -> None:
     torch.manual_seed(seed)  # the new level's weights are drawn from the global generator
     net, args = deepen(model.net, meta["model"]["args"])
     config = ModelConfig.from_dict({**meta["model"], "args": args})
-    deeper = build_model(config)
-    deeper.net.load_state_dict(net.state_dict(), strict=True)
+    deeper = type(model)(net, config)  # the same domain wrapper around the deeper net
     meta = {**meta, "model": config.to_dict(), "metrics": {},
             "deepened_from": {"checkpoint": src, "seed": seed, "sha256": checkpoint.sha256_file(path),
                               "step": meta.get("step"),
                               "model": meta["model"], "metrics": meta.get("metrics")}}
     meta.pop("shipped_name", None)
     checkpoint.save_checkpoint(Path(dst), deeper, meta)
-    print(f"{dst}: {config.arch} {args}, {sum(p.numel() for p in deeper.parameters())} parameters "
-          f"(from {sum(p.numel() for p in model.parameters())})")
+    print(f"{dst}: {config.arch} {args}, {count_parameters(deeper)} parameters (from {count_parameters(model)})")
     # the promise: the same output up to the new level's small starting bias, except near the bottom and
     # right edges of sizes that the deeper net pads further (BSD68's 321x481 is not a multiple of 8)
     gen = torch.Generator().manual_seed(0)

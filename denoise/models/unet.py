@@ -81,9 +81,7 @@ def deepen(net: DenoisingUNet, args: dict[str, Any], bias: float = 1e-5) -> tupl
     and right edges further, which changes the output near those edges too
     (``scripts/deepen_checkpoint.py`` prints both).
     """
-    blocks = args.get("blocks", 1)
-    n_latent = args.get("latent_blocks") or blocks + 1
-    if blocks != 1 or n_latent != 2 or len(net.latent) != 2:
+    if len(net.latent) != 2 or any(len(e) != 1 for e in net.enc):
         raise ValueError("deepen needs a U-Net with blocks == 1 and two latent blocks")
     new_args = {k: v for k, v in args.items() if k != "latent_blocks"}
     new_args["depth"] = net.depth + 1

@@ -29,8 +29,8 @@ from denoise import checkpoint, inference  # noqa: E402
 from denoise.config import ModelConfig  # noqa: E402
 from denoise.models import build_model, count_parameters  # noqa: E402
 
-# each candidate changes one argument of the shipped image-gray's
-CHANGES = [{"width": 48}, {"width": 64}, {"latent_blocks": 6}, {"depth": 3}, {"blocks": 2}]
+# each candidate changes one argument of the shipped image-gray's (and one more level: depth + 1)
+CHANGES = [{"width": 48}, {"width": 64}, {"latent_blocks": 6}, {"blocks": 2}]
 
 
 def macs_per_pixel(model: nn.Module, size: int = 64) -> float:
@@ -69,7 +69,8 @@ def main() -> None:
         configs = [("given", json.loads(a)) for a in args.arch_args]
     else:  # read from the checkpoint, so the first row stays the shipped model whatever it becomes
         shipped = checkpoint.load("image-gray").config.args
-        configs = [("shipped image-gray", shipped)] + [("candidate", {**shipped, **c}) for c in CHANGES]
+        changes = CHANGES + [{"depth": shipped["depth"] + 1}]
+        configs = [("shipped image-gray", shipped)] + [("candidate", {**shipped, **c}) for c in changes]
     print(f"# Image model sizes (gray, untrained), machine: {machine()}\n")
     img = np.random.default_rng(0).random((512, 512), dtype=np.float32)
     rows = []

@@ -13,8 +13,9 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
 # Every shipped model is trained in phases: STEPS1 steps (its first shipped version), then the same run
 # resumed with a longer cosine schedule of STEPS2 steps (a warm restart), and so on. The shipped file is
-# the last phase's best.pt. A phase resumes if OUT already has a run, and is a no-op once that run is past it.
-# The image models' fourth phase trains in bf16 (`--precision bf16`, about twice as fast on this CPU;
+# the last phase's best.pt (image-gray: runs/image-gray-d3/best.pt). A phase resumes if OUT already has a
+# run, and is a no-op once that run is past it.
+# The image models' fourth and later phases train in bf16 (`--precision bf16`, about twice as fast on this CPU;
 # benchmarks/train_speed.py); the earlier phases are float32.
 phases() {  # OUT "STEPS1 STEPS2 ..." TRAIN_OPTIONS...
   local out=$1 steps=$2 n resume
@@ -29,9 +30,17 @@ phases() {  # OUT "STEPS1 STEPS2 ..." TRAIN_OPTIONS...
 image=(--domain image --arch dae --arch-args '{"width": 32, "depth": 2, "blocks": 1}'
   --batch-size 16 --patch-size 64 --lr 1e-3 --eval-every 500 --workers 0 --seed 0)
 case "$name" in
-  image-gray)  # shipped: step 66500 (validation PSNR 29.91 dB)
+  image-gray)
+    # Phases 1-4: the depth-2 model shipped until session 10 (step 66500, validation PSNR 29.91 dB).
     phases runs/image-gray "4000 18000 33000" "${image[@]}" --data "$data/images/train-gray-400" --channels 1
-    phases runs/image-gray "67000" "${image[@]}" --data "$data/images/train-gray-400" --channels 1 --precision bf16 ;;
+    phases runs/image-gray "67000" "${image[@]}" --data "$data/images/train-gray-400" --channels 1 --precision bf16
+    # Phases 5-6: that model grown one level deeper (same function, 4x the parameters), then trained on from
+    # it with --init: shipped is runs/image-gray-d3/best.pt, step 58000 (validation PSNR 29.98 dB).
+    [ -f runs/image-gray-d3-init.pt ] ||
+      python scripts/deepen_checkpoint.py runs/image-gray/best.pt runs/image-gray-d3-init.pt --seed 0
+    phases runs/image-gray-d3 "19000 60000" --domain image --init runs/image-gray-d3-init.pt \
+      --data "$data/images/train-gray-400" --batch-size 16 --patch-size 64 --lr 5e-4 --eval-every 500 \
+      --workers 0 --seed 0 --precision bf16 ;;
   image-color)  # shipped: step 67000 (validation PSNR 30.96 dB)
     phases runs/image-color "3500 16000 34000" "${image[@]}" --data "$data/images/cbsd432-color" --channels 3
     phases runs/image-color "68000" "${image[@]}" --data "$data/images/cbsd432-color" --channels 3 --precision bf16 ;;

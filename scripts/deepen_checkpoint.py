@@ -10,26 +10,25 @@ The new file keeps the source's metadata (training data, corruption) and records
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import torch
 
 from denoise import checkpoint
-from denoise.config import ModelConfig
 from denoise.models import count_parameters
 from denoise.models.unet import DenoisingUNet, deepen
 
 
 def main(src: str, dst: str, seed: int = 0) -> None:
-    path = checkpoint.resolve(src, "image")
-    payload = checkpoint.read_checkpoint(path)
-    model = checkpoint.model_from_payload(payload)
-    meta = payload["meta"]
+    path = checkpoint.resolve(src, "image")  # also kept for the SHA-256 recorded below
+    model = checkpoint.load(str(path))
+    meta = model.meta
     if not isinstance(model.net, DenoisingUNet):
         raise SystemExit(f"{src} is not a dae U-Net")
     torch.manual_seed(seed)  # the new level's weights are drawn from the global generator
-    net, args = deepen(model.net, meta["model"]["args"])
-    config = ModelConfig.from_dict({**meta["model"], "args": args})
+    net, args = deepen(model.net, model.config.args)
+    config = dataclasses.replace(model.config, args=args)
     deeper = type(model)(net, config)  # the same domain wrapper around the deeper net
     meta = {**meta, "model": config.to_dict(), "metrics": {},
             "deepened_from": {"checkpoint": src, "seed": seed, "sha256": checkpoint.sha256_file(path),

@@ -13,7 +13,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
 # Every shipped model is trained in phases: STEPS1 steps (its first shipped version), then the same run
 # resumed with a longer cosine schedule of STEPS2 steps (a warm restart), and so on. The shipped file is
-# the last phase's best.pt (image-gray: runs/image-gray-d3/best.pt). A phase resumes if OUT already has a
+# the last phase's best.pt (image-gray, image-color: runs/NAME-d3/best.pt). A phase resumes if OUT already has a
 # run, and is a no-op once that run is past it.
 # The image models' fourth and later phases train in bf16 (`--precision bf16`, about twice as fast on this CPU;
 # benchmarks/train_speed.py); the earlier phases are float32.
@@ -41,9 +41,17 @@ case "$name" in
     phases runs/image-gray-d3 "19000 60000" --domain image --init runs/image-gray-d3-init.pt \
       --data "$data/images/train-gray-400" --batch-size 16 --patch-size 64 --lr 5e-4 --eval-every 500 \
       --workers 0 --seed 0 --precision bf16 ;;
-  image-color)  # shipped: step 67000 (validation PSNR 30.96 dB)
+  image-color)
+    # Phases 1-4: the depth-2 model shipped until session 11 (step 67000, validation PSNR 30.96 dB).
     phases runs/image-color "3500 16000 34000" "${image[@]}" --data "$data/images/cbsd432-color" --channels 3
-    phases runs/image-color "68000" "${image[@]}" --data "$data/images/cbsd432-color" --channels 3 --precision bf16 ;;
+    phases runs/image-color "68000" "${image[@]}" --data "$data/images/cbsd432-color" --channels 3 --precision bf16
+    # Phases 5-6: grown one level deeper as image-gray was; shipped is runs/image-color-d3/best.pt, step
+    # 59000 (validation PSNR 31.02 dB).
+    [ -f runs/image-color-d3-init.pt ] ||
+      python scripts/deepen_checkpoint.py runs/image-color/best.pt runs/image-color-d3-init.pt --seed 0
+    phases runs/image-color-d3 "19000 60000" --domain image --init runs/image-color-d3-init.pt \
+      --data "$data/images/cbsd432-color" --batch-size 16 --patch-size 64 --lr 5e-4 --eval-every 500 \
+      --workers 0 --seed 0 --precision bf16 ;;
   audio-speech)
     # Shipped: step 4500 (validation SI-SDR 10.707 dB). Phase 2 was itself run in two pieces (stopped after
     # step 3500, resumed to 5000).

@@ -154,10 +154,11 @@ def resolve(name_or_path: str, domain: str, channels: int = 1) -> Path:
 
 def load(name_or_path: str, domain: Optional[str] = None, channels: int = 1,
          device: str | torch.device = "cpu") -> nn.Module:
-    """Resolves, loads and moves a model to ``device``. With ``domain`` given, a model of the other domain
-    is refused with a clear message."""
+    """Resolves, loads and moves a model to ``device``; ``model.source`` is the file it was read from. With
+    ``domain`` given, a model of the other domain is refused with a clear message."""
     path = resolve(name_or_path, domain or "image", channels)
     model = model_from_payload(read_checkpoint(path))
     if domain is not None and model.domain != domain:
         raise CheckpointError(f"{name_or_path} is an {model.domain} model, not an {domain} model")
+    model.source = path
     return model.to(device)

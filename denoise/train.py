@@ -68,9 +68,8 @@ def _load_init(model: nn.Module, cfg: TrainConfig, mcfg: ModelConfig) -> dict[st
             f"{mcfg.arch} {json.dumps(mcfg.args, sort_keys=True)} with {mcfg.channels} (leave out --arch, "
             "--arch-args and --channels to take the checkpoint's)")
     model.load_state_dict(start.state_dict(), strict=True)
-    path = checkpoint.resolve(cfg.init, cfg.domain, mcfg.channels)  # type: ignore[arg-type]
-    log.info("starting from the weights of %s", path)
-    return {"checkpoint": cfg.init, "sha256": checkpoint.sha256_file(path), "step": start.meta.get("step"),
+    log.info("starting from the weights of %s", start.source)
+    return {"checkpoint": cfg.init, "sha256": checkpoint.sha256_file(start.source), "step": start.meta.get("step"),
             "data": start.meta.get("data"), "init": start.meta.get("init")}
 
 

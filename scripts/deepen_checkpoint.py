@@ -21,8 +21,7 @@ from denoise.models.unet import DenoisingUNet, deepen
 
 
 def main(src: str, dst: str, seed: int = 0) -> None:
-    path = checkpoint.resolve(src, "image")  # also kept for the SHA-256 recorded below
-    model = checkpoint.load(str(path))
+    model = checkpoint.load(src)
     meta = model.meta
     if not isinstance(model.net, DenoisingUNet):
         raise SystemExit(f"{src} is not a dae U-Net")
@@ -31,7 +30,7 @@ def main(src: str, dst: str, seed: int = 0) -> None:
     config = dataclasses.replace(model.config, args=args)
     deeper = type(model)(net, config)  # the same domain wrapper around the deeper net
     meta = {**meta, "model": config.to_dict(), "metrics": {},
-            "deepened_from": {"checkpoint": src, "seed": seed, "sha256": checkpoint.sha256_file(path),
+            "deepened_from": {"checkpoint": src, "seed": seed, "sha256": checkpoint.sha256_file(model.source),
                               "step": meta.get("step"),
                               "model": meta["model"], "metrics": meta.get("metrics")}}
     meta.pop("shipped_name", None)

@@ -1,11 +1,13 @@
 """Domain wrappers: turn a raw network into an image or audio denoiser with a fixed input/output contract.
 
 Both wrappers carry ``config`` (a :class:`~denoise.config.ModelConfig`) and ``meta`` (the checkpoint's
-JSON metadata) so that inference code needs nothing but the module.
+JSON metadata) so that inference code needs nothing but the module, and ``source``: the file that
+``checkpoint.load`` read them from (None for a model built in memory), for records of where weights came from.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 import torch
@@ -21,6 +23,7 @@ class _Wrapper(nn.Module):
         self.net = net
         self.config = config
         self.meta = meta or {}
+        self.source: Optional[Path] = None
 
     def aux_loss(self) -> Optional[torch.Tensor]:
         """The network's extra training loss for its last forward pass (the VAE's beta * KL), or None."""

@@ -18,7 +18,8 @@ def load_model(name_or_path: str = "default", device: Optional[str] = None, *,
                domain: Optional[str] = None, channels: int = 1) -> nn.Module:
     """Loads a shipped model by name ("image-gray", "image-color", "audio-speech", or "default" with
     ``domain``) or a checkpoint file, on ``device`` ("auto" when None). The returned module can be passed
-    as ``model=`` to :func:`denoise_image` and :func:`denoise_audio`; ``model.meta`` holds its metadata."""
+    as ``model=`` to :func:`denoise_image` and :func:`denoise_audio`; ``model.meta`` holds its metadata and
+    ``model.source`` the file it was read from."""
     if name_or_path == "default" and domain is None:
         raise ValueError('load_model("default") needs domain="image" or domain="audio"')
     return _cached(name_or_path, str(pick_device(device)), domain, channels)

@@ -27,32 +27,31 @@ phases() {  # OUT "STEPS1 STEPS2 ..." TRAIN_OPTIONS...
   done
 }
 
-deepened() {  # NAME DATA_DIR "STEPS5 STEPS6 ...": phases 5 and later of an image model, runs/NAME/best.pt
-  # grown one level deeper (written once, to runs/NAME-d3-init.pt) and trained on with --init in runs/NAME-d3
-  local name=$1 dir=$2 steps=$3
+image_model() {  # NAME DATA_DIR CHANNELS "F32_STEPS" "BF16_STEPS" "DEEP_STEPS": one image model's phases.
+  # The depth-2 model in runs/NAME (float32 phases, then bf16), then its best.pt grown one level deeper
+  # (written once, to runs/NAME-d3-init.pt) and trained on with --init in runs/NAME-d3.
+  local name=$1 dir=$2
+  local image=(--domain image --arch dae --arch-args '{"width": 32, "depth": 2, "blocks": 1}'
+    --batch-size 16 --patch-size 64 --lr 1e-3 --eval-every 500 --workers 0 --seed 0 --data "$dir" --channels "$3")
+  phases "runs/$name" "$4" "${image[@]}"
+  phases "runs/$name" "$5" "${image[@]}" --precision bf16
   [ -f "runs/$name-d3-init.pt" ] ||
     python scripts/deepen_checkpoint.py "runs/$name/best.pt" "runs/$name-d3-init.pt" --seed 0
-  phases "runs/$name-d3" "$steps" --domain image --init "runs/$name-d3-init.pt" --data "$dir" \
+  phases "runs/$name-d3" "$6" --domain image --init "runs/$name-d3-init.pt" --data "$dir" \
     --batch-size 16 --patch-size 64 --lr 5e-4 --eval-every 500 --workers 0 --seed 0 --precision bf16
 }
 
-image=(--domain image --arch dae --arch-args '{"width": 32, "depth": 2, "blocks": 1}'
-  --batch-size 16 --patch-size 64 --lr 1e-3 --eval-every 500 --workers 0 --seed 0)
 case "$name" in
   image-gray)
     # Phases 1-4: the depth-2 model shipped until session 10 (step 66500, validation PSNR 29.91 dB).
-    phases runs/image-gray "4000 18000 33000" "${image[@]}" --data "$data/images/train-gray-400" --channels 1
-    phases runs/image-gray "67000" "${image[@]}" --data "$data/images/train-gray-400" --channels 1 --precision bf16
     # Phases 5-7: that model grown one level deeper (same function, 4x the parameters), then trained on from
     # it with --init: shipped is runs/image-gray-d3/best.pt, step 82500 (validation PSNR 29.99 dB).
-    deepened image-gray "$data/images/train-gray-400" "19000 60000 85000" ;;
+    image_model image-gray "$data/images/train-gray-400" 1 "4000 18000 33000" "67000" "19000 60000 85000" ;;
   image-color)
     # Phases 1-4: the depth-2 model shipped until session 11 (step 67000, validation PSNR 30.96 dB).
-    phases runs/image-color "3500 16000 34000" "${image[@]}" --data "$data/images/cbsd432-color" --channels 3
-    phases runs/image-color "68000" "${image[@]}" --data "$data/images/cbsd432-color" --channels 3 --precision bf16
     # Phases 5-6: grown one level deeper as image-gray was; shipped is runs/image-color-d3/best.pt, step
     # 59000 (validation PSNR 31.02 dB).
-    deepened image-color "$data/images/cbsd432-color" "19000 60000" ;;
+    image_model image-color "$data/images/cbsd432-color" 3 "3500 16000 34000" "68000" "19000 60000" ;;
   audio-speech)
     # Shipped: step 4500 (validation SI-SDR 10.707 dB). Phase 2 was itself run in two pieces (stopped after
     # step 3500, resumed to 5000).

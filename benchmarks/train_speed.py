@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import data_root, machine, table  # noqa: E402
 
 from denoise.config import PRECISIONS, TrainConfig  # noqa: E402
+from denoise.device import cpu_bf16_instructions  # noqa: E402
 from denoise.train import fit  # noqa: E402
 
 SHORT = 20
@@ -38,13 +39,9 @@ def timed_run(data: Path, out: Path, steps: int, precision: str, device: str) ->
     return time.perf_counter() - t0
 
 
-def cpu_flags() -> str:
-    try:
-        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
-    except (OSError, StopIteration):
-        return "unknown"
-    found = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
-    return ", ".join(found) or "no bf16 instructions"
+def bf16_support() -> str:
+    found = cpu_bf16_instructions()
+    return "unknown" if found is None else ", ".join(found) or "no bf16 instructions"
 
 
 def main() -> None:
@@ -67,7 +64,7 @@ def main() -> None:
     for r in rows:
         r[f"speed-up vs {rows[0]['precision']}"] = base / r["s / step"]
     print(f"Training speed, image-gray recipe (batch 16, 64x64), {args.device}: {machine()}; "
-          f"CPU bf16 support: {cpu_flags()}\n")
+          f"CPU bf16 support: {bf16_support()}\n")
     print(table(rows, floats=3))
 
 

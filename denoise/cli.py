@@ -236,7 +236,7 @@ def audio(**kw: Any) -> None:
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt (optimizer and schedule included).")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
               help="Training-step arithmetic: auto is bf16/fp16 on CUDA and fp32 elsewhere; bf16 also on "
-                   "CPU, about twice as fast on CPUs with AVX512-BF16.")
+                   "CPU, about twice as fast on CPUs with AVX512-BF16 and three times slower on CPUs without.")
 @click.option("--self-supervised", is_flag=True,
               help="--data is noisy, with no clean version: learn Noise2Void-style from blind spots.")
 @click.option("--blind-spot-fraction", type=click.FloatRange(0, 0.5, min_open=True, max_open=True), default=0.02,

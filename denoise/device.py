@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+from pathlib import Path
 from typing import ContextManager, Optional
 
 import numpy as np
@@ -40,12 +41,27 @@ def pick_device(name: Optional[str] = "auto") -> torch.device:
     return dev
 
 
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_bf16_instructions(cpuinfo: str | Path = "/proc/cpuinfo") -> Optional[list[str]]:
+    """The bf16 instruction sets this CPU lists (of ``BF16_CPU_FLAGS``), or None where that cannot be read
+    (not Linux). Without them oneDNN emulates bf16, and a bf16 training step takes about three times as
+    long as a float32 one instead of half (benchmarks/README.md, train_speed)."""
+    try:
+        with open(cpuinfo) as f:
+            flags = next(line for line in f if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return None
+    return [f for f in BF16_CPU_FLAGS if f in flags]
+
+
 def autocast_dtype(device: torch.device, precision: str = "auto") -> Optional[torch.dtype]:
     """The autocast dtype for ``precision`` on ``device``, or None for plain float32.
 
     "auto" is bf16 on CUDA where supported (fp16 otherwise) and float32 elsewhere, which keeps CPU results
     exact and deterministic. "bf16" asks for bfloat16 on any device: on CPUs with AVX512-BF16 it roughly
-    halves the time of a training step (see `benchmarks/train_speed.py`)."""
+    halves the time of a training step, on CPUs without it triples it (see `benchmarks/train_speed.py`)."""
     if precision not in PRECISIONS:
         raise DeviceError(f"unknown precision {precision!r} (use one of {', '.join(PRECISIONS)})")
     if precision == "fp32":

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from denoise.config import ConfigError, TrainConfig
-from denoise.device import autocast_dtype
+from denoise.device import autocast_dtype, cpu_bf16_instructions
 from denoise.train import TrainingError, fit
 from tests.conftest import smooth_image, speechlike
 
@@ -83,6 +83,26 @@ def test_precision_choices() -> None:
     assert autocast_dtype(cpu, "bf16") is torch.bfloat16
     with pytest.raises(ConfigError, match="precision"):
         TrainConfig(domain="image", data=["x"], out="y", precision="fp16")
+
+
+def test_cpu_bf16_instructions_are_read_from_the_flags_line(tmp_path: Path) -> None:
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16 amx_tile\n\n")
+    assert cpu_bf16_instructions(info) == ["avx512_bf16"]
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f\n")
+    assert cpu_bf16_instructions(info) == []
+    assert cpu_bf16_instructions(tmp_path / "missing") is None
+
+
+@pytest.mark.parametrize("flags,warned", [([], True), (["amx_bf16"], False), (None, False)])
+def test_bf16_on_a_cpu_without_bf16_instructions_warns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       caplog: pytest.LogCaptureFixture, flags: object,
+                                                       warned: bool) -> None:
+    monkeypatch.setattr("denoise.train.cpu_bf16_instructions", lambda: flags)
+    data = _image_data(tmp_path / "data")
+    with caplog.at_level("WARNING", logger="denoise.train"):
+        fit(dataclasses.replace(_config("image", data, tmp_path / "run", precision="bf16"), steps=1))
+    assert any("no bf16 instructions" in r.getMessage() for r in caplog.records) is warned
 
 
 def test_init_starts_from_the_checkpoint_and_must_be_the_same_model(tmp_path: Path) -> None:

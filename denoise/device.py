@@ -73,6 +73,12 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> Optional[to
     return None
 
 
+def bf16_emulated(device: torch.device, dtype: Optional[torch.dtype]) -> bool:
+    """True where ``dtype`` (an `autocast_dtype` result) is bf16 on a CPU known to lack bf16 instructions:
+    there a bf16 step is slower than a float32 one, which a user asking for bf16 should be told."""
+    return dtype == torch.bfloat16 and device.type == "cpu" and cpu_bf16_instructions() == []
+
+
 def autocast(device: torch.device, precision: str = "auto") -> ContextManager:
     """Mixed precision for ``precision`` on ``device`` (see `autocast_dtype`)."""
     dtype = autocast_dtype(device, precision)

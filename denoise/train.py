@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 
 from denoise import checkpoint, data, distributed, io, metrics
 from denoise.config import ModelConfig, TrainConfig
-from denoise.device import autocast, autocast_dtype, cpu_bf16_instructions, pick_device, seed_everything
+from denoise.device import autocast, autocast_dtype, bf16_emulated, pick_device, seed_everything
 from denoise.models import build_model, count_parameters
 from denoise.noise import blind_spot, tf_mask
 
@@ -236,7 +236,7 @@ def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = N
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed patch sizes: let cuDNN pick the fastest kernels
     amp_dtype = autocast_dtype(device, cfg.precision)
-    if amp_dtype == torch.bfloat16 and device.type == "cpu" and cpu_bf16_instructions() == [] and main:
+    if main and bf16_emulated(device, amp_dtype):
         log.warning("--precision bf16: this CPU has no bf16 instructions (avx512_bf16, amx_bf16), so bf16 is "
                     "emulated and slower than fp32 here; python benchmarks/train_speed.py measures both")
     step_autocast = autocast(device, cfg.precision)  # built once; entered anew at every step

@@ -30,15 +30,15 @@ phases() {  # OUT "STEPS1 STEPS2 ..." TRAIN_OPTIONS...
 image_model() {  # NAME DATA_DIR CHANNELS "F32_STEPS" "BF16_STEPS" "DEEP_STEPS": one image model's phases.
   # The depth-2 model in runs/NAME (float32 phases, then bf16), then its best.pt grown one level deeper
   # (written once, to runs/NAME-d3-init.pt) and trained on with --init in runs/NAME-d3.
-  local name=$1 dir=$2
-  local image=(--domain image --arch dae --arch-args '{"width": 32, "depth": 2, "blocks": 1}'
-    --batch-size 16 --patch-size 64 --lr 1e-3 --eval-every 500 --workers 0 --seed 0 --data "$dir" --channels "$3")
-  phases "runs/$name" "$4" "${image[@]}"
-  phases "runs/$name" "$5" "${image[@]}" --precision bf16
+  local name=$1
+  local common=(--domain image --data "$2" --batch-size 16 --patch-size 64 --eval-every 500 --workers 0 --seed 0)
+  local depth2=("${common[@]}" --arch dae --arch-args '{"width": 32, "depth": 2, "blocks": 1}' --channels "$3"
+    --lr 1e-3)
+  phases "runs/$name" "$4" "${depth2[@]}"
+  phases "runs/$name" "$5" "${depth2[@]}" --precision bf16
   [ -f "runs/$name-d3-init.pt" ] ||
     python scripts/deepen_checkpoint.py "runs/$name/best.pt" "runs/$name-d3-init.pt" --seed 0
-  phases "runs/$name-d3" "$6" --domain image --init "runs/$name-d3-init.pt" --data "$dir" \
-    --batch-size 16 --patch-size 64 --lr 5e-4 --eval-every 500 --workers 0 --seed 0 --precision bf16
+  phases "runs/$name-d3" "$6" "${common[@]}" --init "runs/$name-d3-init.pt" --lr 5e-4 --precision bf16
 }
 
 case "$name" in

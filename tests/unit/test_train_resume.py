@@ -98,7 +98,7 @@ def test_cpu_bf16_instructions_are_read_from_the_flags_line(tmp_path: Path) -> N
 def test_bf16_on_a_cpu_without_bf16_instructions_warns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                        caplog: pytest.LogCaptureFixture, flags: object,
                                                        warned: bool) -> None:
-    monkeypatch.setattr("denoise.train.cpu_bf16_instructions", lambda: flags)
+    monkeypatch.setattr("denoise.device.cpu_bf16_instructions", lambda: flags)
     data = _image_data(tmp_path / "data")
     with caplog.at_level("WARNING", logger="denoise.train"):
         fit(dataclasses.replace(_config("image", data, tmp_path / "run", precision="bf16"), steps=1))

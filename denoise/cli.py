@@ -52,7 +52,9 @@ def _load_model(name: str, domain: str, device: str, channels: int = 1) -> Any:
 def common_options(f: Callable) -> Callable:
     options = [
         click.argument("inputs", nargs=-1, required=True),
-        click.option("-o", "--output", default=None, help="Output file (one input) or directory (mirrors the input tree)."),
+        click.option("-o", "--output", default=None,
+                     help="Output file (one input file) or directory (mirrors the input tree; a trailing / "
+                          "forces a directory)."),
         click.option("--model", default="default", show_default=True, help="Shipped model name or checkpoint file."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
         click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1), help="Tiles or chunks per batch."),
@@ -77,7 +79,10 @@ def _run_files(domain: str, inputs: tuple[str, ...], output: Optional[str], mode
     if overwrite and skip_existing:
         _fail("--overwrite and --skip-existing contradict each other")
     t0 = time.perf_counter()
-    plan = io.plan_jobs(inputs, output, io.IMAGE_EXTS if domain == "image" else io.AUDIO_EXTS)
+    try:
+        plan = io.plan_jobs(inputs, output, io.IMAGE_EXTS if domain == "image" else io.AUDIO_EXTS)
+    except io.InputError as exc:
+        _fail(str(exc))
     for item, reason in plan.errors:
         click.echo(f"failed: {item}: {reason}", err=True)
     done = failed = skipped = 0

@@ -67,22 +67,48 @@ def _walk(root: Path, exts: frozenset[str], exclude: Optional[Path], skip_tagged
     return found
 
 
+def _check_output_directory(inputs: Sequence[str], output: str, out: Path, exts: frozenset[str],
+                            wants_dir: bool) -> None:
+    """Raises InputError, before any model is loaded, when ``-o`` must be a directory (several inputs, a
+    directory or a glob) but names an existing file, or a new name with this domain's file extension:
+    ``denoise image a.png b.png -o clean.png`` is far more likely a slip than a wish for a directory
+    called clean.png. One missing input is left to the per-input "no such file" error."""
+    first = Path(inputs[0])
+    if len(inputs) > 1:
+        what = f"{len(inputs)} inputs need"
+    elif first.is_dir():
+        what = "a directory input needs"
+    elif glob.has_magic(inputs[0]) and not first.exists():
+        what = "a glob needs"
+    else:
+        return
+    if out.exists() and not out.is_dir():
+        raise InputError(f"-o {output}: is a file, but {what} a directory")
+    if not out.exists() and not wants_dir and out.suffix.lower() in exts:
+        raise InputError(f"-o {output}: looks like a file name, but {what} a directory "
+                         f"(end it with / for a directory of that name)")
+
+
 def plan_jobs(inputs: Sequence[str], output: Optional[str], exts: frozenset[str]) -> Plan:
     """Expands files, directories (recursive) and globs into (source, destination) pairs.
 
     - no ``output``: ``NAME.denoised.EXT`` beside each input;
     - one input that is a file and ``output`` with a suffix that is not a directory: that file;
     - otherwise ``output`` is a directory: a directory input's tree is mirrored below it, a file or glob
-      match lands directly in it.
+      match lands directly in it. An existing file, or a new name ending in one of ``exts`` (unless it
+      ends with a slash), raises InputError instead: such an ``output`` was meant as a file.
     Destinations are always below ``output`` when it is given, never equal to a source, and unique;
     clashes are reported as errors for the later input.
     """
     plan = Plan()
     out = Path(output) if output is not None else None
+    wants_dir = output is not None and output.endswith(("/", os.sep))  # "-o x.png/": a directory by that name
     single_file = (
         out is not None and len(inputs) == 1 and Path(inputs[0]).is_file()
-        and not out.is_dir() and out.suffix != ""
+        and not out.is_dir() and out.suffix != "" and not wants_dir
     )
+    if out is not None and not single_file:
+        _check_output_directory(inputs, output, out, exts, wants_dir)
     exclude = out.resolve() if out is not None and not single_file else None
     seen_src: set[Path] = set()
     dst_owner: dict[Path, Path] = {}

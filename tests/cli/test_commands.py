@@ -89,6 +89,11 @@ def test_usage_errors_exit_2(tmp_path, audio_ckpt):
     assert run("image", src, "--model", tmp_path / "none.pt").exit_code == 2
     assert run("image", src, "--strength", "2").exit_code == 2
     assert run("image", src, "--device", "tpu").exit_code == 2
+    # several inputs and -o that names a file: one line, exit 2, nothing written (not a directory clean.png)
+    src2 = _img(tmp_path / "b.png", np.zeros((8, 8), np.uint8))
+    r = run("image", src, src2, "-o", tmp_path / "clean.png", "--model", audio_ckpt)
+    assert r.exit_code == 2 and r.output.strip().count("\n") == 0 and "looks like a file name" in r.output
+    assert not (tmp_path / "clean.png").exists()
 
 
 @pytest.mark.parametrize("sr", [8000, 44100, 48000])

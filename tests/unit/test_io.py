@@ -39,6 +39,29 @@ def test_single_file_output_and_glob_and_missing(tmp_path):
     assert plan.errors == [(str(tmp_path / "nope.png"), "no such file or directory")]
 
 
+def test_output_that_must_be_a_directory_but_names_a_file_is_refused_up_front(tmp_path):
+    a, b = _touch(tmp_path / "a.png"), _touch(tmp_path / "b.png")
+    (tmp_path / "notes.txt").write_text("keep")
+    cases = [([a, b], "clean.png", "2 inputs need a directory"),
+             ([tmp_path], "clean.png", "a directory input needs"),
+             ([tmp_path / "*.png"], "clean.png", "a glob needs"),
+             ([a, b], "notes.txt", "is a file")]
+    for inputs, output, message in cases:
+        with pytest.raises(io.InputError, match=message):
+            io.plan_jobs([str(p) for p in inputs], str(tmp_path / output), io.IMAGE_EXTS)
+    assert (tmp_path / "notes.txt").read_text() == "keep" and not (tmp_path / "clean.png").exists()
+    # a trailing slash asks for a directory of that name, for several inputs and for one
+    plan = io.plan_jobs([str(a), str(b)], str(tmp_path / "clean.png") + "/", io.IMAGE_EXTS)
+    assert [j.dst for j in plan.jobs] == [tmp_path / "clean.png" / "a.png", tmp_path / "clean.png" / "b.png"]
+    plan = io.plan_jobs([str(a)], str(tmp_path / "one.png") + "/", io.IMAGE_EXTS)
+    assert [j.dst for j in plan.jobs] == [tmp_path / "one.png" / "a.png"]
+    # a name without this domain's extension is still a directory, and one missing input is its own error
+    plan = io.plan_jobs([str(a), str(b)], str(tmp_path / "clean.wav"), io.IMAGE_EXTS)
+    assert len(plan.jobs) == 2 and not plan.errors
+    plan = io.plan_jobs([str(tmp_path / "nope.png")], str(tmp_path / "clean.png"), io.IMAGE_EXTS)
+    assert plan.errors == [(str(tmp_path / "nope.png"), "no such file or directory")]
+
+
 def test_output_inside_input_is_not_scanned_and_collisions_are_errors(tmp_path):
     _touch(tmp_path / "in" / "a.png")
     _touch(tmp_path / "in" / "out" / "old.png")

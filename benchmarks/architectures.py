@@ -39,12 +39,12 @@ def run_one(domain: str, arch: str, root: Path, budget: float, out: Path, seed: 
     if domain == "image":
         cfg = TrainConfig(domain="image", data=[str(root / "images/train-gray-400")], out=str(out), arch=arch,
                           channels=1, steps=10**6, max_time=budget, batch_size=16, patch_size=64, lr=1e-3,
-                          eval_every=10**6, save_every=10**6, num_workers=0, seed=seed, device="cpu")
+                          eval_every=10**6, save_every=10**6, num_workers=0, seed=seed, device="cpu", overwrite=True)
     else:
         cfg = TrainConfig(domain="audio", data=[str(root / "audio/speech/train")],
                           noise_dir=str(root / "audio/noise/train"), out=str(out), arch=arch, steps=10**6,
                           max_time=budget, batch_size=8, patch_size=32000, lr=1e-3, eval_every=10**6,
-                          save_every=10**6, num_workers=0, seed=seed, device="cpu")
+                          save_every=10**6, num_workers=0, seed=seed, device="cpu", overwrite=True)
     rec = fit(cfg)
     model = checkpoint.model_from_payload(checkpoint.read_checkpoint(out / "last.pt"))
     row = {"arch": arch, "params": f"{count_parameters(model):,}", "steps": rec["step"]}
@@ -84,10 +84,7 @@ def main() -> None:
     for domain in args.domains:
         rows = []
         for arch in args.archs:
-            out = Path(args.out) / f"{domain}-{arch}"
-            if (out / "last.pt").exists():
-                (out / "last.pt").unlink()  # a fresh run each time: same budget for everyone
-            (out / "history.jsonl").unlink(missing_ok=True)
+            out = Path(args.out) / f"{domain}-{arch}"  # a fresh run each time (overwrite): same budget for all
             rows.append(run_one(domain, arch, root, args.budget, out, args.seed))
             print(f"  ({domain} {arch} done, {time.perf_counter() - t0:.0f} s)", file=sys.stderr)
         title = "BSD68 gray, σ 25" if domain == "image" else "speech/dev + noise/dev"

@@ -53,12 +53,10 @@ def main() -> None:
     for f, n in zip(files, noisy):
         Image.fromarray(n.astype(np.float32), mode="F").save(noisy_dir / (f.stem + ".tif"))
 
-    (out / "run" / "last.pt").unlink(missing_ok=True)
-    (out / "run" / "history.jsonl").unlink(missing_ok=True)
     t0 = time.perf_counter()
     fit(TrainConfig(domain="image", data=[str(noisy_dir)], out=str(out / "run"), channels=1, steps=10**6,
                     max_time=args.budget, batch_size=16, patch_size=64, lr=1e-3, eval_every=500, save_every=500,
-                    num_workers=0, seed=0, device="cpu", self_supervised=True))
+                    num_workers=0, seed=0, device="cpu", self_supervised=True, overwrite=True))
     train_s = time.perf_counter() - t0
     ss = checkpoint.model_from_payload(checkpoint.read_checkpoint(out / "run" / "best.pt"))
     shipped = checkpoint.load("image-gray", domain="image")

@@ -239,6 +239,8 @@ def audio(**kw: Any) -> None:
 @click.option("--device", default="auto", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt (optimizer and schedule included).")
+@click.option("--overwrite", is_flag=True,
+              help="Start a new run in an OUT that holds one (its checkpoints and history are replaced).")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
               help="Training-step arithmetic: auto is bf16/fp16 on CUDA and fp32 elsewhere; bf16 also on "
                    "CPU, about twice as fast on CPUs with AVX512-BF16 and three times slower on CPUs without.")
@@ -252,7 +254,8 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
           arch: Optional[str], arch_args: Optional[str], init: Optional[str], channels: Optional[str],
           steps: Optional[int], epochs: Optional[int], batch_size: int, lr: float, patch_size: Optional[int],
           eval_every: int, max_time: Optional[float], workers: int, device: str, seed: int, resume: bool,
-          precision: str, self_supervised: bool, blind_spot_fraction: float, quiet: bool, verbose: bool) -> None:
+          overwrite: bool, precision: str, self_supervised: bool, blind_spot_fraction: float, quiet: bool,
+          verbose: bool) -> None:
     """Train a denoising autoencoder on clean data corrupted on the fly, or (--self-supervised) on noisy
     data alone.
 
@@ -266,6 +269,8 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
     from denoise.checkpoint import CheckpointError
     from denoise.train import TrainingError, fit
 
+    if resume and overwrite:
+        _fail("--resume and --overwrite contradict each other")
     args: Optional[dict[str, Any]] = None
     if arch_args is not None:
         try:
@@ -291,7 +296,7 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
                           arch=arch or "dae", arch_args=args or {}, init=init,
                           channels=int(channels) if channels else None, steps=steps, epochs=epochs,
                           batch_size=batch_size, lr=lr, patch_size=patch_size, device=device, seed=seed,
-                          resume=resume, eval_every=eval_every, save_every=eval_every,
+                          resume=resume, overwrite=overwrite, eval_every=eval_every, save_every=eval_every,
                           num_workers=workers, max_time=max_time, self_supervised=self_supervised,
                           blind_spot_fraction=blind_spot_fraction, precision=precision)
     except ConfigError as exc:

@@ -132,7 +132,8 @@ class TrainConfig(_Dictable):
     training step only (see `denoise.device.autocast_dtype`); validation runs as inference does, so scores
     stay comparable across runs and resumes. ``init`` (a shipped model's name or a checkpoint path) starts a
     new run from that model's weights instead of random ones, to fine-tune it; its model configuration must
-    be the one this config builds."""
+    be the one this config builds. A run never replaces another run's files in ``out`` unless ``overwrite``
+    (or ``resume``, which continues it) is set."""
 
     domain: str
     data: list[str]
@@ -163,6 +164,7 @@ class TrainConfig(_Dictable):
     blind_spot_fraction: float = 0.02
     precision: str = "auto"
     init: Optional[str] = None
+    overwrite: bool = False
 
     def __post_init__(self) -> None:
         if self.domain not in DOMAINS:
@@ -175,6 +177,8 @@ class TrainConfig(_Dictable):
             raise ConfigError("epochs must be >= 1")
         if not 0 < self.blind_spot_fraction < 0.5:
             raise ConfigError("blind_spot_fraction must be in (0, 0.5)")
+        if self.resume and self.overwrite:
+            raise ConfigError("resume and overwrite contradict each other")
         if self.max_time is not None and self.max_time <= 0:
             raise ConfigError("max_time must be > 0 seconds")
         if self.precision not in PRECISIONS:

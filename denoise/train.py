@@ -155,6 +155,21 @@ def lr_factor(progress: float, warmup: float) -> float:
     return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
 
+RUN_FILES = ("last.pt", "best.pt", "history.jsonl")  # what a run writes besides config.json
+
+
+def _check_out(out: Path, cfg: TrainConfig) -> None:
+    """Refuses, before any work, an ``out`` that is a file, or that holds another run when neither
+    ``resume`` nor ``overwrite`` says what to do with it: a new run would replace its checkpoints and
+    append to its history."""
+    if out.exists() and not out.is_dir():
+        raise TrainingError(f"--out {out}: is a file, not a run directory")
+    found = [name for name in RUN_FILES if (out / name).exists()]
+    if found and not (cfg.resume or cfg.overwrite):
+        raise TrainingError(f"{out} already holds a run ({', '.join(found)}): --resume continues it, --overwrite "
+                            "starts it again, or choose another --out")
+
+
 def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = None) -> dict[str, Any]:
     """Trains a model as ``cfg`` says and returns the last history record. ``on_log`` receives each
     history record (the CLI prints them). Raises TrainingError or data.DataError with a clear message."""
@@ -166,9 +181,13 @@ def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = N
     out = Path(cfg.out)
     seed_everything(cfg.seed + dist_info.rank)
 
-    # ---- data
     if cfg.self_supervised and cfg.noise_dir:
         raise TrainingError("--self-supervised learns from noisy data alone; drop --noise-dir")
+    _check_out(out, cfg)
+    with torch.device("meta"):  # bad --arch-args fail here, not after the data are read (that can take minutes)
+        build_model(model_config_for(cfg, cfg.channels or 1))
+
+    # ---- data
     if cfg.domain == "image":
         images, channels = data.load_images(cfg.data, cfg.channels, min_size=cfg.patch_size)
         val_images = data.load_images([cfg.val], channels)[0] if cfg.val else images
@@ -230,6 +249,9 @@ def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = N
             log.info("already trained for %d steps (%.0f s)", start, elapsed)
     if main:
         out.mkdir(parents=True, exist_ok=True)
+        if cfg.overwrite:  # only now, after the data and --init have loaded: a failed start loses nothing
+            for name in RUN_FILES:
+                (out / name).unlink(missing_ok=True)
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
         log.info("%s model %s: %d parameters, %d steps%s on %s", cfg.domain, cfg.arch,
                  count_parameters(model), total, f" or {cfg.max_time:.0f} s" if cfg.max_time else "", device)

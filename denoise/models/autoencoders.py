@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from denoise.models.blocks import Down, ResBlock, Up, pad_to_multiple
+from denoise.models.blocks import Down, ResBlock, Up, pad_to_multiple, require_ints
 from denoise.models.registry import register
 
 
@@ -64,8 +64,9 @@ class _Bottlenecked(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, width: int, depth: int, blocks: int,
                  latent_channels: int, code_channels: int) -> None:
         super().__init__()
-        if latent_channels < 1:
-            raise ValueError("latent_channels must be >= 1")
+        require_ints(1, in_channels=in_channels, out_channels=out_channels, width=width,
+                     latent_channels=latent_channels)
+        require_ints(0, depth=depth, blocks=blocks)
         self.size_multiple = 2**depth
         self.latent_channels = latent_channels
         self.encoder = ConvEncoder(in_channels, width, depth, blocks)
@@ -105,7 +106,8 @@ class KSparseAutoencoder(_Bottlenecked):
 
     def __init__(self, in_channels: int = 1, out_channels: int = 1, width: int = 32, depth: int = 3,
                  blocks: int = 1, latent_channels: int = 64, k: int = 8) -> None:
-        if not 1 <= k <= latent_channels:
+        require_ints(1, k=k, latent_channels=latent_channels)
+        if k > latent_channels:
             raise ValueError(f"k must be in 1..latent_channels ({latent_channels}), got {k}")
         super().__init__(in_channels, out_channels, width, depth, blocks, latent_channels, latent_channels)
         self.k = k
@@ -131,8 +133,8 @@ class ConvVAE(_Bottlenecked):
 
     def __init__(self, in_channels: int = 1, out_channels: int = 1, width: int = 32, depth: int = 3,
                  blocks: int = 1, latent_channels: int = 32, beta: float = 1e-3) -> None:
-        if beta < 0:
-            raise ValueError("beta must be >= 0")
+        if not (isinstance(beta, (int, float)) and 0 <= beta < float("inf")):
+            raise ValueError(f"beta must be a number >= 0, got {beta!r}")
         super().__init__(in_channels, out_channels, width, depth, blocks, latent_channels, 2 * latent_channels)
         self.beta = beta
         self._kl: torch.Tensor | None = None

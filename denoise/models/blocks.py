@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
+
+
+def require_ints(minimum: int, **values: Any) -> None:
+    """Raises ValueError unless every value is a whole number >= ``minimum``. Constructor arguments come
+    from users' JSON (``--arch-args``), where -3 or 32.5 would otherwise fail deep inside torch, or, for
+    a size of 0 or a negative block count, build a network that silently does nothing."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
 
 
 class ResBlock(nn.Module):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import torch
 from torch import nn
 
 _REGISTRY: dict[str, type[nn.Module]] = {}
@@ -23,13 +24,27 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
+MAX_PARAMETERS = 1_000_000_000  # 4 GB of float32 weights, before gradients and optimizer state
+
+
 def build_net(name: str, **args: Any) -> nn.Module:
-    """Instantiates a registered network; unknown names and unknown arguments raise ValueError."""
+    """Instantiates a registered network; unknown names, unknown or invalid arguments and networks of
+    more than MAX_PARAMETERS parameters raise ValueError.
+
+    The network is first built on the meta device (shapes only, no memory) and its parameters counted:
+    channel counts double with every level, so a slip such as ``{"depth": 30}`` would otherwise ask for
+    more memory than any machine has and be killed by the OS with no message.
+    """
     try:
         cls = _REGISTRY[name]
     except KeyError:
         raise ValueError(f"unknown architecture {name!r}; available: {', '.join(available())}") from None
     try:
-        return cls(**args)
-    except TypeError as exc:
+        with torch.device("meta"):
+            n = sum(p.numel() for p in cls(**args).parameters())
+    except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
         raise ValueError(f"bad arguments for architecture {name!r}: {exc}") from None
+    if n > MAX_PARAMETERS:
+        raise ValueError(f"bad arguments for architecture {name!r}: {n:,} parameters, more than the "
+                         f"{MAX_PARAMETERS:,} allowed")
+    return cls(**args)

@@ -8,7 +8,7 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from denoise.models.blocks import Down, ResBlock, Up, pad_to_multiple
+from denoise.models.blocks import Down, ResBlock, Up, pad_to_multiple, require_ints
 from denoise.models.registry import register
 
 
@@ -35,6 +35,8 @@ class DenoisingUNet(nn.Module):
         latent_blocks: Optional[int] = None,
     ) -> None:
         super().__init__()
+        require_ints(1, in_channels=in_channels, out_channels=out_channels, width=width)
+        require_ints(0, depth=depth, blocks=blocks, latent_blocks=0 if latent_blocks is None else latent_blocks)
         self.depth = depth
         self.size_multiple = 2**depth  # inputs are padded to this; tiling aligns tiles to it
         widths = [width * 2**i for i in range(depth + 1)]

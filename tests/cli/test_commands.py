@@ -137,6 +137,27 @@ def test_train_image_two_steps_resume_and_use(tmp_path):
     assert r.exit_code == 0, r.output
 
 
+def test_train_never_replaces_a_run_without_resume_or_overwrite(tmp_path):
+    data = _images(tmp_path / "data")
+    common = ["train", "--domain", "image", "--data", data, "--out", tmp_path / "run", "--batch-size", "2",
+              "--patch-size", "32", "--eval-every", "1", "--arch-args", '{"width": 4}', "--workers", "0", "-q"]
+    assert run(*common, "--steps", "2").exit_code == 0
+    files = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()}
+    r = run(*common, "--steps", "1")
+    assert r.exit_code == 1 and "already holds a run" in r.output and "--overwrite" in r.output
+    assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()} == files  # untouched, config included
+    assert run(*common, "--steps", "1", "--resume", "--overwrite").exit_code == 2
+    # --overwrite starts again: a one-step history, not the old two lines plus one
+    r = run(*common, "--steps", "1", "--overwrite", "--seed", "1")
+    assert r.exit_code == 0, r.output
+    hist = [json.loads(l) for l in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
+    assert [h["step"] for h in hist] == [1]
+    assert (tmp_path / "run" / "best.pt").read_bytes() != files["best.pt"]
+    (tmp_path / "file").write_text("keep")
+    r = run("train", "--domain", "image", "--data", data, "--out", tmp_path / "file", "--steps", "1")
+    assert r.exit_code == 1 and "is a file" in r.output and (tmp_path / "file").read_text() == "keep"
+
+
 def test_train_audio_two_steps_resume_and_use(tmp_path):
     d = tmp_path / "speech"
     d.mkdir()
@@ -175,6 +196,10 @@ def test_train_errors_are_one_line(tmp_path):
     (tmp_path / "empty").mkdir()
     r = run("train", "--domain", "image", "--data", tmp_path / "empty", "--out", tmp_path / "run", "--steps", "1")
     assert r.exit_code == 1 and "no images found" in r.output and "Traceback" not in r.output
+    r = run("train", "--domain", "image", "--data", tmp_path / "empty", "--out", tmp_path / "run", "--steps", "1",
+            "--arch-args", '{"width": -3}')
+    assert r.exit_code == 2 and "width must be a whole number >= 1, got -3" in r.output
+    assert "Traceback" not in r.output and not (tmp_path / "run").exists()
     r = run("train", "--domain", "image", "--data", tmp_path / "empty", "--out", tmp_path / "r2", "--resume")
     assert r.exit_code != 0
 

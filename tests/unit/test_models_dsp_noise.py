@@ -20,6 +20,32 @@ def test_registry_rejects_unknown_names_and_arguments():
         build_net("dae", colour="blue")
 
 
+@pytest.mark.parametrize("arch", ["ae", "dae", "sparse", "vae"])
+@pytest.mark.parametrize("args,message", [
+    ({"width": -3}, "width must be a whole number >= 1, got -3"),
+    ({"width": 0}, "width must be a whole number >= 1, got 0"),  # would build an empty net that does nothing
+    ({"width": 32.5}, "width must be a whole number"),
+    ({"width": "32"}, "width must be a whole number"),
+    ({"depth": -1}, "depth must be a whole number >= 0"),
+    ({"blocks": -1}, "blocks must be a whole number >= 0"),
+    ({"depth": 9}, "parameters, more than the 1,000,000,000 allowed"),  # 14e9: killed by the OS, not built
+    ({"depth": 40}, "bad arguments"),
+])
+def test_registry_refuses_bad_sizes_with_a_message_and_without_allocating(arch, args, message):
+    with pytest.raises(ValueError, match=message):
+        build_net(arch, in_channels=1, out_channels=1, **args)
+
+
+def test_registry_checks_family_specific_arguments():
+    with pytest.raises(ValueError, match="k must be a whole number >= 1"):
+        build_net("sparse", k=0)
+    with pytest.raises(ValueError, match="k must be in 1..latent_channels"):
+        build_net("sparse", latent_channels=4, k=5)
+    with pytest.raises(ValueError, match="beta must be a number >= 0"):
+        build_net("vae", beta=float("nan"))
+    assert sum(p.numel() for p in build_net("dae", depth=0, blocks=0).parameters()) > 0  # the edge still builds
+
+
 def test_stft_round_trip_is_exact_and_unshifted():
     cfg = STFTConfig()
     x = torch.randn(3, 16000 + 77)

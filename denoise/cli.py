@@ -12,7 +12,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NoReturn, Optional
 
 import click
 
@@ -33,7 +33,7 @@ def _setup_logging(quiet: bool, verbose: bool, default: int = logging.WARNING) -
     logging.getLogger("denoise").setLevel(logging.DEBUG if verbose else logging.ERROR if quiet else default)
 
 
-def _fail(message: str, code: int = EXIT_USAGE) -> None:
+def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     raise SystemExit(code)
 
@@ -332,7 +332,7 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
 @click.option("--device", default="auto", show_default=True)
 @click.option("--limit", type=click.IntRange(1), default=None, help="Use only the first N files.")
 @click.option("--ensemble", is_flag=True, help="Image: score the x8 self-ensemble (see `denoise image --help`).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("-q", "--quiet", is_flag=True)
 @click.option("-v", "--verbose", is_flag=True)
@@ -348,32 +348,33 @@ def eval_cmd(domain: str, data_dir: Optional[str], sigma: tuple[float, ...], spe
     denoise eval --domain audio --speech speech/ --noise noise/ --snr 0 5 10
     """
     _setup_logging(quiet, verbose)
+    import math
+
     from denoise import evaluation, io
+    from denoise.data import DataError, list_files
 
     levels = (sigma if domain == "image" else snr) + extra
     if domain == "image":
         if not data_dir or not levels:
             _fail("image eval needs --data and --sigma")
+        if not all(0 <= s < math.inf for s in levels):
+            _fail("--sigma must be a number >= 0")
     elif not speech or not noise or not levels:
         _fail("audio eval needs --speech, --noise and --snr")
     elif ensemble:
         _fail("--ensemble is for image eval only")
-    if domain == "image":
-        ch = 1
-        from denoise.data import list_files
-
-        files = list_files([data_dir], io.IMAGE_EXTS)
-        if files and model == "default":
-            ch = io.image_channels(files[0])
-        net = _load_model(model, "image", device, ch)
-    else:
-        net = _load_model(model, "audio", device)
+    elif not all(math.isfinite(s) for s in levels):
+        _fail("--snr must be a finite number of dB")
     try:
         if domain == "image":
+            files = list_files([data_dir], io.IMAGE_EXTS)
+            ch = io.image_channels(files[0]) if files and model == "default" else 1
+            net = _load_model(model, "image", device, ch)
             rows = evaluation.eval_images(net, data_dir, levels, seed=seed, limit=limit, ensemble=ensemble)
         else:
+            net = _load_model(model, "audio", device)
             rows = evaluation.eval_audio(net, speech, noise, levels, seed=seed, limit=limit)
-    except io.InputError as exc:
+    except (io.InputError, DataError) as exc:
         _fail(str(exc), EXIT_FAILED)
     if as_json:
         click.echo(json.dumps({"domain": domain, "model": model, "rows": rows}, indent=2))
@@ -394,7 +395,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--domain", type=click.Choice(["auto", "image", "audio"]), default="auto", show_default=True,
-              help="auto: from --model, else from the file extensions.")
+              help="auto: from --model, else from the files (extensions, or what directories hold).")
 @click.option("--model", default="default", show_default=True, help="Shipped model name or checkpoint file.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1))
@@ -454,24 +455,35 @@ def score(inputs: tuple[str, ...], domain: str, model: str, device: str, batch_s
 
 
 def _domain_of(model: str, inputs: tuple[str, ...]) -> str:
-    """A checkpoint's domain if --model is a file, else the domain of the inputs' extensions."""
+    """The domain of --model (a checkpoint file or a shipped name), else of the inputs: their extensions,
+    or for directories the kind of files found in them."""
     import os
 
-    if os.path.isfile(model):
-        from denoise.checkpoint import CheckpointError, read_checkpoint
+    from denoise import io
+    from denoise.checkpoint import CheckpointError, manifest, read_checkpoint
 
+    if os.path.isfile(model):
         try:
             return str(read_checkpoint(model)["meta"]["domain"])
         except CheckpointError as exc:
             _fail(str(exc))
-    from denoise import io
-
+    shipped = manifest().get(model)
+    if shipped is not None:
+        return str(shipped["domain"])
     exts = {os.path.splitext(p)[1].lower() for p in inputs if os.path.splitext(p)[1]}
     if exts and exts <= io.AUDIO_EXTS:
         return "audio"
     if exts and exts <= io.IMAGE_EXTS:
         return "image"
-    _fail("cannot tell image from audio here; pass --domain image or --domain audio")
+    found = {domain: bool(io.plan_jobs(inputs, None, kind).jobs)
+             for domain, kind in (("image", io.IMAGE_EXTS), ("audio", io.AUDIO_EXTS))}
+    if found["image"] != found["audio"]:
+        return "image" if found["image"] else "audio"
+    if not any(found.values()):
+        missing = [p for p in inputs if not os.path.lexists(p) and not any(c in p for c in "*?[")]
+        _fail(f"no such file or directory: {', '.join(missing)}" if missing else "no image or audio files found",
+              EXIT_FAILED)
+    _fail("both images and audio here; pass --domain image or --domain audio")
     return ""
 
 

@@ -222,6 +222,19 @@ def test_eval_image_and_audio_json(tmp_path, gray_ckpt, audio_ckpt):
     assert abs(rows[0]["noisy_si_sdr"] - 0.0) < 0.5 and abs(rows[1]["noisy_si_sdr"] - 5.0) < 0.5
 
 
+def test_eval_bad_arguments_are_one_line_errors(tmp_path, gray_ckpt, audio_ckpt):
+    data = _images(tmp_path / "imgs", 1)
+    cases = [(["--domain", "image", "--data", tmp_path / "none", "--sigma", "25"], 1, "no such data directory"),
+             (["--domain", "image", "--data", data, "--sigma", "nan"], 2, "--sigma must be a number >= 0"),
+             (["--domain", "image", "--data", data, "--sigma", "-5"], 2, "--sigma must be a number >= 0"),
+             (["--domain", "image", "--data", data, "--sigma", "25", "--seed", "-1"], 2, "--seed"),
+             (["--domain", "audio", "--speech", data, "--noise", data, "--snr", "inf"], 2,
+              "--snr must be a finite number")]
+    for args, code, message in cases:
+        r = run("eval", *args, "--model", gray_ckpt if "image" in args else audio_ckpt)
+        assert r.exit_code == code and message in r.output and "Traceback" not in r.output, (args, r.output)
+
+
 def test_ensemble_flag_for_images_and_image_eval_only(tmp_path, gray_ckpt, audio_ckpt):
     src = _img(tmp_path / "n.png", (smooth_image(24, 28, 1)[:, :, 0] * 255).astype(np.uint8))
     r = run("image", src, "-o", tmp_path / "x8.png", "--model", gray_ckpt, "--ensemble")

@@ -104,6 +104,16 @@ def test_score_audio_is_level_independent(tmp_path, audio_ckpt):
     assert a == pytest.approx(b, rel=1e-3)
 
 
-def test_score_needs_a_domain_it_can_tell(tmp_path):
+def test_score_tells_the_domain_from_the_model_or_the_files_found(tmp_path):
+    (tmp_path / "sounds").mkdir()
+    sf.write(tmp_path / "sounds" / "a.wav", speechlike(0.5, 16000), 16000)
+    r = run("score", tmp_path / "sounds", "--json")  # a directory: no extension to go by, audio inside
+    assert r.exit_code == 0, r.output
+    assert [row["unit"] for row in json.loads(r.stdout)] == ["residual_energy_ratio"]
+    r = run("score", tmp_path / "sounds", "--model", "image-gray")  # a shipped name says image
+    assert r.exit_code == 1 and "no bmp/gif/jpeg/jpg/png/tif/tiff/webp files found" in r.output
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "sounds" / "b.png")
+    r = run("score", tmp_path / "sounds")
+    assert r.exit_code == 2 and "both images and audio" in r.output and "--domain" in r.output
     r = run("score", tmp_path / "x.bin")
-    assert r.exit_code == 2 and "--domain" in r.output
+    assert r.exit_code == 1 and "no such file or directory: " in r.output

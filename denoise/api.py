@@ -40,23 +40,53 @@ def _resolve(model: ModelLike, device: Optional[str], domain: str, channels: int
     return load_model(model, device, domain=domain, channels=channels)
 
 
+def _integer_scale(arr: np.ndarray, allowed: tuple[type, ...], what: str) -> Optional[float]:
+    """Full scale of an integer array (uint8 -> 255, int16 -> 32768, ...), None for floats. Without it an
+    8-bit picture from ``np.asarray(Image.open(...))`` would be read as values up to 255, and denoised as
+    nonsense."""
+    if arr.dtype.kind in "fc":
+        return None
+    if arr.dtype.type not in allowed:
+        raise ValueError(f"{what} of dtype {arr.dtype} not understood: pass floats, or "
+                         + " / ".join(np.dtype(t).name for t in allowed))
+    info = np.iinfo(arr.dtype)
+    return float(info.max) if info.min == 0 else float(-info.min)
+
+
+def _as_integer(out: np.ndarray, scale: float, dtype: np.dtype) -> np.ndarray:
+    info = np.iinfo(dtype)
+    return np.clip(np.round(out * scale), info.min, info.max).astype(dtype)
+
+
 def denoise_image(image: np.ndarray, *, model: ModelLike = "default", device: Optional[str] = None,
                   strength: float = 1.0, ensemble: bool = False) -> np.ndarray:
-    """Denoises a float image (H, W) or (H, W, C) with values nominally in [0, 1] (noisy values outside
-    are accepted and not clipped). Returns float32 of the same shape. The default model is picked by
-    channel count: gray for C = 1, colour for C = 3. ``ensemble`` averages the model over the eight flips
-    and rotations of the image: eight times slower, slightly cleaner."""
+    """Denoises an image (H, W) or (H, W, C): floats with values nominally in [0, 1] (noisy values outside
+    are accepted and not clipped) give float32 of the same shape; uint8 and uint16 (as
+    ``np.asarray(PIL.Image.open(path))`` gives) are read on their full scale and give the same dtype back,
+    rounded and clipped. The default model is picked by channel count: gray for C = 1, colour for C = 3.
+    ``ensemble`` averages the model over the eight flips and rotations of the image: eight times slower,
+    slightly cleaner. NaN or Inf values raise ValueError."""
     arr = np.asarray(image)
+    scale = _integer_scale(arr, (np.uint8, np.uint16), "an image")
     channels = 1 if arr.ndim == 2 else int(arr.shape[-1])
     m = _resolve(model, device, "image", channels)
-    return inference.denoise_image_array(m, arr, strength, ensemble=ensemble)
+    x = arr if scale is None else arr.astype(np.float32) / scale
+    out = inference.denoise_image_array(m, x, strength, ensemble=ensemble)
+    return out if scale is None else _as_integer(out, scale, arr.dtype)
 
 
 def denoise_audio(audio: np.ndarray, sample_rate: int, *, model: ModelLike = "default",
                   device: Optional[str] = None, strength: float = 1.0) -> np.ndarray:
-    """Denoises float audio (T,) or (channels, T) at any ``sample_rate``; each channel separately. Returns
-    float32 of the same shape at the same rate; the result scales with the input level."""
+    """Denoises audio (T,) or (channels, T) at any ``sample_rate``, each channel separately; the result
+    scales with the input level. Floats give float32 of the same shape at the same rate; int16 and int32
+    PCM (``soundfile.read(..., dtype="int16")``, transposed) give the same dtype back, rounded and clipped.
+    Soundfile's (T, channels) layout must be transposed: an array with more channels than samples raises
+    ValueError."""
+    arr = np.asarray(audio)
+    scale = _integer_scale(arr, (np.int16, np.int32), "audio")
     m = _resolve(model, device, "audio", 1)
-    return inference.denoise_audio_array(m, audio, int(sample_rate), strength)
+    x = arr if scale is None else arr.astype(np.float64) / scale
+    out = inference.denoise_audio_array(m, x, int(sample_rate), strength)
+    return out if scale is None else _as_integer(out, scale, arr.dtype)
 
 

@@ -163,6 +163,9 @@ def _denoise_image_array(model: nn.Module, image: np.ndarray, strength: float, t
         arr = arr[:, :, None]
     if arr.ndim != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"expected an image of shape (H, W) or (H, W, C), got {np.shape(image)}")
+    bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+    if bad:  # checked here: the network would spread them over the whole tile and blame itself
+        raise io.InputError(f"the image has {bad} NaN or Inf values")
     h, w, c = arr.shape
     mc = model.config.channels
     if not (mc == c or mc == 1 or (mc == 3 and c == 1)):
@@ -329,6 +332,9 @@ def denoise_audio_array(
         arr = arr[None, :]
     if arr.ndim != 2 or arr.shape[1] == 0:
         raise ValueError(f"expected audio of shape (T,) or (channels, T) with T > 0, got {np.shape(audio)}")
+    if arr.shape[0] > arr.shape[1]:  # soundfile.read's (T, channels), taken as (channels, T), is silent nonsense
+        raise ValueError(f"expected audio of shape (channels, T), got {np.shape(audio)}: more channels than "
+                         "samples; for soundfile's (T, channels) layout pass audio.T")
     if sample_rate <= 0:
         raise ValueError("sample_rate must be positive")
     blocks: list[np.ndarray] = []

@@ -30,8 +30,9 @@ AUDIO_EXTS = frozenset(
 DENOISED_TAG = ".denoised"
 
 
-class InputError(Exception):
-    """A problem with one input or output file, reported to the user as one line."""
+class InputError(ValueError):
+    """A problem with one input or output file, or input array, reported to the user as one line. A
+    ValueError, so that API callers catch bad input the usual way."""
 
 
 # --------------------------------------------------------------------------------------------- planning

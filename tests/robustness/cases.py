@@ -106,6 +106,10 @@ def make_images(d: Path) -> tuple[dict[str, str], dict[str, str]]:
     bad["text.png"] = "not a readable image"
     put("bomb.png", bomb_png())
     bad["bomb.png"] = "too large"
+    nan = RNG.random((16, 16)).astype(np.float32)
+    nan[3, 4] = np.nan
+    Image.fromarray(nan, "F").save(d / "float_nan.tif")
+    bad["float_nan.tif"] = "the image has 1 NaN or Inf values"
     return good, bad
 
 

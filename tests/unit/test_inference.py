@@ -62,6 +62,30 @@ def test_api_accepts_unclipped_values_and_both_shapes(gray_ckpt, audio_ckpt):
         denoise.denoise_audio(np.zeros(1000), 16000, model=m)
 
 
+def test_api_reads_integer_arrays_on_their_full_scale_and_refuses_what_it_would_get_wrong(gray_ckpt, audio_ckpt):
+    m = denoise.load_model(str(gray_ckpt), device="cpu")
+    img = np.random.default_rng(0).random((16, 16)).astype(np.float32)
+    as_float = denoise.denoise_image(img, model=m)
+    for dtype, scale in ((np.uint8, 255), (np.uint16, 65535)):
+        ints = np.round(img * scale).astype(dtype)
+        out = denoise.denoise_image(ints, model=m)
+        expect = np.clip(np.round(denoise.denoise_image(ints / np.float32(scale), model=m) * scale), 0, scale)
+        assert out.dtype == dtype and np.array_equal(out, expect.astype(dtype))
+        assert np.abs(out / scale - np.clip(as_float, 0, 1)).max() < 0.02  # not read as 255 times brighter
+    a = denoise.load_model(str(audio_ckpt), device="cpu")
+    x = np.random.default_rng(1).standard_normal((2, 4000)) * 0.1
+    pcm = np.round(x * 32768).astype(np.int16)
+    out = denoise.denoise_audio(pcm, 16000, model=a)
+    expect = np.clip(np.round(denoise.denoise_audio(pcm / 32768.0, 16000, model=a) * 32768), -32768, 32767)
+    assert out.dtype == np.int16 and np.array_equal(out, expect.astype(np.int16))
+    with pytest.raises(ValueError, match="int8 not understood"):
+        denoise.denoise_image(np.zeros((8, 8), np.int8), model=m)
+    with pytest.raises(ValueError, match="1 NaN or Inf values"):
+        denoise.denoise_image(np.where(np.eye(8, dtype=bool) & (np.arange(8) == 3), np.nan, 0.5), model=m)
+    with pytest.raises(ValueError, match="pass audio.T"):  # soundfile.read's (T, channels) layout
+        denoise.denoise_audio(x.T, 16000, model=a)
+
+
 def test_audio_progress_reports_every_second_of_each_file(audio_ckpt, tmp_path):
     """The CLI's bar for long files is fed chunk by chunk: the amounts must add up to each file's length."""
     import soundfile as sf

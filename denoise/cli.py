@@ -20,7 +20,7 @@ from denoise.config import PRECISIONS  # no torch: keeps --help instant
 
 log = logging.getLogger("denoise")
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130  # 130: 128 + SIGINT, as shells report
 
 
 def _setup_logging(quiet: bool, verbose: bool, default: int = logging.WARNING) -> None:
@@ -98,23 +98,28 @@ def _run_files(domain: str, inputs: tuple[str, ...], output: Optional[str], mode
         label = f"denoising {domain}s"
         if show_bar and domain == "audio":  # seconds of audio, so that one long file moves the bar too
             sizes, label = [io.audio_seconds(job.src) for job in plan.jobs], "denoising audio (seconds)"
-        with click.progressbar(length=max(1, round(sum(sizes))), label=label, file=sys.stderr,
-                               show_pos=True) if show_bar else _NoBar() as bar:
-            meter = _Meter(bar)
-            results = _iter_results(domain, plan.jobs, net, model, device, overwrite, skip_existing, strength,
-                                    batch_size, meter.add if show_bar else None, ensemble)
-            for r, size in zip(results, sizes):
-                meter.finish_file(size)
-                if r.status == "done":
-                    done += 1
-                    log.info("%s -> %s (%.2f s)", r.src, r.dst, r.seconds)
-                elif r.status == "skipped":
-                    skipped += 1
-                    if not quiet:
-                        click.echo(f"{nl}skipped: {r.src}: {r.reason}", err=True)
-                else:
-                    failed += 1
-                    click.echo(f"{nl}failed: {r.src}: {r.reason}", err=True)
+        try:
+            with click.progressbar(length=max(1, round(sum(sizes))), label=label, file=sys.stderr,
+                                   show_pos=True) if show_bar else _NoBar() as bar:
+                meter = _Meter(bar)
+                results = _iter_results(domain, plan.jobs, net, model, device, overwrite, skip_existing, strength,
+                                        batch_size, meter.add if show_bar else None, ensemble)
+                for r, size in zip(results, sizes):
+                    meter.finish_file(size)
+                    if r.status == "done":
+                        done += 1
+                        log.info("%s -> %s (%.2f s)", r.src, r.dst, r.seconds)
+                    elif r.status == "skipped":
+                        skipped += 1
+                        if not quiet:
+                            click.echo(f"{nl}skipped: {r.src}: {r.reason}", err=True)
+                    else:
+                        failed += 1
+                        click.echo(f"{nl}failed: {r.src}: {r.reason}", err=True)
+        except KeyboardInterrupt:  # outputs are written by rename, so every file that exists is complete
+            click.echo(f"{nl}interrupted: every output file that exists is complete; run the same command with "
+                       "--skip-existing to do the rest", err=True)
+            raise SystemExit(EXIT_INTERRUPTED) from None
     if not quiet:
         click.echo(f"{done} done, {failed} failed, {skipped} skipped in {time.perf_counter() - t0:.1f} s", err=True)
     raise SystemExit(EXIT_FAILED if failed else EXIT_OK)
@@ -516,4 +521,4 @@ def main() -> None:
         cli.main(prog_name="denoise")
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        raise SystemExit(130)
+        raise SystemExit(EXIT_INTERRUPTED)

@@ -83,6 +83,30 @@ def test_existing_output_needs_a_flag_and_bad_files_give_exit_1(tmp_path, gray_c
     assert (tmp_path / "a.denoised.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_ctrl_c_in_a_batch_says_how_to_finish_it(tmp_path, gray_ckpt, monkeypatch):
+    import denoise.cli
+
+    real = denoise.cli._iter_results
+
+    def interrupted_after_one(*args, **kwargs):
+        results = real(*args, **kwargs)
+        yield next(results)
+        results.close()  # as Ctrl-C unwinding through it would: its thread pools finish what they started
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(denoise.cli, "_iter_results", interrupted_after_one)
+    for i in range(3):
+        _img(tmp_path / "in" / f"{i}.png", np.zeros((8, 8), np.uint8))
+    r = run("image", tmp_path / "in", "-o", tmp_path / "out", "--model", gray_ckpt)
+    assert r.exit_code == 130 and "--skip-existing" in r.output and "Traceback" not in r.output
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert "0.png" in written and all(read_image(tmp_path / "out" / n).pixels.shape == (8, 8, 1) for n in written)
+    monkeypatch.setattr(denoise.cli, "_iter_results", real)  # no temporary files above; now finish the batch
+    r = run("image", tmp_path / "in", "-o", tmp_path / "out", "--model", gray_ckpt, "--skip-existing")
+    assert r.exit_code == 0 and f"{3 - len(written)} done, 0 failed, {len(written)} skipped" in r.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0.png", "1.png", "2.png"]
+
+
 def test_usage_errors_exit_2(tmp_path, audio_ckpt):
     src = _img(tmp_path / "a.png", np.zeros((8, 8), np.uint8))
     assert run("image", src, "--model", audio_ckpt).exit_code == 2  # audio model for an image

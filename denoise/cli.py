@@ -321,7 +321,7 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
     except (DataError, TrainingError, CheckpointError) as exc:
         _fail(str(exc), EXIT_FAILED)
     except KeyboardInterrupt:
-        _fail(f"interrupted; continue with --resume (last checkpoint: {out}/last.pt)", EXIT_FAILED)
+        _fail(f"interrupted; continue with --resume (last checkpoint: {out}/last.pt)", EXIT_INTERRUPTED)
     if not quiet:
         click.echo(f"done: {out}/best.pt (use it with --model)", err=True)
 

@@ -161,6 +161,15 @@ def test_train_image_two_steps_resume_and_use(tmp_path):
     assert r.exit_code == 0, r.output
 
 
+def test_ctrl_c_in_training_says_how_to_resume(tmp_path, monkeypatch):
+    def interrupted(cfg, on_log=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("denoise.train.fit", interrupted)
+    r = run("train", "--domain", "image", "--data", tmp_path, "--out", tmp_path / "run", "--steps", "1")
+    assert r.exit_code == 130 and "continue with --resume" in r.output and "Traceback" not in r.output
+
+
 def test_train_never_replaces_a_run_without_resume_or_overwrite(tmp_path):
     data = _images(tmp_path / "data")
     common = ["train", "--domain", "image", "--data", data, "--out", tmp_path / "run", "--batch-size", "2",

@@ -489,7 +489,6 @@ def _domain_of(model: str, inputs: tuple[str, ...]) -> str:
         _fail(f"no such file or directory: {', '.join(missing)}" if missing else "no image or audio files found",
               EXIT_FAILED)
     _fail("both images and audio here; pass --domain image or --domain audio")
-    return ""
 
 
 @cli.command()

@@ -2,17 +2,18 @@
 
 torch, numpy and librosa are imported inside the commands, so ``denoise --help`` is instant. Exit codes:
 0 all files succeeded, 1 any file (or the training run) failed, 2 usage errors (bad options, unknown
-model, unavailable device).
+model, unavailable device), 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, NoReturn, Optional
+from typing import Any, Callable, Iterator, NoReturn, Optional
 
 import click
 
@@ -36,6 +37,17 @@ def _setup_logging(quiet: bool, verbose: bool, default: int = logging.WARNING) -
 def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     raise SystemExit(code)
+
+
+@contextlib.contextmanager
+def _exit_on_interrupt(message: str) -> Iterator[None]:
+    """Ctrl-C inside: print ``message`` (how to pick up where it stopped) and exit 130. It has to be caught
+    inside the command: click turns KeyboardInterrupt into a bare "Aborted!" (exit 1) before main() sees it."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        click.echo(message, err=True)
+        raise SystemExit(EXIT_INTERRUPTED) from None
 
 
 def _load_model(name: str, domain: str, device: str, channels: int = 1) -> Any:
@@ -98,28 +110,26 @@ def _run_files(domain: str, inputs: tuple[str, ...], output: Optional[str], mode
         label = f"denoising {domain}s"
         if show_bar and domain == "audio":  # seconds of audio, so that one long file moves the bar too
             sizes, label = [io.audio_seconds(job.src) for job in plan.jobs], "denoising audio (seconds)"
-        try:
-            with click.progressbar(length=max(1, round(sum(sizes))), label=label, file=sys.stderr,
-                                   show_pos=True) if show_bar else _NoBar() as bar:
-                meter = _Meter(bar)
-                results = _iter_results(domain, plan.jobs, net, model, device, overwrite, skip_existing, strength,
-                                        batch_size, meter.add if show_bar else None, ensemble)
-                for r, size in zip(results, sizes):
-                    meter.finish_file(size)
-                    if r.status == "done":
-                        done += 1
-                        log.info("%s -> %s (%.2f s)", r.src, r.dst, r.seconds)
-                    elif r.status == "skipped":
-                        skipped += 1
-                        if not quiet:
-                            click.echo(f"{nl}skipped: {r.src}: {r.reason}", err=True)
-                    else:
-                        failed += 1
-                        click.echo(f"{nl}failed: {r.src}: {r.reason}", err=True)
-        except KeyboardInterrupt:  # outputs are written by rename, so every file that exists is complete
-            click.echo(f"{nl}interrupted: every output file that exists is complete; run the same command with "
-                       "--skip-existing to do the rest", err=True)
-            raise SystemExit(EXIT_INTERRUPTED) from None
+        # outputs are written by rename, so every file that exists after Ctrl-C is complete
+        with _exit_on_interrupt(f"{nl}interrupted: every output file that exists is complete; run the same "
+                                "command with --skip-existing to do the rest"), \
+                click.progressbar(length=max(1, round(sum(sizes))), label=label, file=sys.stderr,
+                                  show_pos=True) if show_bar else _NoBar() as bar:
+            meter = _Meter(bar)
+            results = _iter_results(domain, plan.jobs, net, model, device, overwrite, skip_existing, strength,
+                                    batch_size, meter.add if show_bar else None, ensemble)
+            for r, size in zip(results, sizes):
+                meter.finish_file(size)
+                if r.status == "done":
+                    done += 1
+                    log.info("%s -> %s (%.2f s)", r.src, r.dst, r.seconds)
+                elif r.status == "skipped":
+                    skipped += 1
+                    if not quiet:
+                        click.echo(f"{nl}skipped: {r.src}: {r.reason}", err=True)
+                else:
+                    failed += 1
+                    click.echo(f"{nl}failed: {r.src}: {r.reason}", err=True)
     if not quiet:
         click.echo(f"{done} done, {failed} failed, {skipped} skipped in {time.perf_counter() - t0:.1f} s", err=True)
     raise SystemExit(EXIT_FAILED if failed else EXIT_OK)
@@ -274,8 +284,6 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
     from denoise.checkpoint import CheckpointError
     from denoise.train import TrainingError, fit
 
-    if resume and overwrite:
-        _fail("--resume and --overwrite contradict each other")
     args: Optional[dict[str, Any]] = None
     if arch_args is not None:
         try:
@@ -315,13 +323,12 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
                        f"{rec['seconds']} s", err=True)
 
     try:
-        fit(cfg, on_log=report)
+        with _exit_on_interrupt(f"error: interrupted; continue with --resume (last checkpoint: {out}/last.pt)"):
+            fit(cfg, on_log=report)
     except (ConfigError, DeviceError, ValueError) as exc:
         _fail(str(exc))
     except (DataError, TrainingError, CheckpointError) as exc:
         _fail(str(exc), EXIT_FAILED)
-    except KeyboardInterrupt:
-        _fail(f"interrupted; continue with --resume (last checkpoint: {out}/last.pt)", EXIT_INTERRUPTED)
     if not quiet:
         click.echo(f"done: {out}/best.pt (use it with --model)", err=True)
 
@@ -462,6 +469,7 @@ def score(inputs: tuple[str, ...], domain: str, model: str, device: str, batch_s
 def _domain_of(model: str, inputs: tuple[str, ...]) -> str:
     """The domain of --model (a checkpoint file or a shipped name), else of the inputs: their extensions,
     or for directories the kind of files found in them."""
+    import glob
     import os
 
     from denoise import io
@@ -480,12 +488,12 @@ def _domain_of(model: str, inputs: tuple[str, ...]) -> str:
         return "audio"
     if exts and exts <= io.IMAGE_EXTS:
         return "image"
-    found = {domain: bool(io.plan_jobs(inputs, None, kind).jobs)
-             for domain, kind in (("image", io.IMAGE_EXTS), ("audio", io.AUDIO_EXTS))}
-    if found["image"] != found["audio"]:
-        return "image" if found["image"] else "audio"
-    if not any(found.values()):
-        missing = [p for p in inputs if not os.path.lexists(p) and not any(c in p for c in "*?[")]
+    found = {"image" if job.src.suffix.lower() in io.IMAGE_EXTS else "audio"
+             for job in io.plan_jobs(inputs, None, io.IMAGE_EXTS | io.AUDIO_EXTS).jobs}
+    if len(found) == 1:
+        return found.pop()
+    if not found:
+        missing = [p for p in inputs if not os.path.lexists(p) and not glob.has_magic(p)]
         _fail(f"no such file or directory: {', '.join(missing)}" if missing else "no image or audio files found",
               EXIT_FAILED)
     _fail("both images and audio here; pass --domain image or --domain audio")

@@ -178,7 +178,7 @@ class TrainConfig(_Dictable):
         if not 0 < self.blind_spot_fraction < 0.5:
             raise ConfigError("blind_spot_fraction must be in (0, 0.5)")
         if self.resume and self.overwrite:
-            raise ConfigError("resume and overwrite contradict each other")
+            raise ConfigError("resume and overwrite (--resume, --overwrite) contradict each other")
         if self.max_time is not None and self.max_time <= 0:
             raise ConfigError("max_time must be > 0 seconds")
         if self.precision not in PRECISIONS:

@@ -95,6 +95,7 @@ def _run_files(domain: str, inputs: tuple[str, ...], output: Optional[str], mode
         plan = io.plan_jobs(inputs, output, io.IMAGE_EXTS if domain == "image" else io.AUDIO_EXTS)
     except io.InputError as exc:
         _fail(str(exc))
+    io.refuse_unwritable(plan, domain)
     for item, reason in plan.errors:
         click.echo(f"failed: {item}: {reason}", err=True)
     done = failed = skipped = 0

@@ -389,12 +389,17 @@ def _quantize(pixels: np.ndarray, depth: int) -> np.ndarray:
 
 
 def image_format_for(path: Path) -> str:
+    """The Pillow format that writes ``path``, from its extension. Pillow reads some formats it cannot
+    write (.psd, .xpm, ...): those are refused here too."""
     from PIL import Image
 
     Image.init()
     fmt = Image.EXTENSION.get(Path(path).suffix.lower())
     if fmt is None:
         raise InputError(f"unknown image extension {Path(path).suffix!r} for output")
+    if fmt not in Image.SAVE:
+        raise InputError(f"cannot write images with extension {Path(path).suffix!r} (Pillow reads {fmt} "
+                         f"but does not write it)")
     return fmt
 
 
@@ -542,12 +547,42 @@ def output_audio_format(dst: Path, info: AudioInfo) -> tuple[str, str]:
     default."""
     import soundfile as sf
 
-    ext = dst.suffix.lower().lstrip(".")
-    fmt = {"opus": "OGG", "oga": "OGG", "aif": "AIFF", "aifc": "AIFF", "snd": "AU"}.get(ext, ext.upper())
-    if fmt not in sf.available_formats():
-        raise InputError(f"cannot write audio with extension .{ext}")
-    if ext == "opus":
+    fmt = audio_format_for(dst)
+    if dst.suffix.lower() == ".opus":
         return fmt, "OPUS"
     if sf.check_format(fmt, info.subtype):
         return fmt, info.subtype
     return fmt, sf.default_subtype(fmt)
+
+
+def audio_format_for(dst: Path) -> str:
+    """The libsndfile container that ``dst``'s extension names (WAV, FLAC, OGG, ...)."""
+    import soundfile as sf
+
+    ext = dst.suffix.lower().lstrip(".")
+    fmt = {"opus": "OGG", "oga": "OGG", "aif": "AIFF", "aifc": "AIFF", "snd": "AU"}.get(ext, ext.upper())
+    if fmt not in sf.available_formats():
+        raise InputError(f"cannot write audio with extension .{ext}")
+    return fmt
+
+
+def refuse_unwritable(plan: Plan, domain: str) -> None:
+    """Moves the jobs whose destination extension has no writer (``-o clean.xyz``, ``-o out.psd``) from
+    ``plan.jobs`` to ``plan.errors``, so that they fail before a model is loaded, not after each file has
+    been denoised. Checked once per extension."""
+    check = image_format_for if domain == "image" else audio_format_for
+    verdict: dict[str, Optional[str]] = {}
+    kept: list[Job] = []
+    for job in plan.jobs:
+        ext = job.dst.suffix.lower()
+        if ext not in verdict:
+            try:
+                check(job.dst)
+                verdict[ext] = None
+            except InputError as exc:
+                verdict[ext] = str(exc)
+        if verdict[ext] is None:
+            kept.append(job)
+        else:
+            plan.errors.append((str(job.src), verdict[ext]))
+    plan.jobs = kept

@@ -120,6 +120,23 @@ def test_usage_errors_exit_2(tmp_path, audio_ckpt):
     assert not (tmp_path / "clean.png").exists()
 
 
+def test_unwritable_output_extension_fails_before_the_model_loads(tmp_path, gray_ckpt, audio_ckpt, monkeypatch):
+    import denoise.cli
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded for a job that cannot be written")
+
+    monkeypatch.setattr(denoise.cli, "_load_model", no_model)
+    src = _img(tmp_path / "a.png", np.zeros((8, 8), np.uint8))
+    sf.write(tmp_path / "s.wav", speechlike(0.5, 16000), 16000)
+    for domain, inp, out, model, why in [("image", src, "x.xyz", gray_ckpt, "unknown image extension"),
+                                         ("image", src, "x.psd", gray_ckpt, "does not write it"),
+                                         ("audio", tmp_path / "s.wav", "x.mp4", audio_ckpt, "cannot write audio")]:
+        r = run(domain, inp, "-o", tmp_path / out, "--model", model)
+        assert r.exit_code == 1 and why in r.output and "0 done, 1 failed" in r.output, r.output
+        assert not (tmp_path / out).exists()
+
+
 @pytest.mark.parametrize("sr", [8000, 44100, 48000])
 def test_stereo_audio_keeps_rate_channels_and_subtype(tmp_path, audio_ckpt, sr):
     x = np.stack([speechlike(1.5, sr, 0), speechlike(1.5, sr, 1)], axis=1)

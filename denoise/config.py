@@ -8,6 +8,7 @@ newer version fails loudly instead of being silently ignored.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Optional, Type, TypeVar
 
@@ -179,6 +180,10 @@ class TrainConfig(_Dictable):
             raise ConfigError("blind_spot_fraction must be in (0, 0.5)")
         if self.resume and self.overwrite:
             raise ConfigError("resume and overwrite (--resume, --overwrite) contradict each other")
+        if not (math.isfinite(self.lr) and self.lr >= 0):  # 0 is allowed: it keeps the weights (a test uses it)
+            raise ConfigError(f"lr must be a finite number >= 0, got {self.lr}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if self.max_time is not None and self.max_time <= 0:
             raise ConfigError("max_time must be > 0 seconds")
         if self.precision not in PRECISIONS:

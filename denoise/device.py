@@ -41,6 +41,16 @@ def pick_device(name: Optional[str] = "auto") -> torch.device:
     return dev
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for the ways running out of memory surfaces: CUDA's ``torch.OutOfMemoryError``, numpy's
+    ``MemoryError``, and the plain RuntimeErrors of torch's CPU allocator ("can't allocate memory") and
+    of MPS ("MPS backend out of memory")."""
+    if isinstance(exc, (MemoryError, torch.cuda.OutOfMemoryError)):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text)
+
+
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -21,7 +22,8 @@ from torch.utils.data import DataLoader
 
 from denoise import checkpoint, data, distributed, io, metrics
 from denoise.config import ModelConfig, TrainConfig
-from denoise.device import autocast, autocast_dtype, bf16_emulated, pick_device, seed_everything
+from denoise.device import (autocast, autocast_dtype, bf16_emulated, is_out_of_memory, pick_device,
+                            seed_everything)
 from denoise.models import build_model, count_parameters
 from denoise.noise import blind_spot, tf_mask
 
@@ -172,7 +174,24 @@ def _check_out(out: Path, cfg: TrainConfig) -> None:
 
 def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = None) -> dict[str, Any]:
     """Trains a model as ``cfg`` says and returns the last history record. ``on_log`` receives each
-    history record (the CLI prints them). Raises TrainingError or data.DataError with a clear message."""
+    history record (the CLI prints them). Raises TrainingError or data.DataError with a clear message;
+    running out of memory (a batch too large for the device) is a TrainingError that names the options to
+    lower, not an allocator's traceback."""
+    try:
+        return _fit(cfg, on_log)
+    except Exception as exc:
+        if not is_out_of_memory(exc):
+            raise
+        asked = re.search(r"allocate (\d+) bytes", str(exc))  # the CPU allocator's wording
+        what = f"{int(asked.group(1)) / 2**30:.1f} GiB asked for" if asked else str(exc).split(". ")[0][:120]
+        last = Path(cfg.out) / "last.pt"
+        raise TrainingError(
+            f"out of memory ({what or type(exc).__name__}); lower --batch-size (now {cfg.batch_size}) or --patch-size (now "
+            f"{cfg.patch_size})" + (f"; {last} holds the last checkpoint (--resume)" if last.exists() else "")
+        ) from exc
+
+
+def _fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]]) -> dict[str, Any]:
     device = pick_device(cfg.device)
     dist_info = distributed.init_distributed_mode(device.type)
     if dist_info.enabled and device.type == "cuda":

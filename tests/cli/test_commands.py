@@ -252,6 +252,35 @@ def test_train_errors_are_one_line(tmp_path):
     assert "Traceback" not in r.output and not (tmp_path / "run").exists()
     r = run("train", "--domain", "image", "--data", tmp_path / "empty", "--out", tmp_path / "r2", "--resume")
     assert r.exit_code != 0
+    for lr in ("-1", "nan", "inf"):
+        r = run("train", "--domain", "image", "--data", tmp_path / "empty", "--out", tmp_path / "r3", "--lr", lr)
+        assert r.exit_code == 2 and "lr must be a finite number >= 0" in r.output, r.output
+
+
+@pytest.mark.parametrize("error", [
+    RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you "
+                 "tried to allocate 52428800000 bytes. Error code 12 (Cannot allocate memory)"),  # seen: --batch-size 100000
+    torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB. GPU 0 has a total capacity of 79 GiB"),
+    MemoryError()])
+def test_train_out_of_memory_is_one_line_naming_the_options(tmp_path, monkeypatch, error):
+    def out_of_memory(cfg, on_log=None):
+        raise error
+
+    monkeypatch.setattr("denoise.train._fit", out_of_memory)
+    r = run("train", "--domain", "image", "--data", tmp_path, "--out", tmp_path / "run", "--batch-size", "512")
+    assert r.exit_code == 1 and len(r.output.strip().splitlines()) == 1, r.output
+    assert "out of memory" in r.output and "--batch-size (now 512)" in r.output and "--patch-size (now 64)" in r.output
+    if "52428800000" in str(error):
+        assert "48.8 GiB asked for" in r.output
+
+
+def test_other_training_errors_are_not_called_out_of_memory(tmp_path, monkeypatch):
+    def bug(cfg, on_log=None):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (4x3 and 5x6)")
+
+    monkeypatch.setattr("denoise.train._fit", bug)
+    with pytest.raises(RuntimeError, match="mat1 and mat2"):
+        run("train", "--domain", "image", "--data", tmp_path, "--out", tmp_path / "run")
 
 
 def test_eval_image_and_audio_json(tmp_path, gray_ckpt, audio_ckpt):

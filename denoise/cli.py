@@ -501,14 +501,26 @@ def _domain_of(model: str, inputs: tuple[str, ...]) -> str:
 
 
 @cli.command()
-@click.option("--archs", is_flag=True, help="List the architectures that `train --arch` accepts.")
+@click.option("--archs", is_flag=True, help="List the architectures that `train --arch` accepts, with the "
+              "--arch-args each takes and their defaults.")
 @click.option("--json", "as_json", is_flag=True)
 def models(archs: bool, as_json: bool) -> None:
     """List the shipped models (domain, architecture, size, training data)."""
     if archs:
-        from denoise.models import available
+        from denoise.models import available, describe
+        from denoise.train import default_arch_args
 
-        click.echo("\n".join(available()))
+        found = [{"arch": a, "summary": describe(a)["summary"],
+                  "defaults": {d: default_arch_args(d, a) for d in ("image", "audio")}} for a in available()]
+        if as_json:
+            click.echo(json.dumps(found, indent=2))
+            return
+        for f in found:  # not _table: the argument lists are too long for columns
+            click.echo(f"{f['arch']}: {f['summary']}")
+            for d, args in f["defaults"].items():
+                click.echo(f"    {d}: {json.dumps(args)}")
+        click.echo("These are `denoise train --arch NAME`'s defaults per domain; --arch-args '{\"width\": 16}' "
+                   "changes some of them.")
         return
     from denoise.checkpoint import checkpoints_dir, manifest
 

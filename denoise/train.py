@@ -24,7 +24,7 @@ from denoise import checkpoint, data, distributed, io, metrics
 from denoise.config import ModelConfig, TrainConfig
 from denoise.device import (autocast, autocast_dtype, bf16_emulated, is_out_of_memory, pick_device,
                             seed_everything)
-from denoise.models import build_model, count_parameters
+from denoise.models import build_model, count_parameters, describe
 from denoise.noise import blind_spot, tf_mask
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,12 @@ RESIDUAL_ARCHS = frozenset({"dae"})
 
 class TrainingError(Exception):
     """Training cannot start or cannot go on; the message says why."""
+
+
+def default_arch_args(domain: str, arch: str) -> dict[str, Any]:
+    """Every constructor argument a run of ``arch`` in ``domain`` uses when ``--arch-args`` sets none: the
+    class defaults, overridden by ``DEFAULT_ARCH_ARGS`` (what ``denoise models --archs`` lists)."""
+    return {**describe(arch)["arch_args"], **DEFAULT_ARCH_ARGS.get((domain, arch), {})}
 
 
 def model_config_for(cfg: TrainConfig, channels: int) -> ModelConfig:

@@ -13,9 +13,9 @@ from denoise.config import ModelConfig
 from denoise.models import autoencoders as _autoencoders  # noqa: F401  (registers "ae", "sparse", "vae")
 from denoise.models import unet as _unet  # noqa: F401  (registers "dae")
 from denoise.models.denoisers import ImageDenoiser, SpectralMaskDenoiser
-from denoise.models.registry import available, build_net, register
+from denoise.models.registry import available, build_net, describe, register
 
-__all__ = ["ImageDenoiser", "SpectralMaskDenoiser", "available", "build_model", "build_net", "register"]
+__all__ = ["ImageDenoiser", "SpectralMaskDenoiser", "available", "build_model", "build_net", "describe", "register"]
 
 
 def build_model(config: ModelConfig, meta: Optional[dict[str, Any]] = None) -> nn.Module:

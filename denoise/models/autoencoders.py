@@ -83,7 +83,7 @@ class _Bottlenecked(nn.Module):
         return self.decoder(torch.relu(self.from_latent(z)))[..., :h, :w]
 
 
-@register("ae")
+@register("ae", "plain convolutional autoencoder: everything passes through a linear latent, no skips")
 class ConvAutoencoder(_Bottlenecked):
     """Plain convolutional autoencoder: the latent is a linear projection of the encoder output, of
     ``latent_channels`` per 2**depth x 2**depth block of input. (B, C_in, H, W) -> (B, C_out, H, W)."""
@@ -96,7 +96,7 @@ class ConvAutoencoder(_Bottlenecked):
         return h
 
 
-@register("sparse")
+@register("sparse", "k-sparse autoencoder: only the k largest latent channels kept at each position")
 class KSparseAutoencoder(_Bottlenecked):
     """k-sparse autoencoder (Makhzani & Frey, 2013), made convolutional: at every latent *position*, only
     the ``k`` largest of the ``latent_channels`` activations are kept and the rest set to zero, in
@@ -120,7 +120,7 @@ class KSparseAutoencoder(_Bottlenecked):
         return h * keep
 
 
-@register("vae")
+@register("vae", "variational autoencoder: sampled latent (reparameterisation) and a KL term weighted by beta")
 class ConvVAE(_Bottlenecked):
     """Variational autoencoder with a latent map. The encoder gives a mean and a log-variance per latent
     value; training samples ``z = mean + exp(logvar / 2) * eps`` (the reparameterisation trick, so the

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
 _REGISTRY: dict[str, type[nn.Module]] = {}
+_SUMMARIES: dict[str, str] = {}
 
 
-def register(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
+def register(name: str, summary: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
+    """Class decorator: makes the network buildable as ``--arch name``; ``summary`` is the line that
+    ``denoise models --archs`` shows for it."""
     def wrap(cls: type[nn.Module]) -> type[nn.Module]:
         if name in _REGISTRY:
             raise ValueError(f"architecture {name!r} registered twice")
         _REGISTRY[name] = cls
+        _SUMMARIES[name] = summary
         return cls
 
     return wrap
@@ -22,6 +27,15 @@ def register(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
 
 def available() -> list[str]:
     return sorted(_REGISTRY)
+
+
+def describe(name: str) -> dict[str, Any]:
+    """The registered summary and the constructor arguments that ``--arch-args`` may set, with the class
+    defaults (the channel counts come from the domain and the data, so they are left out)."""
+    cls = _REGISTRY[name]
+    args = {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()
+            if k not in ("self", "in_channels", "out_channels") and p.default is not inspect.Parameter.empty}
+    return {"arch": name, "summary": _SUMMARIES[name], "arch_args": args}
 
 
 MAX_PARAMETERS = 1_000_000_000  # 4 GB of float32 weights, before gradients and optimizer state

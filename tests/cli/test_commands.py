@@ -337,3 +337,20 @@ def test_models_lists_shipped_checkpoints():
     for name in ("image-gray", "image-color", "audio-speech"):
         assert name in r.output
     assert "dae" in run("models", "--archs").output
+
+
+def test_models_archs_lists_the_arguments_train_really_uses():
+    from denoise.config import TrainConfig
+    from denoise.models import available, build_model
+    from denoise.train import model_config_for
+
+    listed = json.loads(run("models", "--archs", "--json").output)
+    assert [a["arch"] for a in listed] == available() == ["ae", "dae", "sparse", "vae"]
+    for entry in listed:
+        for domain, args in entry["defaults"].items():
+            def shapes(arch_args):  # on the meta device: shapes only
+                cfg = TrainConfig(domain=domain, data=["d"], out="o", arch=entry["arch"], arch_args=arch_args)
+                with torch.device("meta"):
+                    return [tuple(p.shape) for p in build_model(model_config_for(cfg, 1)).parameters()]
+            assert shapes({}) == shapes(args), (entry["arch"], domain)  # the listed values are train's defaults
+            assert shapes({}) != shapes({**args, "width": args["width"] + 8})  # and shapes() can tell them apart

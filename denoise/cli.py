@@ -69,7 +69,9 @@ def common_options(f: Callable) -> Callable:
                           "forces a directory)."),
         click.option("--model", default="default", show_default=True, help="Shipped model name or checkpoint file."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
-        click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1), help="Tiles or chunks per batch."),
+        click.option("--batch-size", default=None, type=click.IntRange(1),
+                     help="Image tiles or audio chunks per forward pass.  [default: 1 on the CPU (larger is no "
+                          "faster there, only uses more memory); 8 tiles / 4 chunks on a GPU]"),
         click.option("--strength", default=1.0, show_default=True, type=click.FloatRange(0.0, 1.0),
                      help="Blend: 0 returns the input, 1 the fully denoised output."),
         click.option("--overwrite", is_flag=True, help="Replace existing output files."),
@@ -83,7 +85,7 @@ def common_options(f: Callable) -> Callable:
 
 
 def _run_files(domain: str, inputs: tuple[str, ...], output: Optional[str], model: str, device: str,
-               batch_size: int, strength: float, overwrite: bool, skip_existing: bool, quiet: bool,
+               batch_size: Optional[int], strength: float, overwrite: bool, skip_existing: bool, quiet: bool,
                verbose: bool, ensemble: bool = False) -> None:
     from denoise import io
 
@@ -411,12 +413,13 @@ def _table(rows: list[dict[str, Any]]) -> str:
               help="auto: from --model, else from the files (extensions, or what directories hold).")
 @click.option("--model", default="default", show_default=True, help="Shipped model name or checkpoint file.")
 @click.option("--device", default="auto", show_default=True)
-@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1))
+@click.option("--batch-size", default=None, type=click.IntRange(1),
+              help="Image tiles or audio chunks per forward pass.  [default: 1 on the CPU, more on a GPU]")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV (rank,score,unit,path,error).")
 @click.option("-q", "--quiet", is_flag=True)
 @click.option("-v", "--verbose", is_flag=True)
-def score(inputs: tuple[str, ...], domain: str, model: str, device: str, batch_size: int, as_json: bool,
+def score(inputs: tuple[str, ...], domain: str, model: str, device: str, batch_size: Optional[int], as_json: bool,
           as_csv: bool, quiet: bool, verbose: bool) -> None:
     """Rank files by how badly the autoencoder reconstructs them (anomaly score), most unusual first.
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TILE = 256
+DEFAULT_TILE = 512  # CPU: one 512² tile took a quarter of the time of nine 256² tiles (benchmarks/README.md)
 DEFAULT_OVERLAP = 64
 DEFAULT_CHUNK_SECONDS = 10.0
 CONTEXT_SECONDS = 0.5  # audio each side of a chunk that is computed and thrown away (edge effects)
@@ -40,6 +40,15 @@ MIN_TILE = 64  # smallest tile an out-of-memory retry goes down to
 
 # torch.OutOfMemoryError (torch >= 2.5) is the same class as torch.cuda.OutOfMemoryError
 OUT_OF_MEMORY: tuple[type[BaseException], ...] = (torch.cuda.OutOfMemoryError,)
+
+
+def default_batch_size(model: nn.Module) -> int:
+    """Image tiles or audio chunks per forward pass when the caller gives none: 1 on the CPU, where larger
+    batches were no faster (the convolutions already use every thread) and only raised peak memory
+    (``benchmarks/inference_speed.py``), and 8 tiles / 4 chunks on a GPU, which batches fill."""
+    if next(model.parameters()).device.type == "cpu":
+        return 1
+    return 8 if model.domain == "image" else 4
 
 
 def _release(device: torch.device) -> None:
@@ -127,13 +136,13 @@ def denoise_image_array(
     strength: float = 1.0,
     tile: int = DEFAULT_TILE,
     overlap: int = DEFAULT_OVERLAP,
-    batch_size: int = 8,
+    batch_size: Optional[int] = None,
     ensemble: bool = False,
 ) -> np.ndarray:
     """(H, W) or (H, W, C) float -> float32 of the same shape.
 
-    Images larger than ``tile`` are cut into overlapping tiles, run ``batch_size`` at a time and blended,
-    so memory is bounded whatever the size. A gray model runs each colour channel separately; a colour
+    Images larger than ``tile`` are cut into overlapping tiles, run ``batch_size`` at a time (default:
+    :func:`default_batch_size`) and blended, so memory is bounded whatever the size. A gray model runs each colour channel separately; a colour
     model sees a gray image repeated three times and its output is averaged back. ``ensemble`` runs every
     tile through :func:`denoise_tensor_x8` (eight times the work, a slightly cleaner result).
 
@@ -154,8 +163,9 @@ def denoise_image_array(
 
 
 def _denoise_image_array(model: nn.Module, image: np.ndarray, strength: float, tile: int, overlap: int,
-                         batch_size: int, ensemble: bool) -> np.ndarray:
+                         batch_size: Optional[int], ensemble: bool) -> np.ndarray:
     _check_strength(strength)
+    batch_size = batch_size or default_batch_size(model)
     run = denoise_tensor_x8 if ensemble else denoise_tensor
     arr = np.asarray(image, dtype=np.float32)
     squeeze = arr.ndim == 2
@@ -262,7 +272,7 @@ def stream_audio(
     sample_rate: int,
     strength: float = 1.0,
     chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
-    batch_size: int = 4,
+    batch_size: Optional[int] = None,
     progress: Optional[Callable[[int], None]] = None,
 ) -> bool:
     """Denoises ``n_frames`` of audio in overlapping chunks with bounded memory. Returns True if NaN or
@@ -273,9 +283,10 @@ def stream_audio(
     in order, (channels, n) blocks adding up to exactly ``n_frames``. Each chunk is computed with
     ``CONTEXT_SECONDS`` of extra audio on both sides (discarded, so resampling and STFT edge effects never
     reach the output) and neighbours are cross-faded over ``2 * FADE_SECONDS``. At most ``batch_size``
-    chunks are in memory at once.
+    chunks (default: :func:`default_batch_size`) are in memory at once.
     """
     _check_strength(strength)
+    batch_size = batch_size or default_batch_size(model)
     nonfinite = False
     hop = max(int(chunk_seconds * sample_rate), 4 * int(FADE_SECONDS * sample_rate) + 8)
     ctx = max(int(CONTEXT_SECONDS * sample_rate), 1)
@@ -323,7 +334,7 @@ def denoise_audio_array(
     sample_rate: int,
     strength: float = 1.0,
     chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
-    batch_size: int = 4,
+    batch_size: Optional[int] = None,
 ) -> np.ndarray:
     """(T,) or (channels, T) float at any ``sample_rate`` -> float32 of the same shape and rate."""
     arr = np.asarray(audio, dtype=np.float32)
@@ -347,7 +358,7 @@ def denoise_audio_array(
 # ------------------------------------------------------------------------------------------------- files
 def denoise_image_file(
     model: nn.Module, src: Path, dst: Path, *, overwrite: bool = False, strength: float = 1.0,
-    tile: int = DEFAULT_TILE, batch_size: int = 8, data: Optional[io.ImageData] = None, ensemble: bool = False,
+    tile: int = DEFAULT_TILE, batch_size: Optional[int] = None, data: Optional[io.ImageData] = None, ensemble: bool = False,
 ) -> None:
     """Reads ``src`` (unless already decoded as ``data``), denoises it and writes ``dst`` atomically in
     the same mode and bit depth, in the format of ``dst``'s extension."""
@@ -372,7 +383,7 @@ def file_block_reader(fin: "sf.SoundFile", frames: int) -> Callable[[int, int], 
 
 def denoise_audio_file(
     model: nn.Module, src: Path, dst: Path, *, overwrite: bool = False, strength: float = 1.0,
-    batch_size: int = 4, chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
+    batch_size: Optional[int] = None, chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
     progress: Optional[Callable[[float], None]] = None,
 ) -> None:
     """Streams ``src`` through the model into ``dst`` (same rate, channels and, where the container allows,
@@ -428,7 +439,7 @@ def denoise_paths(
     overwrite: bool = False,
     skip_existing: bool = False,
     strength: float = 1.0,
-    batch_size: int = 8,
+    batch_size: Optional[int] = None,
     workers: int = 2,
     audio_progress: Optional[Callable[[float], None]] = None,
     ensemble: bool = False,
@@ -461,7 +472,7 @@ def denoise_paths(
             t0 = time.perf_counter()
             try:
                 denoise_audio_file(model, job.src, job.dst, overwrite=overwrite, strength=strength,
-                                   batch_size=max(1, batch_size // 2), progress=audio_progress)
+                                   batch_size=batch_size, progress=audio_progress)
                 yield FileResult(job.src, job.dst, "done", seconds=time.perf_counter() - t0)
             except Exception as exc:
                 log.debug("failed on %s", job.src, exc_info=True)

@@ -35,14 +35,14 @@ class FileScore:
     error: Optional[str] = None
 
 
-def score_image_array(model: nn.Module, pixels: np.ndarray, batch_size: int = 8) -> float:
+def score_image_array(model: nn.Module, pixels: np.ndarray, batch_size: Optional[int] = None) -> float:
     """(H, W) or (H, W, C) float in [0, 1] -> mean squared reconstruction error per pixel value."""
     arr = np.asarray(pixels, dtype=np.float32)
     recon = inference.denoise_image_array(model, arr, batch_size=batch_size)
     return float(np.mean((recon.astype(np.float64) - arr) ** 2))
 
 
-def score_audio_file(model: nn.Module, path: Path, batch_size: int = 4) -> float:
+def score_audio_file(model: nn.Module, path: Path, batch_size: Optional[int] = None) -> float:
     """Streams ``path`` through the model and returns sum((x - recon)^2) / sum(x^2) over all channels;
     0 for digital silence (nothing to reconstruct)."""
     import soundfile as sf
@@ -66,7 +66,7 @@ def score_audio_file(model: nn.Module, path: Path, batch_size: int = 4) -> float
     return residual / energy if energy > 0 else 0.0
 
 
-def score_files(model: nn.Module, files: Iterable[Path], batch_size: int = 8) -> Iterator[FileScore]:
+def score_files(model: nn.Module, files: Iterable[Path], batch_size: Optional[int] = None) -> Iterator[FileScore]:
     """Scores each file with ``model`` (its domain decides how files are read); a file that cannot be read
     gives a FileScore with ``error`` set instead of stopping the rest."""
     for path in files:

@@ -45,6 +45,24 @@ def test_audio_any_rate_and_chunking_stays_close_to_one_pass(audio_ckpt, sr):
     assert rel < 0.05
 
 
+def test_cpu_models_load_channels_last_with_unchanged_results_and_batch_one(gray_ckpt, audio_ckpt):
+    import torch
+
+    for ckpt, x, run in [
+        (gray_ckpt, np.random.default_rng(0).random((70, 90)).astype(np.float32), inference.denoise_image_array),
+        (audio_ckpt, np.random.default_rng(1).standard_normal(16000).astype(np.float32) * 0.1,
+         lambda m, a: inference.denoise_audio_array(m, a, 16000)),
+    ]:
+        m = checkpoint.load(str(ckpt))
+        convs = [p for p in m.parameters() if p.dim() == 4]
+        assert convs and all(p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
+                             for p in convs if p.shape[1] > 1 and p.shape[2] * p.shape[3] > 1)
+        assert inference.default_batch_size(m) == 1
+        fast = run(m, x)
+        plain = run(m.to(memory_format=torch.contiguous_format), x)
+        assert np.abs(fast - plain).max() < 1e-5
+
+
 def test_cpu_results_are_deterministic(gray_ckpt):
     m = checkpoint.load(str(gray_ckpt))
     img = np.random.default_rng(0).random((50, 60)).astype(np.float32)

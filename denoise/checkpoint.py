@@ -163,7 +163,7 @@ def load(name_or_path: str, domain: Optional[str] = None, channels: int = 1,
     model.source = path
     model = model.to(device)
     if next(model.parameters()).device.type == "cpu":
-        # oneDNN's CPU convolutions ran 1.4 to 2 times faster on channels-last weights, with the same
+        # oneDNN's CPU convolutions ran 1.5 to 2.4 times faster on channels-last weights, with the same
         # results to within 1e-6 (benchmarks/inference_speed.py); inputs need no conversion
         model = model.to(memory_format=torch.channels_last)
     return model

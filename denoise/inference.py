@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TILE = 512  # CPU: one 512² tile took a quarter of the time of nine 256² tiles (benchmarks/README.md)
+DEFAULT_TILE = 512  # CPU: one 512² tile took about half the time of nine 256² ones (benchmarks/inference_speed.py)
 DEFAULT_OVERLAP = 64
 DEFAULT_CHUNK_SECONDS = 10.0
 CONTEXT_SECONDS = 0.5  # audio each side of a chunk that is computed and thrown away (edge effects)
@@ -142,9 +142,10 @@ def denoise_image_array(
     """(H, W) or (H, W, C) float -> float32 of the same shape.
 
     Images larger than ``tile`` are cut into overlapping tiles, run ``batch_size`` at a time (default:
-    :func:`default_batch_size`) and blended, so memory is bounded whatever the size. A gray model runs each colour channel separately; a colour
-    model sees a gray image repeated three times and its output is averaged back. ``ensemble`` runs every
-    tile through :func:`denoise_tensor_x8` (eight times the work, a slightly cleaner result).
+    :func:`default_batch_size`) and blended, so memory is bounded whatever the size. A gray model runs
+    each colour channel separately; a colour model sees a gray image repeated three times and its output
+    is averaged back. ``ensemble`` runs every tile through :func:`denoise_tensor_x8` (eight times the
+    work, a slightly cleaner result).
 
     Out of device memory even for one tile, the image is redone with tiles half the size (down to
     ``MIN_TILE``); below that an :class:`~denoise.io.InputError` says so in one line.

@@ -178,6 +178,8 @@ class TrainConfig(_Dictable):
             raise ConfigError("epochs must be >= 1")
         if not 0 < self.blind_spot_fraction < 0.5:
             raise ConfigError("blind_spot_fraction must be in (0, 0.5)")
+        if self.self_supervised and self.noise_dir:
+            raise ConfigError("--self-supervised learns from noisy data alone; drop --noise-dir")
         if self.resume and self.overwrite:
             raise ConfigError("resume and overwrite (--resume, --overwrite) contradict each other")
         if not (math.isfinite(self.lr) and self.lr >= 0):  # 0 is allowed: it keeps the weights (a test uses it)

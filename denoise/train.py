@@ -206,8 +206,6 @@ def _fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]]) -
     out = Path(cfg.out)
     seed_everything(cfg.seed + dist_info.rank)
 
-    if cfg.self_supervised and cfg.noise_dir:
-        raise TrainingError("--self-supervised learns from noisy data alone; drop --noise-dir")
     _check_out(out, cfg)
     with torch.device("meta"):  # bad --arch-args fail here, not after the data are read (that can take minutes)
         build_model(model_config_for(cfg, cfg.channels or 1))

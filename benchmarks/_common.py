@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -35,6 +36,15 @@ def best_time(fn: Callable[[], Any], repeat: int = 3) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return min(times)
+
+
+def peak_rss_run(cmd: list[str]) -> tuple[float, int, float]:
+    """Runs ``cmd``; returns (wall seconds, exit status, peak RSS in MiB of that process alone)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return time.perf_counter() - t0, proc.returncode, usage.ru_maxrss / 1024.0  # Linux: ru_maxrss is in KiB
 
 
 def table(rows: Sequence[dict[str, Any]], floats: int = 2) -> str:

@@ -19,15 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, table  # noqa: E402
+from _common import best_time, machine, peak_rss_run, table  # noqa: E402
 
 IMAGE_ROWS = [  # (side, layout, tile, batch)
     (512, "nchw", 256, 8), (512, "channels_last", 256, 8), (512, "nchw", 512, 8), (512, "channels_last", 512, 8),
@@ -40,7 +37,8 @@ AUDIO_SECONDS = 60
 
 
 def _one(spec: dict, out: str) -> None:
-    """Child process: times one setting (best of two after a warm-up) and saves its output for comparison."""
+    """Child process: times one setting (best of two after a warm-up) and saves its output (``out``.npy)
+    and time (``out``.json) for the parent."""
     import numpy as np
     import torch
 
@@ -57,24 +55,22 @@ def _one(spec: dict, out: str) -> None:
     else:
         x = (rng.standard_normal(16000 * AUDIO_SECONDS) * 0.1).astype(np.float32)
         run = lambda: inference.denoise_audio_array(model, x, 16000, batch_size=spec["batch"])  # noqa: E731
-    run()
-    times = []
-    for _ in range(2):
-        t0 = time.perf_counter()
-        y = run()
-        times.append(time.perf_counter() - t0)
-    np.save(out, y)
-    print(json.dumps({"seconds": min(times)}))
+    outputs = []
+    seconds = best_time(lambda: outputs.append(run()), 2)
+    np.save(out + ".npy", outputs[-1])
+    Path(out + ".json").write_text(json.dumps({"seconds": seconds}))
 
 
-def _measure(spec: dict, out: str) -> dict:
-    cmd = [sys.executable, __file__, "--one", json.dumps(spec), "--out", out]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    stdout = proc.stdout.read() if proc.stdout else ""
-    _, status, usage = os.wait4(proc.pid, 0)
+def _measure(spec: dict, out: str, reference: str) -> tuple[float, float, str]:
+    """Runs one setting in a child process writing ``out``.npy/.json: (seconds, peak RSS in MiB from
+    ``peak_rss_run``, largest absolute difference from the output saved as ``reference``)."""
+    import numpy as np
+
+    _, status, peak_mib = peak_rss_run([sys.executable, __file__, "--one", json.dumps(spec), "--out", out])
     if status != 0:
         raise SystemExit(f"setting {spec} failed (status {status})")
-    return {**json.loads(stdout.strip().splitlines()[-1]), "peak_mib": usage.ru_maxrss / 1024}
+    diff = float(np.abs(np.load(out + ".npy") - np.load(reference + ".npy")).max())
+    return json.loads(Path(out + ".json").read_text())["seconds"], peak_mib, f"{diff:.1e}"
 
 
 def main() -> None:
@@ -86,32 +82,27 @@ def main() -> None:
     if args.one:
         _one(json.loads(args.one), args.out)
         return
-    import numpy as np
 
     print(f"# CPU inference settings, machine: {machine().rsplit(',', 1)[0]}, {args.threads} thread(s)\n")
     with tempfile.TemporaryDirectory() as tmp:
-        rows, first = [], {}
+        rows, first = [], {}  # first: the output of each image size's first row
         for side, layout, tile, batch in IMAGE_ROWS:
             spec = dict(domain="image", model="image-gray", side=side, layout=layout, tile=tile, batch=batch,
                         threads=args.threads)
-            out = str(Path(tmp) / f"{len(rows)}.npy")
-            r = _measure(spec, out)
-            first.setdefault(side, out)
-            diff = float(np.abs(np.load(out) - np.load(first[side])).max())
+            out = str(Path(tmp) / f"{len(rows)}")
+            seconds, peak, diff = _measure(spec, out, first.setdefault(side, out))
             rows.append({"image": f"{side}²", "weights": layout, "tile": tile, "batch": batch,
-                         "CPU s / image": r["seconds"], "CPU s / 512² px": r["seconds"] / (side / 512) ** 2,
-                         "peak MiB": round(r["peak_mib"]), "max |diff|": f"{diff:.1e}"})
+                         "CPU s / image": seconds, "CPU s / 512² px": seconds / (side / 512) ** 2,
+                         "peak MiB": round(peak), "max |diff|": diff})
         print(f"image-gray:\n\n{table(rows)}\n")
-        rows, first_out = [], None
+        rows = []
         for layout, batch in AUDIO_ROWS:
             spec = dict(domain="audio", model="audio-speech", layout=layout, batch=batch, threads=args.threads)
-            out = str(Path(tmp) / f"a{len(rows)}.npy")
-            r = _measure(spec, out)
-            first_out = first_out or out
-            diff = float(np.abs(np.load(out) - np.load(first_out)).max())
+            out = str(Path(tmp) / f"a{len(rows)}")
+            seconds, peak, diff = _measure(spec, out, str(Path(tmp) / "a0"))
             rows.append({"audio": f"{AUDIO_SECONDS} s", "weights": layout, "batch (chunks)": batch,
-                         "CPU s": r["seconds"], "x real time": AUDIO_SECONDS / r["seconds"],
-                         "peak MiB": round(r["peak_mib"]), "max |diff|": f"{diff:.1e}"})
+                         "CPU s": seconds, "x real time": AUDIO_SECONDS / seconds, "peak MiB": round(peak),
+                         "max |diff|": diff})
         print(f"audio-speech:\n\n{table(rows, floats=1)}\n")
 
 

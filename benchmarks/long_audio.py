@@ -15,9 +15,7 @@ not silent.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +25,7 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, table  # noqa: E402
+from _common import machine, peak_rss_run, table  # noqa: E402
 
 SR = 16000
 BLOCK_SECONDS = 60
@@ -50,15 +48,6 @@ def write_long_wav(path: Path, hours: float, seed: int = 0) -> int:
             x += 0.03 * rng.standard_normal(t.shape)
             f.write(x.astype(np.float32))
     return n_total
-
-
-def peak_rss_run(cmd: list[str]) -> tuple[float, int, float]:
-    """Runs ``cmd``; returns (wall seconds, exit status, peak RSS in MiB of that process alone)."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return time.perf_counter() - t0, proc.returncode, usage.ru_maxrss / 1024.0  # Linux: ru_maxrss is in KiB
 
 
 def main() -> None:

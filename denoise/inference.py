@@ -359,7 +359,8 @@ def denoise_audio_array(
 # ------------------------------------------------------------------------------------------------- files
 def denoise_image_file(
     model: nn.Module, src: Path, dst: Path, *, overwrite: bool = False, strength: float = 1.0,
-    tile: int = DEFAULT_TILE, batch_size: Optional[int] = None, data: Optional[io.ImageData] = None, ensemble: bool = False,
+    tile: int = DEFAULT_TILE, batch_size: Optional[int] = None, data: Optional[io.ImageData] = None,
+    ensemble: bool = False,
 ) -> None:
     """Reads ``src`` (unless already decoded as ``data``), denoises it and writes ``dst`` atomically in
     the same mode and bit depth, in the format of ``dst``'s extension."""

@@ -569,20 +569,14 @@ def audio_format_for(dst: Path) -> str:
 def refuse_unwritable(plan: Plan, domain: str) -> None:
     """Moves the jobs whose destination extension has no writer (``-o clean.xyz``, ``-o out.psd``) from
     ``plan.jobs`` to ``plan.errors``, so that they fail before a model is loaded, not after each file has
-    been denoised. Checked once per extension."""
+    been denoised. Both checks are table lookups, cheap enough to repeat for every job."""
     check = image_format_for if domain == "image" else audio_format_for
-    verdict: dict[str, Optional[str]] = {}
     kept: list[Job] = []
     for job in plan.jobs:
-        ext = job.dst.suffix.lower()
-        if ext not in verdict:
-            try:
-                check(job.dst)
-                verdict[ext] = None
-            except InputError as exc:
-                verdict[ext] = str(exc)
-        if verdict[ext] is None:
-            kept.append(job)
+        try:
+            check(job.dst)
+        except InputError as exc:
+            plan.errors.append((str(job.src), str(exc)))
         else:
-            plan.errors.append((str(job.src), verdict[ext]))
+            kept.append(job)
     plan.jobs = kept

@@ -191,10 +191,9 @@ def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = N
         asked = re.search(r"allocate (\d+) bytes", str(exc))  # the CPU allocator's wording
         what = f"{int(asked.group(1)) / 2**30:.1f} GiB asked for" if asked else str(exc).split(". ")[0][:120]
         last = Path(cfg.out) / "last.pt"
-        raise TrainingError(
-            f"out of memory ({what or type(exc).__name__}); lower --batch-size (now {cfg.batch_size}) or --patch-size (now "
-            f"{cfg.patch_size})" + (f"; {last} holds the last checkpoint (--resume)" if last.exists() else "")
-        ) from exc
+        resume = f"; {last} holds the last checkpoint (--resume)" if last.exists() else ""
+        raise TrainingError(f"out of memory ({what or type(exc).__name__}); lower --batch-size (now "
+                            f"{cfg.batch_size}) or --patch-size (now {cfg.patch_size}){resume}") from exc
 
 
 def _fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]]) -> dict[str, Any]:

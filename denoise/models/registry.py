@@ -35,7 +35,7 @@ def describe(name: str) -> dict[str, Any]:
     cls = _REGISTRY[name]
     args = {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()
             if k not in ("self", "in_channels", "out_channels") and p.default is not inspect.Parameter.empty}
-    return {"arch": name, "summary": _SUMMARIES[name], "arch_args": args}
+    return {"summary": _SUMMARIES[name], "arch_args": args}
 
 
 MAX_PARAMETERS = 1_000_000_000  # 4 GB of float32 weights, before gradients and optimizer state

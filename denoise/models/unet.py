@@ -12,7 +12,8 @@ from denoise.models.blocks import Down, ResBlock, Up, pad_to_multiple, require_i
 from denoise.models.registry import register
 
 
-@register("dae", "U-Net-shaped denoising autoencoder, additive skips around the bottleneck (the shipped models are dae)")
+@register("dae", "U-Net-shaped denoising autoencoder, additive skips around the bottleneck "
+                 "(the shipped models are dae)")
 class DenoisingUNet(nn.Module):
     """Convolutional denoising autoencoder with skip connections.
 

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator, NoReturn, Optional
 
 import click
 
-from denoise.config import PRECISIONS  # no torch: keeps --help instant
+from denoise.config import IMAGE_LOSSES, PRECISIONS  # no torch: keeps --help instant
 
 log = logging.getLogger("denoise")
 
@@ -262,6 +262,9 @@ def audio(**kw: Any) -> None:
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
               help="Training-step arithmetic: auto is bf16/fp16 on CUDA and fp32 elsewhere; bf16 also on "
                    "CPU, about twice as fast on CPUs with AVX512-BF16 and three times slower on CPUs without.")
+@click.option("--loss", type=click.Choice(IMAGE_LOSSES), default=None,
+              help="Image loss: l1 is robust to outlier corruptions; mse is what PSNR scores. Audio always "
+                   "uses its spectral loss.  [default: l1]")
 @click.option("--self-supervised", is_flag=True,
               help="--data is noisy, with no clean version: learn Noise2Void-style from blind spots.")
 @click.option("--blind-spot-fraction", type=click.FloatRange(0, 0.5, min_open=True, max_open=True), default=0.02,
@@ -272,8 +275,8 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
           arch: Optional[str], arch_args: Optional[str], init: Optional[str], channels: Optional[str],
           steps: Optional[int], epochs: Optional[int], batch_size: int, lr: float, patch_size: Optional[int],
           eval_every: int, max_time: Optional[float], workers: int, device: str, seed: int, resume: bool,
-          overwrite: bool, precision: str, self_supervised: bool, blind_spot_fraction: float, quiet: bool,
-          verbose: bool) -> None:
+          overwrite: bool, precision: str, loss: Optional[str], self_supervised: bool, blind_spot_fraction: float,
+          quiet: bool, verbose: bool) -> None:
     """Train a denoising autoencoder on clean data corrupted on the fly, or (--self-supervised) on noisy
     data alone.
 
@@ -314,7 +317,7 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
                           batch_size=batch_size, lr=lr, patch_size=patch_size, device=device, seed=seed,
                           resume=resume, overwrite=overwrite, eval_every=eval_every, save_every=eval_every,
                           num_workers=workers, max_time=max_time, self_supervised=self_supervised,
-                          blind_spot_fraction=blind_spot_fraction, precision=precision)
+                          blind_spot_fraction=blind_spot_fraction, precision=precision, loss=loss)
     except ConfigError as exc:
         _fail(str(exc))
 

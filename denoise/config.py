@@ -123,6 +123,9 @@ class CorruptionConfig(_Dictable):
 
 # Mixed-precision choices for training (see denoise.device.autocast_dtype).
 PRECISIONS = ("auto", "fp32", "bf16")
+# Supervised image losses on the estimate: l1 (the default, robust to the outliers of salt-and-pepper and
+# dropout corruptions) or mse (what PSNR scores). Audio always uses the spectral loss of denoise.train.
+IMAGE_LOSSES = ("l1", "mse")
 
 
 @dataclass
@@ -133,7 +136,7 @@ class TrainConfig(_Dictable):
     training step only (see `denoise.device.autocast_dtype`); validation runs as inference does, so scores
     stay comparable across runs and resumes. ``init`` (a shipped model's name or a checkpoint path) starts a
     new run from that model's weights instead of random ones, to fine-tune it; its model configuration must
-    be the one this config builds. A run never replaces another run's files in ``out`` unless ``overwrite``
+    be the one this config builds. ``loss`` is the supervised image loss (``IMAGE_LOSSES``; None: l1). A run never replaces another run's files in ``out`` unless ``overwrite``
     (or ``resume``, which continues it) is set."""
 
     domain: str
@@ -166,6 +169,7 @@ class TrainConfig(_Dictable):
     precision: str = "auto"
     init: Optional[str] = None
     overwrite: bool = False
+    loss: Optional[str] = None
 
     def __post_init__(self) -> None:
         if self.domain not in DOMAINS:
@@ -190,6 +194,11 @@ class TrainConfig(_Dictable):
             raise ConfigError("max_time must be > 0 seconds")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.loss is not None and self.loss not in IMAGE_LOSSES:
+            raise ConfigError(f"loss must be one of {', '.join(IMAGE_LOSSES)}, got {self.loss!r}")
+        if self.loss is not None and (self.domain != "image" or self.self_supervised):
+            raise ConfigError("--loss applies to supervised image training only (audio uses its spectral loss, "
+                              "--self-supervised its blind-spot MSE)")
         if self.patch_size is None:
             # images: pixels per side; audio: samples at sample_rate (2 s)
             self.patch_size = 64 if self.domain == "image" else 2 * self.sample_rate

@@ -343,7 +343,8 @@ def _fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]]) -
                 loss = _blind_spot_loss(ddp_model, noisy, cfg.blind_spot_fraction, g, cfg.domain,
                                         getattr(model_without_ddp, "stft_cfg", None))
             elif cfg.domain == "image":
-                loss = (ddp_model(noisy).float() - clean).abs().mean()
+                err = ddp_model(noisy).float() - clean
+                loss = err.square().mean() if cfg.loss == "mse" else err.abs().mean()
             else:
                 est = ddp_model(noisy, feature_transform=lambda f: tf_mask(f, g, fill)).float()
                 loss = _spectral_loss(est, clean, noisy, model_without_ddp)

@@ -122,3 +122,35 @@ def test_init_starts_from_the_checkpoint_and_must_be_the_same_model(tmp_path: Pa
     assert not all(torch.equal(v, fresh["model"][k]) for k, v in trained.items())
     with pytest.raises(TrainingError, match="--init: .* builds dae"):
         frozen_run("d", init=str(tmp_path / "a" / "last.pt"), arch_args={"width": 8})
+
+
+@pytest.mark.parametrize("loss", [None, "mse"])
+def test_image_loss_is_the_one_asked_for(tmp_path: Path, loss: object) -> None:
+    from denoise import data as data_mod
+    from denoise.checkpoint import load
+
+    data = _image_data(tmp_path / "data")
+    fit(_config("image", data, tmp_path / "a"))
+    init = tmp_path / "a" / "last.pt"
+    # lr 0 and one step: the recorded loss is the loss of the first batch under the init weights
+    cfg = dataclasses.replace(_config("image", data, tmp_path / "b"), lr=0.0, steps=1, eval_every=1, init=str(init),
+                              loss=loss)
+    fit(cfg)
+    recorded = json.loads((tmp_path / "b" / "history.jsonl").read_text().splitlines()[0])["loss"]
+
+    images, _ = data_mod.load_images(cfg.data, None, min_size=cfg.patch_size)
+    noisy, clean = data_mod.ImagePatches(images, cfg.patch_size, cfg.batch_size, cfg.corruption, cfg.seed).batch(0)
+    with torch.no_grad():
+        err = load(str(init), "image", 1)(noisy) - clean
+    l1, mse = float(err.abs().mean()), float(err.square().mean())
+    assert abs(l1 - mse) > 1e-3  # the two losses are told apart
+    assert recorded == pytest.approx(mse if loss == "mse" else l1, abs=2e-6)
+
+
+def test_loss_is_for_supervised_image_training_only() -> None:
+    with pytest.raises(ConfigError, match="--loss applies"):
+        TrainConfig(domain="audio", data=["x"], out="y", loss="mse")
+    with pytest.raises(ConfigError, match="--loss applies"):
+        TrainConfig(domain="image", data=["x"], out="y", loss="mse", self_supervised=True)
+    with pytest.raises(ConfigError, match="loss must be one of"):
+        TrainConfig(domain="image", data=["x"], out="y", loss="l2")

@@ -136,8 +136,9 @@ class TrainConfig(_Dictable):
     training step only (see `denoise.device.autocast_dtype`); validation runs as inference does, so scores
     stay comparable across runs and resumes. ``init`` (a shipped model's name or a checkpoint path) starts a
     new run from that model's weights instead of random ones, to fine-tune it; its model configuration must
-    be the one this config builds. ``loss`` is the supervised image loss (``IMAGE_LOSSES``; None: l1). A run never replaces another run's files in ``out`` unless ``overwrite``
-    (or ``resume``, which continues it) is set."""
+    be the one this config builds. ``loss`` is the supervised image loss (``IMAGE_LOSSES``; None: l1). A run
+    never replaces another run's files in ``out`` unless ``overwrite`` (or ``resume``, which continues it) is
+    set."""
 
     domain: str
     data: list[str]

@@ -65,7 +65,7 @@ def run_one(domain: str, arch: str, root: Path, budget: float, out: Path, seed: 
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-root", default=None, help="Folder with images/ and audio/ (default ../shared/data).")
     ap.add_argument("--budget", type=float, default=300.0, help="Training seconds per architecture and domain.")
     ap.add_argument("--archs", nargs="+", default=ARCHS, choices=ARCHS)

@@ -92,7 +92,7 @@ def align(y: np.ndarray, ref: np.ndarray, max_lag: int = SR // 20) -> np.ndarray
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--model", default="audio-speech")
     ap.add_argument("--limit", type=int, default=None, help="First N speech/dev files.")

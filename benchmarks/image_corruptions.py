@@ -86,7 +86,7 @@ def methods_for(model, skip: set[str]) -> dict[str, Callable[[np.ndarray], np.nd
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--sets", nargs="+", default=["gray", "color"], choices=list(SETS))
     ap.add_argument("--limit", type=int, default=None, help="First N images of each set.")

@@ -76,7 +76,7 @@ def mean_scores(clean_set: list[np.ndarray], noisy_set: list[np.ndarray],
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--sets", nargs="+", default=["gray", "color"], choices=list(SETS))
     ap.add_argument("--limit", type=int, default=None, help="First N images of each set.")

@@ -51,7 +51,7 @@ def write_long_wav(path: Path, hours: float, seed: int = 0) -> int:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--hours", type=float, nargs="+", default=[0.1, 1.0, 10.0])
     ap.add_argument("--model", default="audio-speech")
     ap.add_argument("--device", default="cpu")

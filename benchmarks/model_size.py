@@ -58,7 +58,7 @@ def macs_per_pixel(model: nn.Module, size: int = 64) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--arch-args", action="append", default=None,
                     help="JSON constructor arguments of a `dae` to measure (repeatable; default: the candidates).")
     ap.add_argument("--no-time", action="store_true", help="Skip the CPU timing.")

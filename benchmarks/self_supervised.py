@@ -35,7 +35,7 @@ SIGMA = 25.0
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--budget", type=float, default=600.0, help="Training seconds.")
     ap.add_argument("--limit", type=int, default=None, help="Use the first N BSD68 images only.")

@@ -13,10 +13,10 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
 # Every shipped model is trained in phases: STEPS1 steps (its first shipped version), then the same run
 # resumed with a longer cosine schedule of STEPS2 steps (a warm restart), and so on. The shipped file is
-# the last phase's best.pt (image-gray, image-color: runs/NAME-d3/best.pt). A phase resumes if OUT already has a
-# run, and is a no-op once that run is past it.
-# The image models' fourth and later phases train in bf16 (`--precision bf16`, about twice as fast on this CPU;
-# benchmarks/train_speed.py); the earlier phases are float32.
+# the last phase's best.pt (image-gray: runs/image-gray-d3/best.pt; image-color: runs/image-color-mse/best.pt).
+# A phase resumes if OUT already has a run, and is a no-op once that run is past it.
+# The image models' depth-2 fourth phase and depth-3 phases train in bf16 (`--precision bf16`, about twice as fast
+# on this CPU; benchmarks/train_speed.py); the other phases, the MSE fine-tune included, are float32.
 phases() {  # OUT "STEPS1 STEPS2 ..." TRAIN_OPTIONS...
   local out=$1 steps=$2 n resume
   shift 2
@@ -27,9 +27,10 @@ phases() {  # OUT "STEPS1 STEPS2 ..." TRAIN_OPTIONS...
   done
 }
 
-image_model() {  # NAME DATA_DIR CHANNELS "F32_STEPS" "BF16_STEPS" "DEEP_STEPS": one image model's phases.
+image_model() {  # NAME DATA_DIR CHANNELS "F32_STEPS" "BF16_STEPS" "DEEP_STEPS" MSE_STEPS: one image model's phases.
   # The depth-2 model in runs/NAME (float32 phases, then bf16), then its best.pt grown one level deeper
-  # (written once, to runs/NAME-d3-init.pt) and trained on with --init in runs/NAME-d3.
+  # (written once, to runs/NAME-d3-init.pt) and trained on with --init in runs/NAME-d3, then a short float32
+  # fine-tune of that run's best.pt with the MSE loss (what PSNR scores) in runs/NAME-mse.
   local name=$1
   local common=(--domain image --data "$2" --batch-size 16 --patch-size 64 --eval-every 500 --workers 0 --seed 0)
   local depth2=("${common[@]}" --arch dae --arch-args '{"width": 32, "depth": 2, "blocks": 1}' --channels "$3"
@@ -39,6 +40,8 @@ image_model() {  # NAME DATA_DIR CHANNELS "F32_STEPS" "BF16_STEPS" "DEEP_STEPS":
   [ -f "runs/$name-d3-init.pt" ] ||
     python scripts/deepen_checkpoint.py "runs/$name/best.pt" "runs/$name-d3-init.pt" --seed 0
   phases "runs/$name-d3" "$6" "${common[@]}" --init "runs/$name-d3-init.pt" --lr 5e-4 --precision bf16
+  phases "runs/$name-mse" "$7" --domain image --data "$2" --batch-size 16 --patch-size 64 --eval-every 500 \
+    --workers 0 --seed 1 --init "runs/$name-d3/best.pt" --lr 1e-4 --precision fp32 --loss mse
 }
 
 case "$name" in
@@ -49,9 +52,9 @@ case "$name" in
     image_model image-gray "$data/images/train-gray-400" 1 "4000 18000 33000" "67000" "19000 60000 85000" ;;
   image-color)
     # Phases 1-4: the depth-2 model shipped until session 11 (step 67000, validation PSNR 30.96 dB).
-    # Phases 5-6: grown one level deeper as image-gray was; shipped is runs/image-color-d3/best.pt, step
-    # 59000 (validation PSNR 31.02 dB).
-    image_model image-color "$data/images/cbsd432-color" 3 "3500 16000 34000" "68000" "19000 60000" ;;
+    # Phases 5-6: grown one level deeper as image-gray was (best: step 59000, validation PSNR 31.02 dB).
+    # Phase 7: 7000 MSE steps from that file; shipped is runs/image-color-mse/best.pt, step 7000 (31.04 dB).
+    image_model image-color "$data/images/cbsd432-color" 3 "3500 16000 34000" "68000" "19000 60000" 7000 ;;
   audio-speech)
     # Shipped: step 4500 (validation SI-SDR 10.707 dB). Phase 2 was itself run in two pieces (stopped after
     # step 3500, resumed to 5000).

@@ -15,7 +15,6 @@ classic answer to impulse noise.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from pathlib import Path
@@ -26,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import data_root, machine, table  # noqa: E402
-from image_quality import SETS, mean_scores  # noqa: E402
+from image_quality import SETS, image_set_parser, mean_scores  # noqa: E402
 
 from denoise import checkpoint, inference, io, noise  # noqa: E402
 from denoise.data import list_files  # noqa: E402
@@ -86,11 +85,7 @@ def methods_for(model, skip: set[str]) -> dict[str, Callable[[np.ndarray], np.nd
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data-root", default=None)
-    ap.add_argument("--sets", nargs="+", default=["gray", "color"], choices=list(SETS))
-    ap.add_argument("--limit", type=int, default=None, help="First N images of each set.")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["bm3d", "nlmeans"])
+    ap = image_set_parser(__doc__)
     ap.add_argument("--model", default=None, help="A checkpoint to score instead of the shipped model.")
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)

@@ -75,12 +75,18 @@ def mean_scores(clean_set: list[np.ndarray], noisy_set: list[np.ndarray],
     return float(np.mean(p)), float(np.mean(s))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def image_set_parser(doc: str) -> argparse.ArgumentParser:
+    """The options of both image benchmarks: data root, which sets, how many images, which peers to skip."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--sets", nargs="+", default=["gray", "color"], choices=list(SETS))
     ap.add_argument("--limit", type=int, default=None, help="First N images of each set.")
     ap.add_argument("--skip", nargs="*", default=[], choices=["bm3d", "nlmeans"])
+    return ap
+
+
+def main() -> None:
+    ap = image_set_parser(__doc__)
     ap.add_argument("--ensemble", action="store_true", help="Also score `denoise image --ensemble` (x8, slow).")
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from denoise import io
-from denoise.device import autocast
+from denoise.device import autocast, is_out_of_memory
 
 if TYPE_CHECKING:
     import soundfile as sf
@@ -38,8 +38,20 @@ FADE_SECONDS = 0.05  # half-length of the linear cross-fade between neighbouring
 
 MIN_TILE = 64  # smallest tile an out-of-memory retry goes down to
 
-# torch.OutOfMemoryError (torch >= 2.5) is the same class as torch.cuda.OutOfMemoryError
-OUT_OF_MEMORY: tuple[type[BaseException], ...] = (torch.cuda.OutOfMemoryError,)
+
+def _torch_out_of_memory(exc: BaseException) -> bool:
+    """Torch running out of memory on any device: CUDA's ``OutOfMemoryError`` and the RuntimeErrors of the
+    CPU and MPS allocators, which a smaller batch or tile can avoid. numpy's ``MemoryError`` is not one of
+    them: it comes from whole-image or whole-file arrays, which smaller tiles would not shrink."""
+    return isinstance(exc, RuntimeError) and is_out_of_memory(exc)
+
+
+def _out_of_memory_error(model: nn.Module, what: str) -> io.InputError:
+    """The one-line error once retrying is over: which memory ran out, on ``what``, and on a GPU the way out."""
+    device = next(model.parameters()).device.type
+    if device == "cpu":
+        return io.InputError(f"out of memory {what}")
+    return io.InputError(f"out of {device} memory {what}; try --device cpu")
 
 
 def default_batch_size(model: nn.Module) -> int:
@@ -67,7 +79,9 @@ def denoise_tensor(model: nn.Module, x: torch.Tensor, strength: float = 1.0) -> 
     device = next(model.parameters()).device
     try:
         return _run_batch(model, x, strength, device)
-    except OUT_OF_MEMORY:
+    except RuntimeError as exc:
+        if not _torch_out_of_memory(exc):
+            raise
         _release(device)
         if x.shape[0] <= 1:
             raise
@@ -153,14 +167,16 @@ def denoise_image_array(
     while True:
         try:
             return _denoise_image_array(model, image, strength, tile, overlap, batch_size, ensemble)
-        except OUT_OF_MEMORY:
+        except RuntimeError as exc:
+            if not _torch_out_of_memory(exc):
+                raise
             _release(next(model.parameters()).device)
             if tile // 2 < MIN_TILE:
-                raise io.InputError(f"out of device memory even with {tile}-pixel tiles one at a time; "
-                                    "try --device cpu") from None
+                raise _out_of_memory_error(model, f"even with {tile}-pixel tiles one at a time") from None
             tile //= 2
             overlap = min(overlap, tile // 4)
-            log.warning("out of device memory: retrying this image with %d-pixel tiles", tile)
+            log.warning("out of %s memory: retrying this image with %d-pixel tiles",
+                        next(model.parameters()).device.type, tile)
 
 
 def _denoise_image_array(model: nn.Module, image: np.ndarray, strength: float, tile: int, overlap: int,
@@ -306,10 +322,11 @@ def stream_audio(
                 nonfinite = True
         try:
             results = _run_windows(model, windows, sample_rate, strength)
-        except OUT_OF_MEMORY:
+        except RuntimeError as exc:
+            if not _torch_out_of_memory(exc):
+                raise
             _release(next(model.parameters()).device)
-            raise io.InputError(f"out of device memory on a single {chunk_seconds:g} s chunk; try --device cpu"
-                                ) from None
+            raise _out_of_memory_error(model, f"on a single {chunk_seconds:g} s chunk") from None
         for k, (a, _), y in zip(ks, spans, results):
             lo, hi = bounds[k], bounds[k + 1]
             keep_a = lo if k == 0 else lo - fade

@@ -121,13 +121,21 @@ def test_full_disk_gives_a_clear_error_and_no_partial_file(tmp_path, gray_ckpt, 
     assert list((tmp_path / "out").iterdir()) == []  # neither output nor temporary file
 
 
-class _OOMBelow(torch.nn.Module):
-    """Wraps a model and raises CUDA's out-of-memory error when a batch holds more than ``limit`` values,
-    as a too-large batch or tile would on a GPU."""
+# How running out of memory surfaces: on a GPU, and from torch's CPU allocator (a plain RuntimeError).
+OOM_ERRORS = {
+    "cuda": lambda: torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)"),
+    "cpu": lambda: RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate "
+                                "memory: you tried to allocate 85899345920 bytes. Error code 12 (simulated)"),
+}
 
-    def __init__(self, model, limit):
+
+class _OOMBelow(torch.nn.Module):
+    """Wraps a model and raises ``error()`` (by default CUDA's out-of-memory error) when a batch holds more
+    than ``limit`` values, as a too-large batch or tile would."""
+
+    def __init__(self, model, limit, error=OOM_ERRORS["cuda"]):
         super().__init__()
-        self.inner, self.limit, self.config, self.calls = model, limit, model.config, []
+        self.inner, self.limit, self.error, self.config, self.calls = model, limit, error, model.config, []
 
     @property
     def net(self):
@@ -140,32 +148,41 @@ class _OOMBelow(torch.nn.Module):
     def forward(self, x):
         self.calls.append(tuple(x.shape))
         if x.numel() > self.limit:
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+            raise self.error()
         return self.inner(x)
 
 
-def test_out_of_memory_retries_with_smaller_batches_then_smaller_tiles(gray_ckpt, audio_ckpt):
+@pytest.mark.parametrize("kind", sorted(OOM_ERRORS))
+def test_out_of_memory_retries_with_smaller_batches_then_smaller_tiles(gray_ckpt, audio_ckpt, kind):
     model = load(str(gray_ckpt), domain="image")
     img = smooth_image(300, 300, 1)[:, :, 0]
     ref = inference.denoise_image_array(model, img, batch_size=8)
-    small_batches = _OOMBelow(model, limit=2 * 256 * 256)  # only 2 tiles of 256 fit
+    small_batches = _OOMBelow(model, limit=2 * 256 * 256, error=OOM_ERRORS[kind])  # only 2 tiles of 256 fit
     out = inference.denoise_image_array(small_batches, img, batch_size=8)
     assert np.array_equal(out, ref)  # splitting a batch changes nothing
     assert max(s[0] for s in small_batches.calls if np.prod(s) <= 2 * 256 * 256) <= 2
-    small_tiles = _OOMBelow(model, limit=128 * 128)  # not even one 256 tile fits
+    small_tiles = _OOMBelow(model, limit=128 * 128, error=OOM_ERRORS[kind])  # not even one 256 tile fits
     out = inference.denoise_image_array(small_tiles, img, batch_size=8)
     assert max(s[-1] for s in small_tiles.calls if np.prod(s) <= 128 * 128) == 128
     assert np.abs(out - ref).max() < 0.05  # other tiles, same picture
-    with pytest.raises(io.InputError, match="out of device memory"):
-        inference.denoise_image_array(_OOMBelow(model, limit=10), img)
+    with pytest.raises(io.InputError, match="^out of memory even with 64-pixel tiles"):  # the model is on the CPU
+        inference.denoise_image_array(_OOMBelow(model, limit=10, error=OOM_ERRORS[kind]), img)
     audio = load(str(audio_ckpt), domain="audio")
     x = speechlike(3.0, 16000)
     ref = inference.denoise_audio_array(audio, np.stack([x, x]), 16000, chunk_seconds=1.0, batch_size=4)
-    out = inference.denoise_audio_array(_OOMBelow(audio, limit=2 * 16000), np.stack([x, x]), 16000,
-                                        chunk_seconds=1.0, batch_size=4)
+    small_batches = _OOMBelow(audio, limit=2 * 16000, error=OOM_ERRORS[kind])
+    out = inference.denoise_audio_array(small_batches, np.stack([x, x]), 16000, chunk_seconds=1.0, batch_size=4)
     assert np.allclose(out, ref, atol=1e-6)
-    with pytest.raises(io.InputError, match="out of device memory"):
-        inference.denoise_audio_array(_OOMBelow(audio, limit=10), x, 16000)
+    with pytest.raises(io.InputError, match="^out of memory on a single"):
+        inference.denoise_audio_array(_OOMBelow(audio, limit=10, error=OOM_ERRORS[kind]), x, 16000)
+
+
+def test_errors_other_than_out_of_memory_are_not_retried(gray_ckpt):
+    model = _OOMBelow(load(str(gray_ckpt), domain="image"), limit=10,
+                      error=lambda: RuntimeError("Given groups=1, weight of size [32, 1, 3, 3] (simulated)"))
+    with pytest.raises(RuntimeError, match="groups=1"):
+        inference.denoise_image_array(model, smooth_image(300, 300, 1)[:, :, 0], batch_size=8)
+    assert len(model.calls) == 1  # no halved batch, no smaller tile
 
 
 def test_same_input_same_output_bytes_on_cpu(tmp_path, color_ckpt, audio_ckpt):

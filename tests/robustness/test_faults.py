@@ -185,6 +185,13 @@ def test_errors_other_than_out_of_memory_are_not_retried(gray_ckpt):
     assert len(model.calls) == 1  # no halved batch, no smaller tile
 
 
+def test_out_of_memory_error_suggests_the_cpu_only_off_the_cpu():
+    net = torch.nn.Conv2d(1, 1, 1)
+    assert str(inference._out_of_memory_error(net, "on a single 10 s chunk")) == "out of memory on a single 10 s chunk"
+    assert (str(inference._out_of_memory_error(net.to("meta"), "on a single 10 s chunk"))  # any non-CPU device
+            == "out of meta memory on a single 10 s chunk; try --device cpu")
+
+
 def test_same_input_same_output_bytes_on_cpu(tmp_path, color_ckpt, audio_ckpt):
     Image.fromarray((smooth_image(70, 90, 3) * 255).astype(np.uint8)).save(tmp_path / "a.png")
     sf.write(tmp_path / "a.wav", speechlike(2.0, 16000), 16000)

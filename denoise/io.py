@@ -567,12 +567,17 @@ def audio_format_for(dst: Path) -> str:
 
 
 def refuse_unwritable(plan: Plan, domain: str) -> None:
-    """Moves the jobs whose destination extension has no writer (``-o clean.xyz``, ``-o out.psd``) from
-    ``plan.jobs`` to ``plan.errors``, so that they fail before a model is loaded, not after each file has
-    been denoised. Both checks are table lookups, cheap enough to repeat for every job."""
+    """Moves the jobs whose destination extension has no writer (``-o clean.xyz``, ``-o out.psd``), or whose
+    source is a file of the other domain (``denoise audio photo.png``), from ``plan.jobs`` to
+    ``plan.errors``, so that they fail before a model is loaded, not after each file has been denoised.
+    The checks are table lookups, cheap enough to repeat for every job."""
     check = image_format_for if domain == "image" else audio_format_for
+    other, other_exts = ("audio", AUDIO_EXTS) if domain == "image" else ("image", IMAGE_EXTS)
     kept: list[Job] = []
     for job in plan.jobs:
+        if job.src.suffix.lower() in other_exts:  # `denoise audio photo.png`: name the mix-up, not the writer
+            plan.errors.append((str(job.src), f"an {other} file: use `denoise {other}`"))
+            continue
         try:
             check(job.dst)
         except InputError as exc:

@@ -131,7 +131,10 @@ def test_unwritable_output_extension_fails_before_the_model_loads(tmp_path, gray
     sf.write(tmp_path / "s.wav", speechlike(0.5, 16000), 16000)
     for domain, inp, out, model, why in [("image", src, "x.xyz", gray_ckpt, "unknown image extension"),
                                          ("image", src, "x.psd", gray_ckpt, "does not write it"),
-                                         ("audio", tmp_path / "s.wav", "x.mp4", audio_ckpt, "cannot write audio")]:
+                                         ("audio", tmp_path / "s.wav", "x.mp4", audio_ckpt, "cannot write audio"),
+                                         ("audio", src, "x.wav", audio_ckpt, "an image file: use `denoise image`"),
+                                         ("image", tmp_path / "s.wav", "x.png", gray_ckpt,
+                                          "an audio file: use `denoise audio`")]:
         r = run(domain, inp, "-o", tmp_path / out, "--model", model)
         assert r.exit_code == 1 and why in r.output and "0 done, 1 failed" in r.output, r.output
         assert not (tmp_path / out).exists()

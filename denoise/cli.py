@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import sys
 import time
 from pathlib import Path
@@ -109,20 +110,24 @@ def _run_files(domain: str, inputs: tuple[str, ...], output: Optional[str], mode
             net = _load_model(model, domain, device)
         show_bar = not quiet and sys.stderr.isatty()
         nl = "\n" if show_bar else ""  # start a fresh line below the progress bar
-        sizes = [1.0] * len(plan.jobs)  # what each file adds to the bar
+        # what each file adds to the bar: seconds of audio or megapixels, so that one long recording or
+        # large photo moves the bar too (fed chunk by chunk or tile batch by tile batch)
+        sizes = {job.src: 1.0 for job in plan.jobs}
         label = f"denoising {domain}s"
-        if show_bar and domain == "audio":  # seconds of audio, so that one long file moves the bar too
-            sizes, label = [io.audio_seconds(job.src) for job in plan.jobs], "denoising audio (seconds)"
+        if show_bar and domain == "audio":
+            sizes, label = {job.src: io.audio_seconds(job.src) for job in plan.jobs}, "denoising audio (seconds)"
+        elif show_bar:
+            sizes, label = {job.src: io.image_megapixels(job.src) for job in plan.jobs}, "denoising images (megapixels)"
         # outputs are written by rename, so every file that exists after Ctrl-C is complete
         with _exit_on_interrupt(f"{nl}interrupted: every output file that exists is complete; run the same "
                                 "command with --skip-existing to do the rest"), \
-                click.progressbar(length=max(1, round(sum(sizes))), label=label, file=sys.stderr,
+                click.progressbar(length=max(1, math.ceil(sum(sizes.values()))), label=label, file=sys.stderr,
                                   show_pos=True) if show_bar else _NoBar() as bar:
-            meter = _Meter(bar)
+            meter = _Meter(bar, sum(sizes.values()))
             results = _iter_results(domain, plan.jobs, net, model, device, overwrite, skip_existing, strength,
                                     batch_size, meter.add if show_bar else None, ensemble)
-            for r, size in zip(results, sizes):
-                meter.finish_file(size)
+            for r in results:  # images: skipped files come first, so sizes go by source, not by position
+                meter.finish_file(sizes[r.src])
                 if r.status == "done":
                     done += 1
                     log.info("%s -> %s (%.2f s)", r.src, r.dst, r.seconds)
@@ -140,21 +145,26 @@ def _run_files(domain: str, inputs: tuple[str, ...], output: Optional[str], mode
 
 class _Meter:
     """Feeds a whole-number progress bar from fractional amounts: within-file progress (``add``) and,
-    when a file ends however it ends, the rest of that file (``finish_file``)."""
+    when a file ends however it ends, the rest of that file (``finish_file``). ``total`` is the sum of
+    the sizes; the bar's length is that rounded up."""
 
-    def __init__(self, bar: Any) -> None:
-        self.bar, self.done, self.in_file, self.shown = bar, 0.0, 0.0, 0
+    def __init__(self, bar: Any, total: float) -> None:
+        self.bar, self.total, self.done, self.in_file, self.shown = bar, total, 0.0, 0.0, 0
 
     def add(self, amount: float) -> None:
         self.in_file += amount
         self._show(self.done + self.in_file)
 
     def finish_file(self, size: float) -> None:
+        # images: the next file may already have reported progress (this one is written in the
+        # background meanwhile), so keep what exceeds this file's size
         self.done += size
-        self.in_file = 0.0
-        self._show(self.done)
+        self.in_file = max(0.0, self.in_file - size)
+        self._show(self.done + self.in_file)
 
     def _show(self, total: float) -> None:
+        if total >= self.total - 1e-9:  # the bar's length is the total rounded up: all done shows it full
+            total = math.ceil(self.total)
         step = int(total) - self.shown
         if step > 0:
             self.bar.update(step)
@@ -173,13 +183,13 @@ class _NoBar:
 
 
 def _iter_results(domain, jobs, net, model, device, overwrite, skip_existing, strength, batch_size,  # type: ignore[no-untyped-def]
-                  audio_progress=None, ensemble=False):
+                  progress=None, ensemble=False):
     """Default image model: gray files go to the gray model and colour files to the colour model, each
     group batched through ``denoise_paths``."""
     from denoise.inference import denoise_paths
 
     kw = dict(overwrite=overwrite, skip_existing=skip_existing, strength=strength, batch_size=batch_size,
-              audio_progress=audio_progress, ensemble=ensemble)
+              audio_progress=progress, image_progress=progress, ensemble=ensemble)
     if net is not None:
         yield from denoise_paths(net, jobs, **kw)
         return

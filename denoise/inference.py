@@ -152,6 +152,7 @@ def denoise_image_array(
     overlap: int = DEFAULT_OVERLAP,
     batch_size: Optional[int] = None,
     ensemble: bool = False,
+    progress: Optional[Callable[[float], None]] = None,
 ) -> np.ndarray:
     """(H, W) or (H, W, C) float -> float32 of the same shape.
 
@@ -163,10 +164,23 @@ def denoise_image_array(
 
     Out of device memory even for one tile, the image is redone with tiles half the size (down to
     ``MIN_TILE``); below that an :class:`~denoise.io.InputError` says so in one line.
+
+    ``progress`` gets the megapixels finished, tile batch by tile batch (a 12-megapixel photo is about a
+    minute on a CPU); the amounts add up to H·W / 1e6 once, also when a retry redoes the image.
     """
+    megapixels = float(np.shape(image)[0] * np.shape(image)[1]) / 1e6 if np.ndim(image) >= 2 else 0.0
+    reported = 0.0
+
+    def report(fraction: float) -> None:  # absolute fraction of this attempt -> amount not yet reported
+        nonlocal reported
+        amount = fraction * megapixels - reported
+        if progress is not None and amount > 0:
+            progress(amount)
+            reported += amount
+
     while True:
         try:
-            return _denoise_image_array(model, image, strength, tile, overlap, batch_size, ensemble)
+            return _denoise_image_array(model, image, strength, tile, overlap, batch_size, ensemble, report)
         except RuntimeError as exc:
             if not _torch_out_of_memory(exc):
                 raise
@@ -180,7 +194,8 @@ def denoise_image_array(
 
 
 def _denoise_image_array(model: nn.Module, image: np.ndarray, strength: float, tile: int, overlap: int,
-                         batch_size: Optional[int], ensemble: bool) -> np.ndarray:
+                         batch_size: Optional[int], ensemble: bool,
+                         report: Callable[[float], None]) -> np.ndarray:
     _check_strength(strength)
     batch_size = batch_size or default_batch_size(model)
     run = denoise_tensor_x8 if ensemble else denoise_tensor
@@ -230,6 +245,7 @@ def _denoise_image_array(model: nn.Module, image: np.ndarray, strength: float, t
         for (y, x), t in zip(group, res_np):
             out[y : y + th, x : x + tw] += t * weight[:, :, None]
             norm[y : y + th, x : x + tw] += weight[:, :, None]
+        report((i + len(group)) / len(positions))
     out = out[:h, :w] / norm[:h, :w]
     return out[:, :, 0] if squeeze else out
 
@@ -462,12 +478,14 @@ def denoise_paths(
     workers: int = 2,
     audio_progress: Optional[Callable[[float], None]] = None,
     ensemble: bool = False,
+    image_progress: Optional[Callable[[float], None]] = None,
 ) -> Iterator[FileResult]:
     """Denoises every job and yields one :class:`FileResult` per file as it finishes; a failing file never
     stops the others. Images are decoded ``workers`` files ahead in background threads and written by a
     background thread while the next file computes; audio files are streamed one at a time, and
-    ``audio_progress`` gets the seconds of audio finished within the current file, chunk by chunk.
-    ``ensemble`` (images only) is :func:`denoise_image_array`'s."""
+    ``audio_progress`` gets the seconds of audio finished within the current file, chunk by chunk, and
+    ``image_progress`` the megapixels finished, tile batch by tile batch. ``ensemble`` (images only) is
+    :func:`denoise_image_array`'s."""
     jobs = list(jobs)
     domain = model.domain
     if ensemble and domain != "image":
@@ -539,7 +557,8 @@ def denoise_paths(
             t0 = time.perf_counter()
             try:
                 data = fut.result()
-                pixels = denoise_image_array(model, data.pixels, strength, batch_size=batch_size, ensemble=ensemble)
+                pixels = denoise_image_array(model, data.pixels, strength, batch_size=batch_size, ensemble=ensemble,
+                                             progress=image_progress)
             except Exception as exc:
                 log.debug("failed on %s", job.src, exc_info=True)
                 yield FileResult(job.src, job.dst, "failed", _reason(exc), time.perf_counter() - t0)

@@ -285,6 +285,18 @@ def image_channels(path: Path) -> int:
         return 3
 
 
+def image_megapixels(path: Path) -> float:
+    """Width × height / 1e6 from the header alone, for sizing a progress bar: 0.0 when it cannot be read
+    (the file then fails later with the real reason)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.width * im.height / 1e6
+    except Exception:  # noqa: BLE001 -- any unreadable file simply counts as zero pixels here
+        return 0.0
+
+
 def _png_header(path: Path) -> Optional[tuple[int, int]]:
     """(bit depth, colour type) from a PNG's IHDR, or None if the file is not a PNG."""
     with open(path, "rb") as f:

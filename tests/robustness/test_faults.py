@@ -177,6 +177,24 @@ def test_out_of_memory_retries_with_smaller_batches_then_smaller_tiles(gray_ckpt
         inference.denoise_audio_array(_OOMBelow(audio, limit=10, error=OOM_ERRORS[kind]), x, 16000)
 
 
+def test_image_progress_counts_each_pixel_once_across_a_retry(gray_ckpt):
+    """A retry with smaller tiles redoes the whole image; the bar must not count the redone part twice."""
+    class ThirdCallFails(_OOMBelow):
+        def forward(self, x):
+            if len(self.calls) == 2:  # the third tile runs out of memory, once
+                self.calls.append(tuple(x.shape))
+                raise self.error()
+            return super().forward(x)
+
+    model = ThirdCallFails(load(str(gray_ckpt), domain="image"), limit=10**9, error=OOM_ERRORS["cpu"])
+    seen: list[float] = []
+    inference.denoise_image_array(model, smooth_image(300, 300, 1)[:, :, 0], tile=128, overlap=16, batch_size=1,
+                                  progress=seen.append)
+    assert max(s[-1] for s in model.calls) == 128 and min(s[-1] for s in model.calls) == 64  # it did retry
+    assert len(seen) > 9 and min(seen) > 0
+    assert sum(seen) == pytest.approx(300 * 300 / 1e6)
+
+
 def test_errors_other_than_out_of_memory_are_not_retried(gray_ckpt):
     model = _OOMBelow(load(str(gray_ckpt), domain="image"), limit=10,
                       error=lambda: RuntimeError("Given groups=1, weight of size [32, 1, 3, 3] (simulated)"))

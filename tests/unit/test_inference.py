@@ -124,6 +124,57 @@ def test_audio_progress_reports_every_second_of_each_file(audio_ckpt, tmp_path):
     assert per_file == pytest.approx([25 + 7 / 16000, 3.0])
 
 
+def test_image_progress_reports_every_pixel_of_each_file_tile_batch_by_tile_batch(gray_ckpt, tmp_path):
+    """A 12-megapixel photo takes about a minute on a CPU: the CLI's bar moves with each batch of tiles."""
+    from PIL import Image
+
+    from denoise import io
+
+    m = checkpoint.load(str(gray_ckpt))
+    shapes = {"big.png": (700, 600), "small.png": (20, 30)}  # big: four 512-pixel tiles
+    for name, shape in shapes.items():
+        Image.fromarray(np.zeros(shape, np.uint8)).save(tmp_path / name)
+    jobs = [io.Job(tmp_path / n, tmp_path / "out" / n) for n in shapes]
+    seen: list[float] = []
+    # files are computed in order, but a file's result may come after the next file has started (it is
+    # written in the background), so the amounts are checked in computing order
+    assert all(r.status == "done" for r in inference.denoise_paths(m, jobs, batch_size=1, image_progress=seen.append))
+    assert len(seen) == 4 + 1
+    assert [sum(seen[:4]), seen[4]] == pytest.approx([h * w / 1e6 for h, w in shapes.values()])
+    assert io.image_megapixels(tmp_path / "big.png") == pytest.approx(0.42)
+    assert io.image_megapixels(tmp_path / "missing.png") == 0.0
+
+
+def test_progress_meter_fills_the_bar_when_every_file_is_done():
+    """The bar's length is the total rounded up (1.55 megapixels: 2); the last file must fill it."""
+    from denoise.cli import _Meter
+
+    class Bar:
+        pos = 0
+
+        def update(self, n: int) -> None:
+            self.pos += n
+
+    bar = Bar()
+    meter = _Meter(bar, 0.3 + 1.25)
+    meter.add(0.2)
+    meter.finish_file(0.3)
+    assert bar.pos == 0
+    meter.add(0.8)
+    assert bar.pos == 1
+    meter.finish_file(1.25)
+    assert bar.pos == 2
+    bar = Bar()
+    meter = _Meter(bar, 8.0)
+    meter.add(3.0)  # the first image is done; it is written in the background while ...
+    meter.add(2.0)  # ... the second one's tiles report, before the first one's result arrives
+    meter.finish_file(3.0)
+    meter.add(2.0)
+    assert bar.pos == 7  # the second image's first two megapixels were not lost
+    meter.finish_file(5.0)
+    assert bar.pos == 8
+
+
 def _views_mean(m, img: np.ndarray) -> np.ndarray:
     """The x8 self-ensemble written out on whole numpy images: denoise each flip/rotation, undo it, average."""
     acc = np.zeros_like(img)

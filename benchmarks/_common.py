@@ -1,7 +1,8 @@
-"""Helpers shared by the benchmark scripts: data location, timing, tables."""
+"""Helpers shared by the benchmark scripts: options, data location, timing, tables."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import subprocess
@@ -11,6 +12,11 @@ from typing import Any, Callable, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
+
+
+def parser(doc: str) -> argparse.ArgumentParser:
+    """An argument parser whose ``--help`` description is the script docstring's first paragraph."""
+    return argparse.ArgumentParser(description=doc.split("\n\n")[0])
 
 
 def data_root(arg: str | None) -> Path:

@@ -15,7 +15,6 @@ CPU inference time (one 512x512 image; one 10 s clip, as a real-time factor).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import best_time, data_root, machine, table  # noqa: E402
+from _common import best_time, data_root, machine, parser, table  # noqa: E402
 
 from denoise import checkpoint, evaluation, inference  # noqa: E402
 from denoise.config import TrainConfig  # noqa: E402
@@ -65,7 +64,7 @@ def run_one(domain: str, arch: str, root: Path, budget: float, out: Path, seed: 
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = parser(__doc__)
     ap.add_argument("--data-root", default=None, help="Folder with images/ and audio/ (default ../shared/data).")
     ap.add_argument("--budget", type=float, default=300.0, help="Training seconds per architecture and domain.")
     ap.add_argument("--archs", nargs="+", default=ARCHS, choices=ARCHS)

@@ -12,7 +12,6 @@ Peers are optional (pip install -e ".[bench]" plus pyrnnoise, see README): a mis
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
@@ -22,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import data_root, machine, table  # noqa: E402
+from _common import data_root, machine, parser, table  # noqa: E402
 
 from denoise import checkpoint, inference, io, metrics  # noqa: E402
 from denoise.data import list_files  # noqa: E402
@@ -92,7 +91,7 @@ def align(y: np.ndarray, ref: np.ndarray, max_lag: int = SR // 20) -> np.ndarray
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = parser(__doc__)
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--model", default="audio-speech")
     ap.add_argument("--limit", type=int, default=None, help="First N speech/dev files.")

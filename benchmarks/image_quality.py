@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import best_time, data_root, machine, table  # noqa: E402
+from _common import best_time, data_root, machine, parser, table  # noqa: E402
 
 from denoise import checkpoint, inference, io, metrics  # noqa: E402
 from denoise.data import list_files  # noqa: E402
@@ -77,7 +77,7 @@ def mean_scores(clean_set: list[np.ndarray], noisy_set: list[np.ndarray],
 
 def image_set_parser(doc: str) -> argparse.ArgumentParser:
     """The options of both image benchmarks: data root, which sets, how many images, which peers to skip."""
-    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap = parser(doc)
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--sets", nargs="+", default=["gray", "color"], choices=list(SETS))
     ap.add_argument("--limit", type=int, default=None, help="First N images of each set.")

@@ -14,7 +14,6 @@ not silent.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 import tempfile
@@ -25,7 +24,7 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, peak_rss_run, table  # noqa: E402
+from _common import machine, parser, peak_rss_run, table  # noqa: E402
 
 SR = 16000
 BLOCK_SECONDS = 60
@@ -51,7 +50,7 @@ def write_long_wav(path: Path, hours: float, seed: int = 0) -> int:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = parser(__doc__)
     ap.add_argument("--hours", type=float, nargs="+", default=[0.1, 1.0, 10.0])
     ap.add_argument("--model", default="audio-speech")
     ap.add_argument("--device", default="cpu")

@@ -13,7 +13,6 @@ Untrained weights: the cost does not depend on them.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -23,7 +22,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import best_time, machine, table  # noqa: E402
+from _common import best_time, machine, parser, table  # noqa: E402
 
 from denoise import checkpoint, inference  # noqa: E402
 from denoise.config import ModelConfig  # noqa: E402
@@ -58,7 +57,7 @@ def macs_per_pixel(model: nn.Module, size: int = 64) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = parser(__doc__)
     ap.add_argument("--arch-args", action="append", default=None,
                     help="JSON constructor arguments of a `dae` to measure (repeatable; default: the candidates).")
     ap.add_argument("--no-time", action="store_true", help="Skip the CPU timing.")

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
@@ -23,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import data_root, machine, table  # noqa: E402
+from _common import data_root, machine, parser, table  # noqa: E402
 
 from denoise import checkpoint, inference, io, metrics  # noqa: E402
 from denoise.config import TrainConfig  # noqa: E402
@@ -35,7 +34,7 @@ SIGMA = 25.0
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = parser(__doc__)
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--budget", type=float, default=600.0, help="Training seconds.")
     ap.add_argument("--limit", type=int, default=None, help="Use the first N BSD68 images only.")

@@ -112,18 +112,16 @@ def _run_files(domain: str, inputs: tuple[str, ...], output: Optional[str], mode
         nl = "\n" if show_bar else ""  # start a fresh line below the progress bar
         # what each file adds to the bar: seconds of audio or megapixels, so that one long recording or
         # large photo moves the bar too (fed chunk by chunk or tile batch by tile batch)
-        sizes = {job.src: 1.0 for job in plan.jobs}
-        label = f"denoising {domain}s"
-        if show_bar and domain == "audio":
-            sizes, label = {job.src: io.audio_seconds(job.src) for job in plan.jobs}, "denoising audio (seconds)"
-        elif show_bar:
-            sizes, label = {job.src: io.image_megapixels(job.src) for job in plan.jobs}, "denoising images (megapixels)"
+        size_of, unit = (io.audio_seconds, "audio (seconds)") if domain == "audio" else \
+            (io.image_megapixels, "images (megapixels)")
+        sizes = {job.src: size_of(job.src) if show_bar else 1.0 for job in plan.jobs}
+        total = sum(sizes.values())
         # outputs are written by rename, so every file that exists after Ctrl-C is complete
         with _exit_on_interrupt(f"{nl}interrupted: every output file that exists is complete; run the same "
                                 "command with --skip-existing to do the rest"), \
-                click.progressbar(length=max(1, math.ceil(sum(sizes.values()))), label=label, file=sys.stderr,
+                click.progressbar(length=max(1, math.ceil(total)), label=f"denoising {unit}", file=sys.stderr,
                                   show_pos=True) if show_bar else _NoBar() as bar:
-            meter = _Meter(bar, sum(sizes.values()))
+            meter = _Meter(bar, total)
             results = _iter_results(domain, plan.jobs, net, model, device, overwrite, skip_existing, strength,
                                     batch_size, meter.add if show_bar else None, ensemble)
             for r in results:  # images: skipped files come first, so sizes go by source, not by position

@@ -168,15 +168,13 @@ def denoise_image_array(
     ``progress`` gets the megapixels finished, tile batch by tile batch (a 12-megapixel photo is about a
     minute on a CPU); the amounts add up to H·W / 1e6 once, also when a retry redoes the image.
     """
-    megapixels = float(np.shape(image)[0] * np.shape(image)[1]) / 1e6 if np.ndim(image) >= 2 else 0.0
     reported = 0.0
 
-    def report(fraction: float) -> None:  # absolute fraction of this attempt -> amount not yet reported
+    def report(megapixels_done: float) -> None:  # this attempt's total so far -> the part not yet reported
         nonlocal reported
-        amount = fraction * megapixels - reported
-        if progress is not None and amount > 0:
-            progress(amount)
-            reported += amount
+        if progress is not None and megapixels_done > reported:
+            progress(megapixels_done - reported)
+            reported = megapixels_done
 
     while True:
         try:
@@ -245,7 +243,7 @@ def _denoise_image_array(model: nn.Module, image: np.ndarray, strength: float, t
         for (y, x), t in zip(group, res_np):
             out[y : y + th, x : x + tw] += t * weight[:, :, None]
             norm[y : y + th, x : x + tw] += weight[:, :, None]
-        report((i + len(group)) / len(positions))
+        report((i + len(group)) / len(positions) * h * w / 1e6)
     out = out[:h, :w] / norm[:h, :w]
     return out[:, :, 0] if squeeze else out
 

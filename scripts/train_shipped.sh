@@ -32,16 +32,16 @@ image_model() {  # NAME DATA_DIR CHANNELS "F32_STEPS" "BF16_STEPS" "DEEP_STEPS" 
   # (written once, to runs/NAME-d3-init.pt) and trained on with --init in runs/NAME-d3, then a short float32
   # fine-tune of that run's best.pt with the MSE loss (what PSNR scores) in runs/NAME-mse.
   local name=$1
-  local common=(--domain image --data "$2" --batch-size 16 --patch-size 64 --eval-every 500 --workers 0 --seed 0)
-  local depth2=("${common[@]}" --arch dae --arch-args '{"width": 32, "depth": 2, "blocks": 1}' --channels "$3"
-    --lr 1e-3)
+  local common=(--domain image --data "$2" --batch-size 16 --patch-size 64 --eval-every 500 --workers 0)
+  local depth2=("${common[@]}" --seed 0 --arch dae --arch-args '{"width": 32, "depth": 2, "blocks": 1}'
+    --channels "$3" --lr 1e-3)
   phases "runs/$name" "$4" "${depth2[@]}"
   phases "runs/$name" "$5" "${depth2[@]}" --precision bf16
   [ -f "runs/$name-d3-init.pt" ] ||
     python scripts/deepen_checkpoint.py "runs/$name/best.pt" "runs/$name-d3-init.pt" --seed 0
-  phases "runs/$name-d3" "$6" "${common[@]}" --init "runs/$name-d3-init.pt" --lr 5e-4 --precision bf16
-  phases "runs/$name-mse" "$7" --domain image --data "$2" --batch-size 16 --patch-size 64 --eval-every 500 \
-    --workers 0 --seed 1 --init "runs/$name-d3/best.pt" --lr 1e-4 --precision fp32 --loss mse
+  phases "runs/$name-d3" "$6" "${common[@]}" --seed 0 --init "runs/$name-d3-init.pt" --lr 5e-4 --precision bf16
+  phases "runs/$name-mse" "$7" "${common[@]}" --seed 1 --init "runs/$name-d3/best.pt" --lr 1e-4 --precision fp32 \
+    --loss mse
 }
 
 case "$name" in

@@ -27,10 +27,10 @@ phases() {  # OUT "STEPS1 STEPS2 ..." TRAIN_OPTIONS...
   done
 }
 
-image_model() {  # NAME DATA_DIR CHANNELS "F32_STEPS" "BF16_STEPS" "DEEP_STEPS" MSE_STEPS: one image model's phases.
+image_model() {  # NAME DATA_DIR CHANNELS "F32_STEPS" "BF16_STEPS" "DEEP_STEPS" [MSE_STEPS]: one image model's phases.
   # The depth-2 model in runs/NAME (float32 phases, then bf16), then its best.pt grown one level deeper
   # (written once, to runs/NAME-d3-init.pt) and trained on with --init in runs/NAME-d3, then a short float32
-  # fine-tune of that run's best.pt with the MSE loss (what PSNR scores) in runs/NAME-mse.
+  # fine-tune of that run's best.pt with the MSE loss (what PSNR scores) in runs/NAME-mse, if MSE_STEPS is given.
   local name=$1
   local common=(--domain image --data "$2" --batch-size 16 --patch-size 64 --eval-every 500 --workers 0)
   local depth2=("${common[@]}" --seed 0 --arch dae --arch-args '{"width": 32, "depth": 2, "blocks": 1}'
@@ -40,7 +40,7 @@ image_model() {  # NAME DATA_DIR CHANNELS "F32_STEPS" "BF16_STEPS" "DEEP_STEPS" 
   [ -f "runs/$name-d3-init.pt" ] ||
     python scripts/deepen_checkpoint.py "runs/$name/best.pt" "runs/$name-d3-init.pt" --seed 0
   phases "runs/$name-d3" "$6" "${common[@]}" --seed 0 --init "runs/$name-d3-init.pt" --lr 5e-4 --precision bf16
-  phases "runs/$name-mse" "$7" "${common[@]}" --seed 1 --init "runs/$name-d3/best.pt" --lr 1e-4 --precision fp32 \
+  phases "runs/$name-mse" "${7:-}" "${common[@]}" --seed 1 --init "runs/$name-d3/best.pt" --lr 1e-4 --precision fp32 \
     --loss mse
 }
 

@@ -99,10 +99,14 @@ def _run_files(domain: str, inputs: tuple[str, ...], output: Optional[str], mode
     except io.InputError as exc:
         _fail(str(exc))
     io.refuse_unwritable(plan, domain)
+    io.skip_own_outputs(plan)
+    io.settle_existing(plan, overwrite, skip_existing)  # before the model loads: a finished batch returns at once
     for item, reason in plan.errors:
         click.echo(f"failed: {item}: {reason}", err=True)
-    done = failed = skipped = 0
-    failed += len(plan.errors)
+    if not quiet:
+        for item, reason in plan.skipped:
+            click.echo(f"skipped: {item}: {reason}", err=True)
+    done, failed, skipped = 0, len(plan.errors), len(plan.skipped)
     if plan.jobs:
         if domain == "image" and model == "default":
             net = None  # picked per file below: gray and colour need different default models

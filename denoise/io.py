@@ -46,6 +46,7 @@ class Job:
 class Plan:
     jobs: list[Job] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (input as given, reason)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (input, reason): not an error, nothing to do
 
 
 def _walk(root: Path, exts: frozenset[str], exclude: Optional[Path], skip_tagged: bool) -> list[Path]:
@@ -576,6 +577,41 @@ def audio_format_for(dst: Path) -> str:
     if fmt not in sf.available_formats():
         raise InputError(f"cannot write audio with extension .{ext}")
     return fmt
+
+
+def skip_own_outputs(plan: Plan) -> None:
+    """Moves the jobs whose source is another job's destination to ``plan.skipped``. A shell glob run twice,
+    ``denoise image *.png``, names the first run's ``x.denoised.png`` beside ``x.png``; denoising it again
+    would write ``x.denoised.denoised.png`` (or read a file this run is replacing), which nobody wants.
+    Directories and quoted globs already leave tagged names out (:func:`plan_jobs`); this catches files
+    named one by one. A lone ``x.denoised.png`` is still denoised: its output is not planned here."""
+    outputs = {job.dst.resolve(): job.src for job in plan.jobs}
+    kept: list[Job] = []
+    for job in plan.jobs:
+        owner = outputs.get(job.src.resolve())
+        if owner is None:
+            kept.append(job)
+        else:
+            plan.skipped.append((str(job.src), f"the output of {owner} (also an input)"))
+    plan.jobs = kept
+
+
+def settle_existing(plan: Plan, overwrite: bool, skip_existing: bool) -> None:
+    """Moves the jobs whose destination already exists out of ``plan.jobs``, unless ``overwrite``: to
+    ``plan.skipped`` with ``skip_existing``, else to ``plan.errors``. Done before any model is loaded, so
+    that a batch that is already finished returns at once. The inference loop checks again as each file
+    comes up: another process may write one meanwhile."""
+    if overwrite:
+        return
+    kept: list[Job] = []
+    for job in plan.jobs:
+        if not job.dst.exists():
+            kept.append(job)
+        elif skip_existing:
+            plan.skipped.append((str(job.src), "output exists"))
+        else:
+            plan.errors.append((str(job.src), f"output exists: {job.dst} (use --overwrite or --skip-existing)"))
+    plan.jobs = kept
 
 
 def refuse_unwritable(plan: Plan, domain: str) -> None:

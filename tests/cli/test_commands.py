@@ -83,6 +83,20 @@ def test_existing_output_needs_a_flag_and_bad_files_give_exit_1(tmp_path, gray_c
     assert (tmp_path / "a.denoised.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_a_finished_batch_returns_without_loading_torch(tmp_path, gray_ckpt):
+    # the shell's glob on the second run also names the first run's outputs: they are skipped, not denoised
+    for name in ("a.png", "a.denoised.png", "b.png", "b.denoised.png"):
+        _img(tmp_path / name, np.zeros((8, 8), np.uint8))
+    files = sorted(str(p) for p in tmp_path.glob("*.png"))
+    code = ("import sys\nfrom denoise.cli import cli\ntry:\n    cli(sys.argv[1:])\nexcept SystemExit as e:\n"
+            "    print(e.code, 'torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code, "image", *files, "--model", str(gray_ckpt), "--skip-existing"],
+                       capture_output=True, text=True)
+    assert r.stdout.split() == ["0", "False"], r.stderr
+    assert "0 done, 0 failed, 4 skipped" in r.stderr and "the output of" in r.stderr
+    assert not list(tmp_path.glob("*.denoised.denoised.png"))
+
+
 def test_ctrl_c_in_a_batch_says_how_to_finish_it(tmp_path, gray_ckpt, monkeypatch):
     import denoise.cli
 

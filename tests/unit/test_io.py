@@ -29,6 +29,31 @@ def test_default_names_sit_beside_inputs_and_earlier_outputs_are_not_inputs(tmp_
     assert [(j.src.name, j.dst.name) for j in plan.jobs] == [("x.png", "x.denoised.png")]
 
 
+def test_a_shell_glob_run_twice_does_not_denoise_its_own_outputs(tmp_path):
+    # `denoise image *.png` the second time: the shell names x.denoised.png (and older x.denoised.denoised.png)
+    names = ["x.png", "x.denoised.png", "x.denoised.denoised.png", "y.denoised.png"]
+    plan = io.plan_jobs([str(_touch(tmp_path / n)) for n in names], None, io.IMAGE_EXTS)
+    io.skip_own_outputs(plan)
+    # y.denoised.png has no input of its own here: named on its own, it is denoised like any file
+    assert [j.src.name for j in plan.jobs] == ["x.png", "y.denoised.png"]
+    assert plan.skipped == [(str(tmp_path / "x.denoised.png"), f"the output of {tmp_path / 'x.png'} (also an input)"),
+                            (str(tmp_path / "x.denoised.denoised.png"),
+                             f"the output of {tmp_path / 'x.denoised.png'} (also an input)")]
+
+
+def test_existing_outputs_are_settled_before_any_model_loads(tmp_path):
+    a, b = _touch(tmp_path / "a.png"), _touch(tmp_path / "b.png")
+    _touch(tmp_path / "out" / "a.png")
+    for overwrite, skip, jobs, skipped, errors in [(True, False, ["a.png", "b.png"], 0, 0),
+                                                   (False, True, ["b.png"], 1, 0),
+                                                   (False, False, ["b.png"], 0, 1)]:
+        plan = io.plan_jobs([str(a), str(b)], str(tmp_path / "out"), io.IMAGE_EXTS)
+        io.settle_existing(plan, overwrite, skip)
+        assert [j.src.name for j in plan.jobs] == jobs
+        assert (len(plan.skipped), len(plan.errors)) == (skipped, errors)
+    assert plan.errors == [(str(a), f"output exists: {tmp_path / 'out' / 'a.png'} (use --overwrite or --skip-existing)")]
+
+
 def test_single_file_output_and_glob_and_missing(tmp_path):
     f = _touch(tmp_path / "one.png")
     _touch(tmp_path / "two.png")

@@ -49,10 +49,12 @@ class Plan:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (input, reason): not an error, nothing to do
 
 
-def _walk(root: Path, exts: frozenset[str], exclude: Optional[Path], skip_tagged: bool) -> list[Path]:
-    """Files under ``root`` with a matching extension, sorted. Symlinked directories are not followed (no
-    loops); hidden entries (our temporary files start with '.') and ``exclude`` are skipped."""
+def _walk(root: Path, exts: frozenset[str], exclude: Optional[Path], skip_tagged: bool) -> tuple[list[Path], int]:
+    """Files under ``root`` with a matching extension, sorted, and how many earlier outputs
+    (``NAME.denoised.EXT``) ``skip_tagged`` left out. Symlinked directories are not followed (no loops);
+    hidden entries (our temporary files start with '.') and ``exclude`` are skipped."""
     found: list[Path] = []
+    tagged = 0
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         d = Path(dirpath)
         dirnames[:] = sorted(
@@ -64,9 +66,16 @@ def _walk(root: Path, exts: frozenset[str], exclude: Optional[Path], skip_tagged
             if name.startswith(".") or p.suffix.lower() not in exts:
                 continue
             if skip_tagged and Path(name).stem.endswith(DENOISED_TAG):
-                continue  # an earlier run's output written beside its input
+                tagged += 1  # an earlier run's output written beside its input
+                continue
             found.append(p)
-    return found
+    return found, tagged
+
+
+def _none_found(what: str, tagged: int) -> str:
+    if tagged:  # say why a folder of earlier outputs gives nothing to do
+        return f"{what} except earlier outputs (NAME{DENOISED_TAG}.EXT), which are inputs only with -o"
+    return what
 
 
 def _check_output_directory(inputs: Sequence[str], output: str, out: Path, exts: frozenset[str],
@@ -119,9 +128,10 @@ def plan_jobs(inputs: Sequence[str], output: Optional[str], exts: frozenset[str]
         p = Path(item)
         pairs: list[tuple[Path, Optional[Path]]] = []  # (file, root it was found under)
         if p.is_dir():
-            files = _walk(p, exts, exclude, skip_tagged=out is None)
+            files, tagged = _walk(p, exts, exclude, skip_tagged=out is None)
             if not files:
-                plan.errors.append((item, f"no {'/'.join(sorted(e[1:] for e in exts))} files found in directory"))
+                kinds = "/".join(sorted(e[1:] for e in exts))
+                plan.errors.append((item, _none_found(f"no {kinds} files found in directory", tagged)))
                 continue
             pairs = [(f, p) for f in files]
         elif p.is_file():
@@ -131,10 +141,11 @@ def plan_jobs(inputs: Sequence[str], output: Optional[str], exts: frozenset[str]
             continue
         elif glob.has_magic(item):
             matches = sorted(Path(m) for m in glob.glob(item, recursive=True))
-            files = [m for m in matches if m.is_file() and m.suffix.lower() in exts
-                     and not (out is None and m.stem.endswith(DENOISED_TAG))]
+            files = [m for m in matches if m.is_file() and m.suffix.lower() in exts]
+            tagged = [m for m in files if out is None and m.stem.endswith(DENOISED_TAG)]
+            files = [m for m in files if m not in tagged]
             if not files:
-                plan.errors.append((item, "no files match this pattern"))
+                plan.errors.append((item, _none_found("no files match this pattern", len(tagged))))
                 continue
             pairs = [(f, None) for f in files]
         else:

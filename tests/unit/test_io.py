@@ -29,6 +29,18 @@ def test_default_names_sit_beside_inputs_and_earlier_outputs_are_not_inputs(tmp_
     assert [(j.src.name, j.dst.name) for j in plan.jobs] == [("x.png", "x.denoised.png")]
 
 
+def test_a_folder_of_earlier_outputs_says_why_nothing_is_found(tmp_path):
+    _touch(tmp_path / "d" / "x.denoised.png")
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / "notes.txt").write_text("x")
+    plan = io.plan_jobs([str(tmp_path / "d"), str(tmp_path / "d" / "*.png"), str(tmp_path / "e")], None, io.IMAGE_EXTS)
+    assert not plan.jobs
+    assert [r.endswith("except earlier outputs (NAME.denoised.EXT), which are inputs only with -o")
+            for _, r in plan.errors] == [True, True, False]
+    plan = io.plan_jobs([str(tmp_path / "d")], str(tmp_path / "out"), io.IMAGE_EXTS)  # with -o they are inputs
+    assert [j.src.name for j in plan.jobs] == ["x.denoised.png"]
+
+
 def test_a_shell_glob_run_twice_does_not_denoise_its_own_outputs(tmp_path):
     # `denoise image *.png` the second time: the shell names x.denoised.png (and older x.denoised.denoised.png)
     names = ["x.png", "x.denoised.png", "x.denoised.denoised.png", "y.denoised.png"]

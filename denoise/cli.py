@@ -426,7 +426,9 @@ def _table(rows: list[dict[str, Any]]) -> str:
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--domain", type=click.Choice(["auto", "image", "audio"]), default="auto", show_default=True,
               help="auto: from --model, else from the files (extensions, or what directories hold).")
-@click.option("--model", default="default", show_default=True, help="Shipped model name or checkpoint file.")
+@click.option("--model", default="default", show_default=True,
+              help="Shipped model name or checkpoint file. For images, default is image-gray or image-color "
+                   "by the first file's channels: one model for every file, so that the scores compare.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--batch-size", default=None, type=click.IntRange(1),
               help="Image tiles or audio chunks per forward pass.  [default: 1 on the CPU, more on a GPU]")

@@ -492,11 +492,8 @@ def denoise_paths(
         io.remove_stale_temps(directory)  # left by an earlier run that was killed
 
     def precheck(job: io.Job) -> Optional[FileResult]:
-        if job.dst.exists() and not overwrite:
-            if skip_existing:
-                return FileResult(job.src, job.dst, "skipped", "output exists")
-            return FileResult(job.src, job.dst, "failed", f"output exists: {job.dst} (use --overwrite or --skip-existing)")
-        return None
+        found = io.existing_output(job, overwrite, skip_existing)
+        return None if found is None else FileResult(job.src, job.dst, *found)
 
     if domain == "audio":
         for job in jobs:

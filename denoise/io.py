@@ -607,21 +607,28 @@ def skip_own_outputs(plan: Plan) -> None:
     plan.jobs = kept
 
 
+def existing_output(job: Job, overwrite: bool, skip_existing: bool) -> Optional[tuple[str, str]]:
+    """("skipped" or "failed", reason) when ``job``'s destination exists and may not be replaced, else None."""
+    if overwrite or not job.dst.exists():
+        return None
+    if skip_existing:
+        return "skipped", "output exists"
+    return "failed", f"output exists: {job.dst} (use --overwrite or --skip-existing)"
+
+
 def settle_existing(plan: Plan, overwrite: bool, skip_existing: bool) -> None:
     """Moves the jobs whose destination already exists out of ``plan.jobs``, unless ``overwrite``: to
     ``plan.skipped`` with ``skip_existing``, else to ``plan.errors``. Done before any model is loaded, so
     that a batch that is already finished returns at once. The inference loop checks again as each file
     comes up: another process may write one meanwhile."""
-    if overwrite:
-        return
     kept: list[Job] = []
     for job in plan.jobs:
-        if not job.dst.exists():
+        found = existing_output(job, overwrite, skip_existing)
+        if found is None:
             kept.append(job)
-        elif skip_existing:
-            plan.skipped.append((str(job.src), "output exists"))
         else:
-            plan.errors.append((str(job.src), f"output exists: {job.dst} (use --overwrite or --skip-existing)"))
+            status, reason = found
+            (plan.skipped if status == "skipped" else plan.errors).append((str(job.src), reason))
     plan.jobs = kept
 
 

@@ -145,6 +145,24 @@ def test_image_progress_reports_every_pixel_of_each_file_tile_batch_by_tile_batc
     assert io.image_megapixels(tmp_path / "missing.png") == 0.0
 
 
+def test_denoise_paths_never_replaces_an_existing_output_without_a_flag(gray_ckpt, tmp_path):
+    """The API has no CLI to settle existing outputs first: denoise_paths checks each file itself."""
+    from PIL import Image
+
+    from denoise import io
+
+    m = checkpoint.load(str(gray_ckpt))
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "a.png")
+    (tmp_path / "a.out.png").write_text("precious")
+    job = io.Job(tmp_path / "a.png", tmp_path / "a.out.png")
+    for kw, status in [({}, "failed"), ({"skip_existing": True}, "skipped")]:
+        (r,) = inference.denoise_paths(m, [job], **kw)
+        assert r.status == status and "output exists" in r.reason
+        assert (tmp_path / "a.out.png").read_text() == "precious"
+    (r,) = inference.denoise_paths(m, [job], overwrite=True)
+    assert r.status == "done" and io.read_image(tmp_path / "a.out.png").pixels.shape == (8, 8, 1)
+
+
 def test_progress_meter_fills_the_bar_when_every_file_is_done():
     """The bar's length is the total rounded up (1.55 megapixels: 2); the last file must fill it."""
     from denoise.cli import _Meter

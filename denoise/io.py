@@ -142,10 +142,10 @@ def plan_jobs(inputs: Sequence[str], output: Optional[str], exts: frozenset[str]
         elif glob.has_magic(item):
             matches = sorted(Path(m) for m in glob.glob(item, recursive=True))
             files = [m for m in matches if m.is_file() and m.suffix.lower() in exts]
-            tagged = [m for m in files if out is None and m.stem.endswith(DENOISED_TAG)]
-            files = [m for m in files if m not in tagged]
+            n_files = len(files)
+            files = [m for m in files if not (out is None and m.stem.endswith(DENOISED_TAG))]
             if not files:
-                plan.errors.append((item, _none_found("no files match this pattern", len(tagged))))
+                plan.errors.append((item, _none_found("no files match this pattern", n_files)))
                 continue
             pairs = [(f, None) for f in files]
         else:

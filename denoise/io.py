@@ -16,7 +16,7 @@ import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -590,6 +590,22 @@ def audio_format_for(dst: Path) -> str:
     return fmt
 
 
+Verdict = Optional[tuple[str, str]]  # None: keep the job; else ("failed" or "skipped", reason)
+
+
+def _sift(plan: Plan, verdict: Callable[[Job], Verdict]) -> None:
+    """Moves every job that ``verdict`` does not keep to ``plan.errors`` or ``plan.skipped``, in order."""
+    kept: list[Job] = []
+    for job in plan.jobs:
+        found = verdict(job)
+        if found is None:
+            kept.append(job)
+        else:
+            status, reason = found
+            (plan.skipped if status == "skipped" else plan.errors).append((str(job.src), reason))
+    plan.jobs = kept
+
+
 def skip_own_outputs(plan: Plan) -> None:
     """Moves the jobs whose source is another job's destination to ``plan.skipped``. A shell glob run twice,
     ``denoise image *.png``, names the first run's ``x.denoised.png`` beside ``x.png``; denoising it again
@@ -597,17 +613,15 @@ def skip_own_outputs(plan: Plan) -> None:
     Directories and quoted globs already leave tagged names out (:func:`plan_jobs`); this catches files
     named one by one. A lone ``x.denoised.png`` is still denoised: its output is not planned here."""
     outputs = {job.dst.resolve(): job.src for job in plan.jobs}
-    kept: list[Job] = []
-    for job in plan.jobs:
+
+    def verdict(job: Job) -> Verdict:
         owner = outputs.get(job.src.resolve())
-        if owner is None:
-            kept.append(job)
-        else:
-            plan.skipped.append((str(job.src), f"the output of {owner} (also an input)"))
-    plan.jobs = kept
+        return None if owner is None else ("skipped", f"the output of {owner} (also an input)")
+
+    _sift(plan, verdict)
 
 
-def existing_output(job: Job, overwrite: bool, skip_existing: bool) -> Optional[tuple[str, str]]:
+def existing_output(job: Job, overwrite: bool, skip_existing: bool) -> Verdict:
     """("skipped" or "failed", reason) when ``job``'s destination exists and may not be replaced, else None."""
     if overwrite or not job.dst.exists():
         return None
@@ -621,15 +635,7 @@ def settle_existing(plan: Plan, overwrite: bool, skip_existing: bool) -> None:
     ``plan.skipped`` with ``skip_existing``, else to ``plan.errors``. Done before any model is loaded, so
     that a batch that is already finished returns at once. The inference loop checks again as each file
     comes up: another process may write one meanwhile."""
-    kept: list[Job] = []
-    for job in plan.jobs:
-        found = existing_output(job, overwrite, skip_existing)
-        if found is None:
-            kept.append(job)
-        else:
-            status, reason = found
-            (plan.skipped if status == "skipped" else plan.errors).append((str(job.src), reason))
-    plan.jobs = kept
+    _sift(plan, lambda job: existing_output(job, overwrite, skip_existing))
 
 
 def refuse_unwritable(plan: Plan, domain: str) -> None:
@@ -639,15 +645,14 @@ def refuse_unwritable(plan: Plan, domain: str) -> None:
     The checks are table lookups, cheap enough to repeat for every job."""
     check = image_format_for if domain == "image" else audio_format_for
     other, other_exts = ("audio", AUDIO_EXTS) if domain == "image" else ("image", IMAGE_EXTS)
-    kept: list[Job] = []
-    for job in plan.jobs:
+
+    def verdict(job: Job) -> Verdict:
         if job.src.suffix.lower() in other_exts:  # `denoise audio photo.png`: name the mix-up, not the writer
-            plan.errors.append((str(job.src), f"an {other} file: use `denoise {other}`"))
-            continue
+            return "failed", f"an {other} file: use `denoise {other}`"
         try:
             check(job.dst)
         except InputError as exc:
-            plan.errors.append((str(job.src), str(exc)))
-        else:
-            kept.append(job)
-    plan.jobs = kept
+            return "failed", str(exc)
+        return None
+
+    _sift(plan, verdict)

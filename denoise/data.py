@@ -62,11 +62,12 @@ def load_images(dirs: Sequence[str | Path], channels: Optional[int], min_size: i
             log.warning("skipping %s: %s", f, exc)
     if channels is None:
         channels = 3 if any(d.pixels.shape[2] == 3 for _, d in decoded) else 1
-    images, small = [], 0
+    images, small, largest_small = [], 0, 0
     for f, d in decoded:
         px = np.clip(d.pixels, 0.0, 1.0)
         if px.shape[0] < min_size or px.shape[1] < min_size:
             small += 1
+            largest_small = max(largest_small, min(px.shape[0], px.shape[1]))
             continue
         if channels == 1 and px.shape[2] == 3:
             px = (px @ np.array([0.299, 0.587, 0.114], np.float32))[:, :, None]
@@ -76,7 +77,9 @@ def load_images(dirs: Sequence[str | Path], channels: Optional[int], min_size: i
     if small:
         log.warning("skipped %d image(s) smaller than the %d-pixel patch size", small, min_size)
     if not images:
-        raise DataError(f"no usable images (need at least {min_size}x{min_size} pixels)")
+        hint = (f"; the largest has a {largest_small}-pixel short side, so a patch size of at most "
+                f"{largest_small} (--patch-size) would use it") if largest_small >= 8 else ""
+        raise DataError(f"no usable images (need at least {min_size}x{min_size} pixels){hint}")
     return images, channels
 
 

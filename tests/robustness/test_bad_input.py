@@ -144,6 +144,7 @@ def test_training_data_problems_are_one_line(tmp_path):
     cases = [
         (["--domain", "image", "--data", tmp_path / "empty"], "no images found"),
         (["--domain", "image", "--data", small, "--patch-size", "32"], "no usable images"),
+        (["--domain", "image", "--data", small, "--patch-size", "32"], "a patch size of at most 10"),
         (["--domain", "audio", "--data", silent], "silent"),
         (["--domain", "audio", "--data", speech, "--noise-dir", tmp_path / "empty"], "no noise audio files"),
         (["--domain", "image", "--data", tmp_path / "nope"], "no such data directory"),

@@ -2,7 +2,8 @@
 
 torch, numpy and librosa are imported inside the commands, so ``denoise --help`` is instant. Exit codes:
 0 all files succeeded, 1 any file (or the training run) failed, 2 usage errors (bad options, unknown
-model, unavailable device), 130 interrupted (Ctrl-C).
+model, unavailable device), 130 interrupted (Ctrl-C), 143 / 129 terminated (SIGTERM / SIGHUP: ``kill``,
+``timeout``, a batch scheduler, a closed terminal), with the same clean-up as Ctrl-C.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import contextlib
 import json
 import logging
 import math
+import signal
 import sys
 import time
 from pathlib import Path
@@ -40,15 +42,45 @@ def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise SystemExit(code)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised like Ctrl-C so that the same ``finally`` blocks run: without it the process
+    dies on the spot and leaves the hidden temporary file of the output being written (for audio, written
+    chunk by chunk for the whole file). A KeyboardInterrupt subclass, so that every handler written for
+    Ctrl-C handles it too."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise _Terminated(signum)
+
+
+def _catch_termination() -> None:
+    """Route SIGTERM and SIGHUP through :class:`_Terminated`. A signal that is already ignored (``nohup``
+    ignores SIGHUP) stays ignored."""
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is not None and signal.getsignal(signum) is signal.SIG_DFL:
+            signal.signal(signum, _raise_terminated)
+
+
+def _interrupt_code(exc: KeyboardInterrupt) -> int:
+    """128 + the signal number, as shells report a process killed by it: 130 Ctrl-C, 143 SIGTERM."""
+    return 128 + exc.signum if isinstance(exc, _Terminated) else EXIT_INTERRUPTED
+
+
 @contextlib.contextmanager
-def _exit_on_interrupt(message: str) -> Iterator[None]:
-    """Ctrl-C inside: print ``message`` (how to pick up where it stopped) and exit 130. It has to be caught
-    inside the command: click turns KeyboardInterrupt into a bare "Aborted!" (exit 1) before main() sees it."""
+def _exit_on_interrupt(message: str | Callable[[], str]) -> Iterator[None]:
+    """Ctrl-C (or SIGTERM / SIGHUP) inside: print ``message`` (how to pick up where it stopped; a callable is
+    asked at that moment) and exit 130 (143 / 129). It has to be caught inside the command: click turns
+    KeyboardInterrupt into a bare "Aborted!" (exit 1) before main() sees it."""
     try:
         yield
-    except KeyboardInterrupt:
-        click.echo(message, err=True)
-        raise SystemExit(EXIT_INTERRUPTED) from None
+    except KeyboardInterrupt as exc:
+        click.echo(message() if callable(message) else message, err=True)
+        raise SystemExit(_interrupt_code(exc)) from None
 
 
 def _load_model(name: str, domain: str, device: str, channels: int = 1) -> Any:
@@ -126,20 +158,23 @@ def _run_files(domain: str, inputs: tuple[str, ...], output: Optional[str], mode
                 click.progressbar(length=max(1, math.ceil(total)), label=f"denoising {unit}", file=sys.stderr,
                                   show_pos=True) if show_bar else _NoBar() as bar:
             meter = _Meter(bar, total)
-            results = _iter_results(domain, plan.jobs, net, model, device, overwrite, skip_existing, strength,
-                                    batch_size, meter.add if show_bar else None, ensemble)
-            for r in results:  # images: skipped files come first, so sizes go by source, not by position
-                meter.finish_file(sizes[r.src])
-                if r.status == "done":
-                    done += 1
-                    log.info("%s -> %s (%.2f s)", r.src, r.dst, r.seconds)
-                elif r.status == "skipped":
-                    skipped += 1
-                    if not quiet:
-                        click.echo(f"{nl}skipped: {r.src}: {r.reason}", err=True)
-                else:
-                    failed += 1
-                    click.echo(f"{nl}failed: {r.src}: {r.reason}", err=True)
+            # closing(): an interrupt that lands in this loop body, not inside the generator, still closes
+            # it at once, so the output it holds open removes its temporary file before the message
+            with contextlib.closing(_iter_results(domain, plan.jobs, net, model, device, overwrite,
+                                                  skip_existing, strength, batch_size,
+                                                  meter.add if show_bar else None, ensemble)) as results:
+                for r in results:  # images: skipped files come first, so sizes go by source, not position
+                    meter.finish_file(sizes[r.src])
+                    if r.status == "done":
+                        done += 1
+                        log.info("%s -> %s (%.2f s)", r.src, r.dst, r.seconds)
+                    elif r.status == "skipped":
+                        skipped += 1
+                        if not quiet:
+                            click.echo(f"{nl}skipped: {r.src}: {r.reason}", err=True)
+                    else:
+                        failed += 1
+                        click.echo(f"{nl}failed: {r.src}: {r.reason}", err=True)
     if not quiet:
         click.echo(f"{done} done, {failed} failed, {skipped} skipped in {time.perf_counter() - t0:.1f} s", err=True)
     raise SystemExit(EXIT_FAILED if failed else EXIT_OK)
@@ -340,8 +375,14 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
                        + ", ".join(f"{k} {v}" for k, v in metric.items()) + f", best {rec['best']}, "
                        f"{rec['seconds']} s", err=True)
 
+    def interrupted() -> str:
+        if Path(out, "last.pt").exists():
+            return f"error: interrupted; continue with --resume (last checkpoint: {out}/last.pt)"
+        return ("error: interrupted before the first checkpoint (saved every --eval-every steps); "
+                "nothing to resume: run the same command again to start over")
+
     try:
-        with _exit_on_interrupt(f"error: interrupted; continue with --resume (last checkpoint: {out}/last.pt)"):
+        with _exit_on_interrupt(interrupted):
             fit(cfg, on_log=report)
     except (ConfigError, DeviceError, ValueError) as exc:
         _fail(str(exc))
@@ -557,8 +598,9 @@ def models(archs: bool, as_json: bool) -> None:
 
 
 def main() -> None:
+    _catch_termination()
     try:
         cli.main(prog_name="denoise")
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         click.echo("interrupted", err=True)
-        raise SystemExit(EXIT_INTERRUPTED)
+        raise SystemExit(_interrupt_code(exc)) from None

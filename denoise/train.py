@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import re
+import signal
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -178,6 +179,18 @@ def _check_out(out: Path, cfg: TrainConfig) -> None:
                             "starts it again, or choose another --out")
 
 
+def _leave_termination_to_main(worker_id: int) -> None:
+    """DataLoader workers ignore SIGTERM and SIGHUP, as torch already has them ignore SIGINT: a kill of the
+    whole process group (``timeout``, ``docker stop``, a batch scheduler) then ends the run through the main
+    process, which stops cleanly and shuts the workers down, instead of the main process failing first with
+    "DataLoader worker is killed by signal". A worker whose main process dies anyway exits by itself
+    (torch's watchdog checks the parent)."""
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is not None:
+            signal.signal(signum, signal.SIG_IGN)
+
+
 def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = None) -> dict[str, Any]:
     """Trains a model as ``cfg`` says and returns the last history record. ``on_log`` receives each
     history record (the CLI prints them). Raises TrainingError or data.DataError with a clear message;
@@ -300,7 +313,7 @@ def _fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]]) -
     train_ds.start_step = start
     workers = cfg.num_workers if device.type == "cuda" else min(cfg.num_workers, 1)
     loader = DataLoader(train_ds, batch_size=None, num_workers=workers, pin_memory=device.type == "cuda",
-                        persistent_workers=False)
+                        persistent_workers=False, worker_init_fn=_leave_termination_to_main)
     fill = cfg.corruption.p_tf_mask
 
     def meta(step: int, score: float) -> dict[str, Any]:

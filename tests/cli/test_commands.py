@@ -197,11 +197,17 @@ def test_train_image_two_steps_resume_and_use(tmp_path):
 
 def test_ctrl_c_in_training_says_how_to_resume(tmp_path, monkeypatch):
     def interrupted(cfg, on_log=None):
+        if cfg.steps > 1:  # as after the first checkpoint
+            Path(cfg.out).mkdir()
+            (Path(cfg.out) / "last.pt").write_bytes(b"")
         raise KeyboardInterrupt
 
     monkeypatch.setattr("denoise.train.fit", interrupted)
-    r = run("train", "--domain", "image", "--data", tmp_path, "--out", tmp_path / "run", "--steps", "1")
+    r = run("train", "--domain", "image", "--data", tmp_path, "--out", tmp_path / "run", "--steps", "2")
     assert r.exit_code == 130 and "continue with --resume" in r.output and "Traceback" not in r.output
+    # before the first checkpoint there is no last.pt: --resume would fail, so the message does not offer it
+    r = run("train", "--domain", "image", "--data", tmp_path, "--out", tmp_path / "run2", "--steps", "1")
+    assert r.exit_code == 130 and "nothing to resume" in r.output and "--resume" not in r.output
 
 
 def test_train_never_replaces_a_run_without_resume_or_overwrite(tmp_path):

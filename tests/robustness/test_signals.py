@@ -1,0 +1,88 @@
+"""SIGTERM and SIGHUP (``kill``, ``timeout``, ``docker stop``, a batch scheduler, a closed terminal) end a
+command the way Ctrl-C does: the partial output is removed, the message says how to go on, and the exit
+status is 128 + the signal. The signal goes to the whole process group, as those tools send it, so that
+training's DataLoader worker receives it too. Real processes: signal handlers cannot be tested in-process."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from PIL import Image
+
+from tests.conftest import smooth_image
+
+
+def _start(*args: object) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "denoise", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def _kill_after_line(p: subprocess.Popen, starts: str) -> str:
+    """Reads the output until a line that starts with ``starts``, sends SIGTERM to the process group, and
+    returns all the output."""
+    seen = []
+    for line in p.stdout:
+        seen.append(line)
+        if line.startswith(starts):
+            os.killpg(p.pid, signal.SIGTERM)
+            break
+    else:
+        raise AssertionError("the command ended before: " + starts + "\n" + "".join(seen))
+    rest, _ = p.communicate(timeout=60)
+    return "".join(seen) + rest
+
+
+def test_sigterm_while_audio_is_streamed_leaves_no_partial_file(tmp_path, audio_ckpt):
+    # ten minutes of audio: the output's temporary file is written chunk by chunk for several seconds
+    rng = np.random.default_rng(0)
+    sf.write(tmp_path / "long.wav", (0.05 * rng.standard_normal(16000 * 600)).astype(np.float32), 16000,
+             subtype="PCM_16")
+    out = tmp_path / "out"
+    p = _start("audio", tmp_path / "long.wav", "-o", out, "--model", audio_ckpt)
+    deadline = time.monotonic() + 120
+    while not (out.is_dir() and any(out.iterdir())):
+        assert p.poll() is None, "finished before its temporary file was seen: " + p.stdout.read()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert all(f.name.startswith(".") for f in out.iterdir())  # only the hidden temporary file so far
+    os.killpg(p.pid, signal.SIGTERM)
+    output, _ = p.communicate(timeout=60)
+    assert p.returncode == 128 + signal.SIGTERM, output
+    assert "interrupted" in output and "--skip-existing" in output and "Traceback" not in output
+    assert list(out.iterdir()) == []
+
+
+def _images(folder: Path) -> Path:
+    folder.mkdir()
+    for i in range(2):
+        Image.fromarray((smooth_image(48, 48, 1, seed=i)[:, :, 0] * 255).astype(np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+def test_sigterm_to_a_training_run_and_its_worker_says_how_to_resume(tmp_path):
+    data = _images(tmp_path / "data")
+    common = ["train", "--domain", "image", "--data", data, "--batch-size", "2", "--patch-size", "32",
+              "--arch-args", '{"width": 4}', "--workers", "1", "--steps", "100000"]
+    # killed after its first checkpoint: the worker leaves the signal to the main process, which stops
+    # cleanly instead of failing with "DataLoader worker ... is killed by signal"
+    p = _start(*common, "--out", tmp_path / "run", "--eval-every", "1")
+    output = _kill_after_line(p, "step 2:")
+    assert p.returncode == 128 + signal.SIGTERM, output
+    assert "continue with --resume" in output and "Traceback" not in output and "DataLoader" not in output
+    run = tmp_path / "run"
+    assert (run / "last.pt").is_file() and not [f for f in run.iterdir() if f.name.startswith(".")]
+
+
+def test_an_ignored_sighup_stays_ignored():
+    # nohup ignores SIGHUP so that the command outlives its terminal: the CLI must not undo that
+    code = ("import signal\nsignal.signal(signal.SIGHUP, signal.SIG_IGN)\nfrom denoise import cli\n"
+            "cli._catch_termination()\n"
+            "print(signal.getsignal(signal.SIGHUP) is signal.SIG_IGN, "
+            "signal.getsignal(signal.SIGTERM) is cli._raise_terminated)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.split() == ["True", "True"], r.stderr

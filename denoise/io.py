@@ -28,6 +28,13 @@ AUDIO_EXTS = frozenset(
      ".mp3"}
 )
 DENOISED_TAG = ".denoised"
+# Common formats that Pillow / libsndfile cannot decode at all (not by extension, nor by content): named in
+# a "convert it first" error before the model loads, rather than failing on the output's extension
+UNREADABLE_EXTS = {
+    "image": frozenset({".heic", ".heif", ".jxl", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2"}),
+    "audio": frozenset({".m4a", ".m4b", ".mp4", ".aac", ".alac", ".wma", ".mov", ".mkv", ".mka", ".webm", ".amr",
+                        ".3gp", ".ac3", ".ape", ".wv"}),
+}
 
 
 class InputError(ValueError):
@@ -642,13 +649,20 @@ def refuse_unwritable(plan: Plan, domain: str) -> None:
     """Moves the jobs whose destination extension has no writer (``-o clean.xyz``, ``-o out.psd``), or whose
     source is a file of the other domain (``denoise audio photo.png``), from ``plan.jobs`` to
     ``plan.errors``, so that they fail before a model is loaded, not after each file has been denoised.
-    The checks are table lookups, cheap enough to repeat for every job."""
+    So do sources in a format that cannot be decoded at all (``memo.m4a``, ``IMG_1.HEIC``): the error says
+    to convert them, not that their extension cannot be written. The checks are table lookups, cheap enough
+    to repeat for every job."""
     check = image_format_for if domain == "image" else audio_format_for
     other, other_exts = ("audio", AUDIO_EXTS) if domain == "image" else ("image", IMAGE_EXTS)
+    reader, convert = ("Pillow", "to PNG or TIFF") if domain == "image" else ("libsndfile", "to WAV or FLAC")
 
     def verdict(job: Job) -> Verdict:
-        if job.src.suffix.lower() in other_exts:  # `denoise audio photo.png`: name the mix-up, not the writer
+        ext = job.src.suffix.lower()
+        if ext in other_exts:  # `denoise audio photo.png`: name the mix-up, not the writer
             return "failed", f"an {other} file: use `denoise {other}`"
+        if ext in UNREADABLE_EXTS[domain]:
+            how = f" (e.g. ffmpeg -i {job.src.name} {job.src.stem}.wav)" if domain == "audio" else ""
+            return "failed", f"{reader} cannot decode {ext} files: convert it {convert} first{how}"
         try:
             check(job.dst)
         except InputError as exc:

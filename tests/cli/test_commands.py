@@ -134,7 +134,7 @@ def test_usage_errors_exit_2(tmp_path, audio_ckpt):
     assert not (tmp_path / "clean.png").exists()
 
 
-def test_unwritable_output_extension_fails_before_the_model_loads(tmp_path, gray_ckpt, audio_ckpt, monkeypatch):
+def test_unwritable_or_undecodable_files_fail_before_the_model_loads(tmp_path, gray_ckpt, audio_ckpt, monkeypatch):
     import denoise.cli
 
     def no_model(*args, **kwargs):
@@ -143,12 +143,21 @@ def test_unwritable_output_extension_fails_before_the_model_loads(tmp_path, gray
     monkeypatch.setattr(denoise.cli, "_load_model", no_model)
     src = _img(tmp_path / "a.png", np.zeros((8, 8), np.uint8))
     sf.write(tmp_path / "s.wav", speechlike(0.5, 16000), 16000)
+    memo, photo = tmp_path / "memo.m4a", tmp_path / "IMG_1.HEIC"
+    memo.write_bytes(b"\x00\x00\x00\x18ftypM4A " + bytes(100))
+    photo.write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(100))
     for domain, inp, out, model, why in [("image", src, "x.xyz", gray_ckpt, "unknown image extension"),
                                          ("image", src, "x.psd", gray_ckpt, "does not write it"),
                                          ("audio", tmp_path / "s.wav", "x.mp4", audio_ckpt, "cannot write audio"),
                                          ("audio", src, "x.wav", audio_ckpt, "an image file: use `denoise image`"),
                                          ("image", tmp_path / "s.wav", "x.png", gray_ckpt,
-                                          "an audio file: use `denoise audio`")]:
+                                          "an audio file: use `denoise audio`"),
+                                         # formats that cannot be decoded: "convert it", whatever -o says
+                                         ("audio", memo, "x.wav", audio_ckpt,
+                                          "cannot decode .m4a files: convert it to WAV or FLAC first "
+                                          "(e.g. ffmpeg -i memo.m4a memo.wav)"),
+                                         ("image", photo, "x.png", gray_ckpt,
+                                          "cannot decode .heic files: convert it to PNG or TIFF first")]:
         r = run(domain, inp, "-o", tmp_path / out, "--model", model)
         assert r.exit_code == 1 and why in r.output and "0 done, 1 failed" in r.output, r.output
         assert not (tmp_path / out).exists()

@@ -368,12 +368,15 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
     except ConfigError as exc:
         _fail(str(exc))
 
+    previous: dict[str, Any] = {}
+
     def report(rec: dict[str, Any]) -> None:
         if not quiet:
             metric = {k: v for k, v in rec.items() if k.startswith("val_")}
-            click.echo(f"step {rec['step']}: loss {rec['loss']:.4f}, lr {rec['lr']:.2e}, "
+            click.echo(f"step {rec['step']}/{rec['total_steps']}: loss {rec['loss']:.4f}, lr {rec['lr']:.2e}, "
                        + ", ".join(f"{k} {v}" for k, v in metric.items()) + f", best {rec['best']}, "
-                       f"{rec['seconds']} s", err=True)
+                       f"{rec['seconds']} s{_time_left(rec, previous)}", err=True)
+        previous.update(rec)
 
     def interrupted() -> str:
         if Path(out, "last.pt").exists():
@@ -451,6 +454,21 @@ def eval_cmd(domain: str, data_dir: Optional[str], sigma: tuple[float, ...], spe
         click.echo(json.dumps({"domain": domain, "model": model, "rows": rows}, indent=2))
         return
     click.echo(_table(rows))
+
+
+def _time_left(rec: dict[str, Any], previous: dict[str, Any]) -> str:
+    """", about 12 min left": the steps still to go at the pace since the ``previous`` record (evaluation
+    time included), capped by --max-time; "" for the first record of a process, which has no pace yet."""
+    if not previous or rec["step"] <= previous["step"] or rec["step"] >= rec["total_steps"]:
+        return ""
+    pace = (rec["seconds"] - previous["seconds"]) / (rec["step"] - previous["step"])
+    left = (rec["total_steps"] - rec["step"]) * pace
+    if rec.get("max_time"):
+        left = min(left, rec["max_time"] - rec["seconds"])
+    if left <= 0:
+        return ""
+    text = f"{left:.0f} s" if left < 90 else f"{left / 60:.0f} min" if left < 90 * 60 else f"{left / 3600:.1f} h"
+    return f", about {text} left"
 
 
 def _table(rows: list[dict[str, Any]]) -> str:

@@ -12,6 +12,7 @@ import logging
 import math
 import re
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -180,20 +181,32 @@ def _check_out(out: Path, cfg: TrainConfig) -> None:
 
 
 def _leave_termination_to_main(worker_id: int) -> None:
-    """DataLoader workers ignore SIGTERM and SIGHUP, as torch already has them ignore SIGINT: a kill of the
-    whole process group (``timeout``, ``docker stop``, a batch scheduler) then ends the run through the main
-    process, which stops cleanly and shuts the workers down, instead of the main process failing first with
-    "DataLoader worker is killed by signal". A worker whose main process dies anyway exits by itself
-    (torch's watchdog checks the parent)."""
+    """Runs in each DataLoader worker. A kill of the whole process group (``timeout``, ``docker stop``, a
+    batch scheduler) reaches the workers too, and torch's own SIGTERM handler kills a worker at once: the
+    main process then fails with "DataLoader worker is killed by signal" before its clean stop. So workers
+    ignore SIGTERM and SIGHUP, as torch has them ignore Ctrl-C, until the main process shuts them down (or,
+    if it dies anyway, torch's watchdog sees their parent gone).
+
+    And a main process that stops in the middle of receiving a batch breaks the worker's file-descriptor
+    handshake (multiprocessing's resource sharer), whose thread would print an EOFError or
+    ConnectionResetError traceback under the clean message: those two are dropped here."""
     for name in ("SIGTERM", "SIGHUP"):
         signum = getattr(signal, name, None)
         if signum is not None:
             signal.signal(signum, signal.SIG_IGN)
+    report = sys.excepthook
+
+    def excepthook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+        if not issubclass(kind, (EOFError, ConnectionError)):
+            report(kind, value, tb)
+
+    sys.excepthook = excepthook
 
 
 def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = None) -> dict[str, Any]:
     """Trains a model as ``cfg`` says and returns the last history record. ``on_log`` receives each
-    history record (the CLI prints them). Raises TrainingError or data.DataError with a clear message;
+    history record (the CLI prints them) plus ``total_steps`` and ``max_time``, the run's planned length,
+    for an estimate of the time left. Raises TrainingError or data.DataError with a clear message;
     running out of memory (a batch too large for the device) is a TrainingError that names the options to
     lower, not an allocator's traceback."""
     try:
@@ -400,7 +413,7 @@ def _fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]]) -
                 with open(out / "history.jsonl", "a") as f:
                     f.write(json.dumps(record) + "\n")
                 if on_log is not None:
-                    on_log(record)
+                    on_log({**record, "total_steps": total, "max_time": cfg.max_time})
             distributed.barrier()
     distributed.cleanup()
     return record or {"step": step, "best": best}

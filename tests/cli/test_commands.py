@@ -204,6 +204,23 @@ def test_train_image_two_steps_resume_and_use(tmp_path):
     assert r.exit_code == 0, r.output
 
 
+def test_training_lines_give_the_step_of_the_total_and_the_time_left(tmp_path):
+    from denoise.cli import _time_left
+
+    data = _images(tmp_path / "data")
+    r = run("train", "--domain", "image", "--data", data, "--out", tmp_path / "run", "--batch-size", "2",
+            "--patch-size", "32", "--eval-every", "1", "--arch-args", '{"width": 4}', "--workers", "0",
+            "--steps", "3")
+    lines = [line for line in r.output.splitlines() if line.startswith("step ")]
+    assert [line.split(":")[0] for line in lines] == ["step 1/3", "step 2/3", "step 3/3"], r.output
+    assert "left" not in lines[0] and "left" not in lines[2]  # no pace yet; done (line 2: timing-dependent)
+    rec = {"step": 300, "total_steps": 1000, "seconds": 200.0, "max_time": None}
+    assert _time_left(rec, {"step": 200, "seconds": 150.0}) == ", about 6 min left"  # 700 steps at 0.5 s
+    assert _time_left({**rec, "max_time": 260}, {"step": 200, "seconds": 150.0}) == ", about 60 s left"
+    assert _time_left({**rec, "total_steps": 100000}, {"step": 200, "seconds": 150.0}) == ", about 13.8 h left"
+    assert _time_left(rec, {}) == ""
+
+
 def test_ctrl_c_in_training_says_how_to_resume(tmp_path, monkeypatch):
     def interrupted(cfg, on_log=None):
         if cfg.steps > 1:  # as after the first checkpoint

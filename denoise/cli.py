@@ -240,7 +240,20 @@ def _iter_results(domain, jobs, net, model, device, overwrite, skip_existing, st
             yield from denoise_paths(_load_model(model, "image", device, ch), group, **kw)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Group(click.Group):
+    """Ctrl-C, SIGTERM or SIGHUP outside a command's own handler (while torch imports or a model loads,
+    before anything is written): "interrupted" and 130 / 143 / 129, where click would print "Aborted!" and
+    exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            click.echo("interrupted", err=True)
+            raise SystemExit(_interrupt_code(exc)) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="denoise")
 def cli() -> None:
     """Remove noise from images and audio with convolutional denoising autoencoders.

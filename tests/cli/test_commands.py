@@ -121,6 +121,17 @@ def test_ctrl_c_in_a_batch_says_how_to_finish_it(tmp_path, gray_ckpt, monkeypatc
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0.png", "1.png", "2.png"]
 
 
+def test_ctrl_c_while_the_model_loads_exits_130_not_aborted(tmp_path, gray_ckpt, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("denoise.cli._load_model", interrupted)
+    _img(tmp_path / "a.png", np.zeros((8, 8), np.uint8))
+    r = run("image", tmp_path / "a.png", "--model", gray_ckpt)
+    assert r.exit_code == 130 and r.output.strip() == "interrupted", r.output  # click alone: "Aborted!", 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
 def test_usage_errors_exit_2(tmp_path, audio_ckpt):
     src = _img(tmp_path / "a.png", np.zeros((8, 8), np.uint8))
     assert run("image", src, "--model", audio_ckpt).exit_code == 2  # audio model for an image

@@ -219,6 +219,13 @@ class _NoBar:
         pass
 
 
+def _file_bar(length: int, label: str, quiet: bool) -> Any:
+    """A progress bar on stderr counting files, shown only on a terminal and without -q; else a no-op."""
+    if quiet or not sys.stderr.isatty():
+        return _NoBar()
+    return click.progressbar(length=max(1, length), label=label, file=sys.stderr, show_pos=True)
+
+
 def _iter_results(domain, jobs, net, model, device, overwrite, skip_existing, strength, batch_size,  # type: ignore[no-untyped-def]
                   progress=None, ensemble=False):
     """Default image model: gray files go to the gray model and colour files to the colour model, each
@@ -457,10 +464,15 @@ def eval_cmd(domain: str, data_dir: Optional[str], sigma: tuple[float, ...], spe
             files = list_files([data_dir], io.IMAGE_EXTS)
             ch = io.image_channels(files[0]) if files and model == "default" else 1
             net = _load_model(model, "image", device, ch)
-            rows = evaluation.eval_images(net, data_dir, levels, seed=seed, limit=limit, ensemble=ensemble)
+            with _file_bar(len(files[:limit]) * len(levels), "denoising images", quiet) as bar:
+                rows = evaluation.eval_images(net, data_dir, levels, seed=seed, limit=limit, ensemble=ensemble,
+                                              tick=lambda: bar.update(1))
         else:
             net = _load_model(model, "audio", device)
-            rows = evaluation.eval_audio(net, speech, noise, levels, seed=seed, limit=limit)
+            count = len(list_files([speech], io.AUDIO_EXTS)[:limit])
+            with _file_bar(count * len(levels), "denoising mixtures", quiet) as bar:
+                rows = evaluation.eval_audio(net, speech, noise, levels, seed=seed, limit=limit,
+                                             tick=lambda: bar.update(1))
     except (io.InputError, DataError) as exc:
         _fail(str(exc), EXIT_FAILED)
     if as_json:
@@ -533,7 +545,10 @@ def score(inputs: tuple[str, ...], domain: str, model: str, device: str, batch_s
     results = [scoring.FileScore(Path(item), None, reason) for item, reason in plan.errors]
     if files:
         net = _load_model(model, domain, device, ch)
-        results += list(scoring.score_files(net, files, batch_size))
+        with _file_bar(len(files), "scoring files", quiet) as bar:
+            for result in scoring.score_files(net, files, batch_size):
+                results.append(result)
+                bar.update(1)
     rows = scoring.ranked(results)
     unit = scoring.UNITS[domain]
     records = [{"rank": i + 1 if r.score is not None else None, "score": r.score, "unit": unit,

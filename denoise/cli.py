@@ -74,8 +74,8 @@ def _interrupt_code(exc: KeyboardInterrupt) -> int:
 @contextlib.contextmanager
 def _exit_on_interrupt(message: str | Callable[[], str]) -> Iterator[None]:
     """Ctrl-C (or SIGTERM / SIGHUP) inside: print ``message`` (how to pick up where it stopped; a callable is
-    asked at that moment) and exit 130 (143 / 129). It has to be caught inside the command: click turns
-    KeyboardInterrupt into a bare "Aborted!" (exit 1) before main() sees it."""
+    asked at that moment) and exit 130 (143 / 129). Elsewhere in a command, :class:`_Group` prints only
+    "interrupted"."""
     try:
         yield
     except KeyboardInterrupt as exc:
@@ -155,8 +155,7 @@ def _run_files(domain: str, inputs: tuple[str, ...], output: Optional[str], mode
         # outputs are written by rename, so every file that exists after Ctrl-C is complete
         with _exit_on_interrupt(f"{nl}interrupted: every output file that exists is complete; run the same "
                                 "command with --skip-existing to do the rest"), \
-                click.progressbar(length=max(1, math.ceil(total)), label=f"denoising {unit}", file=sys.stderr,
-                                  show_pos=True) if show_bar else _NoBar() as bar:
+                _bar(math.ceil(total), f"denoising {unit}", quiet) as bar:
             meter = _Meter(bar, total)
             # closing(): an interrupt that lands in this loop body, not inside the generator, still closes
             # it at once, so the output it holds open removes its temporary file before the message
@@ -219,8 +218,8 @@ class _NoBar:
         pass
 
 
-def _file_bar(length: int, label: str, quiet: bool) -> Any:
-    """A progress bar on stderr counting files, shown only on a terminal and without -q; else a no-op."""
+def _bar(length: int, label: str, quiet: bool) -> Any:
+    """A progress bar on stderr, shown only on a terminal and without -q; else a no-op."""
     if quiet or not sys.stderr.isatty():
         return _NoBar()
     return click.progressbar(length=max(1, length), label=label, file=sys.stderr, show_pos=True)
@@ -464,13 +463,13 @@ def eval_cmd(domain: str, data_dir: Optional[str], sigma: tuple[float, ...], spe
             files = list_files([data_dir], io.IMAGE_EXTS)
             ch = io.image_channels(files[0]) if files and model == "default" else 1
             net = _load_model(model, "image", device, ch)
-            with _file_bar(len(files[:limit]) * len(levels), "denoising images", quiet) as bar:
+            with _bar(len(files[:limit]) * len(levels), "denoising images", quiet) as bar:
                 rows = evaluation.eval_images(net, data_dir, levels, seed=seed, limit=limit, ensemble=ensemble,
                                               tick=lambda: bar.update(1))
         else:
             net = _load_model(model, "audio", device)
             count = len(list_files([speech], io.AUDIO_EXTS)[:limit])
-            with _file_bar(count * len(levels), "denoising mixtures", quiet) as bar:
+            with _bar(count * len(levels), "denoising mixtures", quiet) as bar:
                 rows = evaluation.eval_audio(net, speech, noise, levels, seed=seed, limit=limit,
                                              tick=lambda: bar.update(1))
     except (io.InputError, DataError) as exc:
@@ -545,7 +544,7 @@ def score(inputs: tuple[str, ...], domain: str, model: str, device: str, batch_s
     results = [scoring.FileScore(Path(item), None, reason) for item, reason in plan.errors]
     if files:
         net = _load_model(model, domain, device, ch)
-        with _file_bar(len(files), "scoring files", quiet) as bar:
+        with _bar(len(files), "scoring files", quiet) as bar:
             for result in scoring.score_files(net, files, batch_size):
                 results.append(result)
                 bar.update(1)

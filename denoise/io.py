@@ -32,7 +32,7 @@ DENOISED_TAG = ".denoised"
 # a "convert it first" error before the model loads, rather than failing on the output's extension
 UNREADABLE_EXTS = {
     "image": frozenset({".heic", ".heif", ".jxl", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2"}),
-    "audio": frozenset({".m4a", ".m4b", ".mp4", ".aac", ".alac", ".wma", ".mov", ".mkv", ".mka", ".webm", ".amr",
+    "audio": frozenset({".m4a", ".m4b", ".mp4", ".aac", ".wma", ".mov", ".mkv", ".mka", ".webm", ".amr",
                         ".3gp", ".ac3", ".ape", ".wv"}),
 }
 

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, NoReturn, Optional
 
 import click
 
-from denoise.config import IMAGE_LOSSES, PRECISIONS  # no torch: keeps --help instant
+from denoise.config import IMAGE_LOSSES, MIN_PATCH_SIZE, PRECISIONS  # no torch: keeps --help instant
 
 log = logging.getLogger("denoise")
 
@@ -66,9 +66,11 @@ def _catch_termination() -> None:
             signal.signal(signum, _raise_terminated)
 
 
-def _interrupt_code(exc: KeyboardInterrupt) -> int:
-    """128 + the signal number, as shells report a process killed by it: 130 Ctrl-C, 143 SIGTERM."""
-    return 128 + exc.signum if isinstance(exc, _Terminated) else EXIT_INTERRUPTED
+def _exit_interrupted(exc: KeyboardInterrupt, message: str = "interrupted") -> NoReturn:
+    """Prints ``message`` and exits 128 + the signal number, as shells report a process killed by it: 130
+    Ctrl-C, 143 SIGTERM, 129 SIGHUP."""
+    click.echo(message, err=True)
+    raise SystemExit(128 + exc.signum if isinstance(exc, _Terminated) else EXIT_INTERRUPTED) from None
 
 
 @contextlib.contextmanager
@@ -79,8 +81,7 @@ def _exit_on_interrupt(message: str | Callable[[], str]) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt as exc:
-        click.echo(message() if callable(message) else message, err=True)
-        raise SystemExit(_interrupt_code(exc)) from None
+        _exit_interrupted(exc, message() if callable(message) else message)
 
 
 def _load_model(name: str, domain: str, device: str, channels: int = 1) -> Any:
@@ -144,7 +145,7 @@ def _run_files(domain: str, inputs: tuple[str, ...], output: Optional[str], mode
             net = None  # picked per file below: gray and colour need different default models
         else:
             net = _load_model(model, domain, device)
-        show_bar = not quiet and sys.stderr.isatty()
+        show_bar = _shows_bar(quiet)
         nl = "\n" if show_bar else ""  # start a fresh line below the progress bar
         # what each file adds to the bar: seconds of audio or megapixels, so that one long recording or
         # large photo moves the bar too (fed chunk by chunk or tile batch by tile batch)
@@ -218,9 +219,13 @@ class _NoBar:
         pass
 
 
+def _shows_bar(quiet: bool) -> bool:
+    return not quiet and sys.stderr.isatty()
+
+
 def _bar(length: int, label: str, quiet: bool) -> Any:
-    """A progress bar on stderr, shown only on a terminal and without -q; else a no-op."""
-    if quiet or not sys.stderr.isatty():
+    """A progress bar on stderr, shown only on a terminal and without -q (:func:`_shows_bar`); else a no-op."""
+    if not _shows_bar(quiet):
         return _NoBar()
     return click.progressbar(length=max(1, length), label=label, file=sys.stderr, show_pos=True)
 
@@ -255,8 +260,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt as exc:
-            click.echo("interrupted", err=True)
-            raise SystemExit(_interrupt_code(exc)) from None
+            _exit_interrupted(exc)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -314,7 +318,7 @@ def audio(**kw: Any) -> None:
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Passes over the data (if --steps is not given).")
 @click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
 @click.option("--lr", type=float, default=1e-3, show_default=True)
-@click.option("--patch-size", type=click.IntRange(8), default=None,
+@click.option("--patch-size", type=click.IntRange(MIN_PATCH_SIZE), default=None,
               help="Image crop side in pixels (64) or audio segment in samples (2 s).")
 @click.option("--eval-every", type=click.IntRange(1), default=200, show_default=True)
 @click.option("--max-time", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -444,7 +448,7 @@ def eval_cmd(domain: str, data_dir: Optional[str], sigma: tuple[float, ...], spe
     import math
 
     from denoise import evaluation, io
-    from denoise.data import DataError, list_files
+    from denoise.data import DataError
 
     levels = (sigma if domain == "image" else snr) + extra
     if domain == "image":
@@ -460,15 +464,15 @@ def eval_cmd(domain: str, data_dir: Optional[str], sigma: tuple[float, ...], spe
         _fail("--snr must be a finite number of dB")
     try:
         if domain == "image":
-            files = list_files([data_dir], io.IMAGE_EXTS)
+            files = evaluation.eval_image_files(data_dir, limit)
             ch = io.image_channels(files[0]) if files and model == "default" else 1
             net = _load_model(model, "image", device, ch)
-            with _bar(len(files[:limit]) * len(levels), "denoising images", quiet) as bar:
+            with _bar(len(files) * len(levels), "denoising images", quiet) as bar:
                 rows = evaluation.eval_images(net, data_dir, levels, seed=seed, limit=limit, ensemble=ensemble,
                                               tick=lambda: bar.update(1))
         else:
             net = _load_model(model, "audio", device)
-            count = len(list_files([speech], io.AUDIO_EXTS)[:limit])
+            count = len(evaluation.eval_speech_files(speech, limit))
             with _bar(count * len(levels), "denoising mixtures", quiet) as bar:
                 rows = evaluation.eval_audio(net, speech, noise, levels, seed=seed, limit=limit,
                                              tick=lambda: bar.update(1))
@@ -647,5 +651,4 @@ def main() -> None:
     try:
         cli.main(prog_name="denoise")
     except KeyboardInterrupt as exc:
-        click.echo("interrupted", err=True)
-        raise SystemExit(_interrupt_code(exc)) from None
+        _exit_interrupted(exc)

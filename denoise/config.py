@@ -126,6 +126,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 # Supervised image losses on the estimate: l1 (the default, robust to the outliers of salt-and-pepper and
 # dropout corruptions) or mse (what PSNR scores). Audio always uses the spectral loss of denoise.train.
 IMAGE_LOSSES = ("l1", "mse")
+MIN_PATCH_SIZE = 8  # pixels or samples: the smallest crop --patch-size accepts
 
 
 @dataclass

@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from denoise import io
-from denoise.config import CorruptionConfig
+from denoise.config import MIN_PATCH_SIZE, CorruptionConfig
 from denoise.dsp import resample
 from denoise.noise import AudioCorruption, ImageCorruption
 
@@ -78,7 +78,7 @@ def load_images(dirs: Sequence[str | Path], channels: Optional[int], min_size: i
         log.warning("skipped %d image(s) smaller than the %d-pixel patch size", small, min_size)
     if not images:
         hint = (f"; the largest has a {largest_small}-pixel short side, so a patch size of at most "
-                f"{largest_small} (--patch-size) would use it") if largest_small >= 8 else ""
+                f"{largest_small} (--patch-size) would use it") if largest_small >= MIN_PATCH_SIZE else ""
         raise DataError(f"no usable images (need at least {min_size}x{min_size} pixels){hint}")
     return images, channels
 

@@ -52,12 +52,22 @@ def mix_for_eval(clean: np.ndarray, noise: Sequence[np.ndarray], index: int, snr
     return clean + nz * np.sqrt(p_c / (p_n * 10 ** (snr / 10)))
 
 
+def eval_image_files(data_dir: str | Path, limit: Optional[int] = None) -> list[Path]:
+    """The images :func:`eval_images` scores, in order: the first ``limit`` found under ``data_dir``."""
+    return list_files([data_dir], io.IMAGE_EXTS)[:limit]
+
+
+def eval_speech_files(speech_dir: str | Path, limit: Optional[int] = None) -> list[Path]:
+    """The speech files :func:`eval_audio` mixes and scores, in order: the first ``limit``."""
+    return list_files([speech_dir], io.AUDIO_EXTS)[:limit]
+
+
 def eval_images(model: nn.Module, data_dir: str | Path, sigmas: Sequence[float], seed: int = 0,
                 limit: Optional[int] = None, tick: Optional[Callable[[], None]] = None,
                 ensemble: bool = False) -> list[dict[str, Any]]:
     """One row per σ: mean PSNR and SSIM of the noisy input and of the model's output (with the x8
     self-ensemble when ``ensemble``)."""
-    files = list_files([data_dir], io.IMAGE_EXTS)[:limit]
+    files = eval_image_files(data_dir, limit)
     if not files:
         raise io.InputError(f"no images in {data_dir}")
     clean_set = [io.read_image(f).pixels for f in files]
@@ -85,7 +95,7 @@ def eval_audio(model: nn.Module, speech_dir: str | Path, noise_dir: str | Path, 
     Speech file i is mixed with noise file i mod n, looped or cut to the speech length, at the model's
     sample rate."""
     sr = model.config.sample_rate
-    speech_files = list_files([speech_dir], io.AUDIO_EXTS)[:limit]
+    speech_files = eval_speech_files(speech_dir, limit)
     noise_files = list_files([noise_dir], io.AUDIO_EXTS)
     if not speech_files or not noise_files:
         raise io.InputError("eval needs speech and noise audio files")

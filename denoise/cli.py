@@ -95,6 +95,13 @@ def _load_model(name: str, domain: str, device: str, channels: int = 1) -> Any:
         _fail(str(exc))
 
 
+# Options every command shares, defined once so that their help reads the same everywhere.
+_device_option = click.option("--device", default="auto", show_default=True,
+                              help="auto (CUDA, then MPS, then the CPU), cpu, cuda, cuda:N or mps.")
+_quiet_option = click.option("-q", "--quiet", is_flag=True, help="Only print errors.")
+_verbose_option = click.option("-v", "--verbose", is_flag=True, help="Print details and tracebacks.")
+
+
 def common_options(f: Callable) -> Callable:
     options = [
         click.argument("inputs", nargs=-1, required=True),
@@ -102,7 +109,7 @@ def common_options(f: Callable) -> Callable:
                      help="Output file (one input file) or directory (mirrors the input tree; a trailing / "
                           "forces a directory)."),
         click.option("--model", default="default", show_default=True, help="Shipped model name or checkpoint file."),
-        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
+        _device_option,
         click.option("--batch-size", default=None, type=click.IntRange(1),
                      help="Image tiles or audio chunks per forward pass.  [default: 1 on the CPU (larger is no "
                           "faster there, only uses more memory); 8 tiles / 4 chunks on a GPU]"),
@@ -110,8 +117,8 @@ def common_options(f: Callable) -> Callable:
                      help="Blend: 0 returns the input, 1 the fully denoised output."),
         click.option("--overwrite", is_flag=True, help="Replace existing output files."),
         click.option("--skip-existing", is_flag=True, help="Skip inputs whose output already exists (resume a batch)."),
-        click.option("-q", "--quiet", is_flag=True, help="Only print errors."),
-        click.option("-v", "--verbose", is_flag=True, help="Print details and tracebacks."),
+        _quiet_option,
+        _verbose_option,
     ]
     for opt in reversed(options):
         f = opt(f)
@@ -301,7 +308,7 @@ def audio(**kw: Any) -> None:
 
 
 @cli.command()
-@click.option("--domain", type=click.Choice(["image", "audio"]), required=True)
+@click.option("--domain", type=click.Choice(["image", "audio"]), required=True, help="What the model denoises.")
 @click.option("--data", "data_dirs", multiple=True, required=True, help="Clean training data (repeatable).")
 @click.option("--noise-dir", default=None, help="Audio: recorded noise to mix in (else synthetic noise only).")
 @click.option("--val", default=None, help="Validation data (clean); default: a fixed subset of --data.")
@@ -316,16 +323,22 @@ def audio(**kw: Any) -> None:
 @click.option("--channels", type=click.Choice(["1", "3"]), default=None, help="Image channels (default: from data).")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Optimisation steps.")
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Passes over the data (if --steps is not given).")
-@click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True,
+              help="Patches or segments per step (per process under torchrun).")
+@click.option("--lr", type=float, default=1e-3, show_default=True,
+              help="Peak learning rate (AdamW): linear warm-up over the first 5 % of steps (at most 500), then "
+                   "cosine decay to 2 % of it.")
 @click.option("--patch-size", type=click.IntRange(MIN_PATCH_SIZE), default=None,
               help="Image crop side in pixels (64) or audio segment in samples (2 s).")
-@click.option("--eval-every", type=click.IntRange(1), default=200, show_default=True)
+@click.option("--eval-every", type=click.IntRange(1), default=200, show_default=True,
+              help="Validate, print a line and save last.pt (and best.pt when validation improves) every N "
+                   "steps.")
 @click.option("--max-time", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Training time budget in seconds (over all resumes); the LR schedule fits it.")
 @click.option("--workers", type=click.IntRange(0), default=2, show_default=True, help="Data loader workers.")
-@click.option("--device", default="auto", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@_device_option
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seeds the initial weights, the patches and the corruptions.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt (optimizer and schedule included).")
 @click.option("--overwrite", is_flag=True,
               help="Start a new run in an OUT that holds one (its checkpoints and history are replaced).")
@@ -339,8 +352,8 @@ def audio(**kw: Any) -> None:
               help="--data is noisy, with no clean version: learn Noise2Void-style from blind spots.")
 @click.option("--blind-spot-fraction", type=click.FloatRange(0, 0.5, min_open=True, max_open=True), default=0.02,
               show_default=True, help="With --self-supervised: fraction of pixels/bins masked per example.")
-@click.option("-q", "--quiet", is_flag=True)
-@click.option("-v", "--verbose", is_flag=True)
+@_quiet_option
+@_verbose_option
 def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val: Optional[str], out: str,
           arch: Optional[str], arch_args: Optional[str], init: Optional[str], channels: Optional[str],
           steps: Optional[int], epochs: Optional[int], batch_size: int, lr: float, patch_size: Optional[int],
@@ -419,20 +432,21 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
 
 
 @cli.command("eval")
-@click.option("--domain", type=click.Choice(["image", "audio"]), required=True)
+@click.option("--domain", type=click.Choice(["image", "audio"]), required=True, help="What to evaluate.")
 @click.option("--data", "data_dir", default=None, help="Image: clean images.")
 @click.option("--sigma", type=float, multiple=True, help="Image: noise σ on the 0-255 scale (repeatable or space-separated).")
 @click.option("--speech", default=None, help="Audio: clean speech.")
 @click.option("--noise", default=None, help="Audio: noise recordings.")
 @click.option("--snr", type=float, multiple=True, help="Audio: SNR in dB (repeatable or space-separated).")
-@click.option("--model", default="default", show_default=True)
-@click.option("--device", default="auto", show_default=True)
+@click.option("--model", default="default", show_default=True, help="Shipped model name or checkpoint file.")
+@_device_option
 @click.option("--limit", type=click.IntRange(1), default=None, help="Use only the first N files.")
 @click.option("--ensemble", is_flag=True, help="Image: score the x8 self-ensemble (see `denoise image --help`).")
-@click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True,
+              help="Seeds the added noise (and the audio mixtures): the same seed scores the same inputs.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("-q", "--quiet", is_flag=True)
-@click.option("-v", "--verbose", is_flag=True)
+@_quiet_option
+@_verbose_option
 @click.argument("extra", nargs=-1, type=float)
 def eval_cmd(domain: str, data_dir: Optional[str], sigma: tuple[float, ...], speech: Optional[str],
              noise: Optional[str], snr: tuple[float, ...], model: str, device: str, limit: Optional[int],
@@ -516,13 +530,13 @@ def _table(rows: list[dict[str, Any]]) -> str:
 @click.option("--model", default="default", show_default=True,
               help="Shipped model name or checkpoint file. For images, default is image-gray or image-color "
                    "by the first file's channels: one model for every file, so that the scores compare.")
-@click.option("--device", default="auto", show_default=True)
+@_device_option
 @click.option("--batch-size", default=None, type=click.IntRange(1),
               help="Image tiles or audio chunks per forward pass.  [default: 1 on the CPU, more on a GPU]")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV (rank,score,unit,path,error).")
-@click.option("-q", "--quiet", is_flag=True)
-@click.option("-v", "--verbose", is_flag=True)
+@_quiet_option
+@_verbose_option
 def score(inputs: tuple[str, ...], domain: str, model: str, device: str, batch_size: Optional[int], as_json: bool,
           as_csv: bool, quiet: bool, verbose: bool) -> None:
     """Rank files by how badly the autoencoder reconstructs them (anomaly score), most unusual first.
@@ -613,7 +627,7 @@ def _domain_of(model: str, inputs: tuple[str, ...]) -> str:
 @cli.command()
 @click.option("--archs", is_flag=True, help="List the architectures that `train --arch` accepts, with the "
               "--arch-args each takes and their defaults.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest (or, with --archs, the list) as JSON.")
 def models(archs: bool, as_json: bool) -> None:
     """List the shipped models (domain, architecture, size, training data)."""
     if archs:

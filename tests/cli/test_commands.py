@@ -3,6 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import numpy as np
 import pytest
 import soundfile as sf
@@ -29,6 +30,15 @@ def test_help_is_fast_and_torch_free():
     code = "import sys, denoise.cli; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_every_option_of_every_command_says_what_it_does():
+    bare = [f"{name} {opt.opts[-1]}" for name, command in cli.commands.items() for opt in command.params
+            if isinstance(opt, click.Option) and not opt.help]
+    assert bare == []
+    r = run("train", "--help")  # the one rule about -q/-v and --device reads the same in every command
+    assert "-q, --quiet" in r.output and "Only print errors." in r.output
+    assert "auto (CUDA, then MPS, then the CPU)" in r.output
 
 
 def test_console_script_and_module_entry_point(tmp_path, gray_ckpt):

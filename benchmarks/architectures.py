@@ -28,6 +28,7 @@ from _common import best_time, data_root, machine, parser, table  # noqa: E402
 
 from denoise import checkpoint, evaluation, inference  # noqa: E402
 from denoise.config import TrainConfig  # noqa: E402
+from denoise.device import reuse_freed_cpu_memory  # noqa: E402
 from denoise.models import count_parameters  # noqa: E402
 from denoise.train import fit  # noqa: E402
 
@@ -73,6 +74,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice).")
     args = ap.parse_args()
+    reuse_freed_cpu_memory()  # as the denoise commands do, so that the times are theirs
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)

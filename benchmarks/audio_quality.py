@@ -25,6 +25,7 @@ from _common import data_root, machine, parser, table  # noqa: E402
 
 from denoise import checkpoint, inference, io, metrics  # noqa: E402
 from denoise.data import list_files  # noqa: E402
+from denoise.device import reuse_freed_cpu_memory  # noqa: E402
 from denoise.dsp import resample  # noqa: E402
 from denoise.evaluation import mix_for_eval, read_mono  # noqa: E402
 
@@ -97,6 +98,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="First N speech/dev files.")
     ap.add_argument("--snr", type=float, nargs="+", default=[0.0, 5.0, 10.0])
     args = ap.parse_args()
+    reuse_freed_cpu_memory()  # as the denoise commands do, so that the times are theirs
     logging.basicConfig(level=logging.ERROR)
     root = data_root(args.data_root)
     model = checkpoint.load(args.model, domain="audio")

@@ -29,6 +29,7 @@ from image_quality import SETS, image_set_parser, mean_scores  # noqa: E402
 
 from denoise import checkpoint, inference, io, noise  # noqa: E402
 from denoise.data import list_files  # noqa: E402
+from denoise.device import reuse_freed_cpu_memory  # noqa: E402
 
 # name, function of denoise.noise, parameter: (B,) tensor per image
 CONDITIONS = [
@@ -88,6 +89,7 @@ def main() -> None:
     ap = image_set_parser(__doc__)
     ap.add_argument("--model", default=None, help="A checkpoint to score instead of the shipped model.")
     args = ap.parse_args()
+    reuse_freed_cpu_memory()  # as the denoise commands do, so that the times are theirs
     logging.basicConfig(level=logging.ERROR)
     root = data_root(args.data_root)
     print(f"# Other image corruptions, machine: {machine()}\n")

@@ -43,7 +43,9 @@ def _one(spec: dict, out: str) -> None:
     import torch
 
     from denoise import checkpoint, inference
+    from denoise.device import reuse_freed_cpu_memory
 
+    reuse_freed_cpu_memory()  # as the denoise commands do, so that the times are theirs
     torch.set_num_threads(spec["threads"])
     model = checkpoint.load(spec["model"], spec["domain"], 1, "cpu")  # channels-last on the CPU
     if spec["layout"] == "nchw":

@@ -26,6 +26,7 @@ from _common import best_time, machine, parser, table  # noqa: E402
 
 from denoise import checkpoint, inference  # noqa: E402
 from denoise.config import ModelConfig  # noqa: E402
+from denoise.device import reuse_freed_cpu_memory  # noqa: E402
 from denoise.models import build_model, count_parameters  # noqa: E402
 
 # each candidate changes one argument of the shipped image-gray's (and one more level: depth + 1)
@@ -63,6 +64,7 @@ def main() -> None:
     ap.add_argument("--no-time", action="store_true", help="Skip the CPU timing.")
     ap.add_argument("--threads", type=int, default=1, help="torch threads for the timing (default 1).")
     args = ap.parse_args()
+    reuse_freed_cpu_memory()  # as the denoise commands do, so that the times are theirs
     torch.set_num_threads(args.threads)
     if args.arch_args:
         configs = [("given", json.loads(a)) for a in args.arch_args]

@@ -1,0 +1,62 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from denoise import device
+from denoise.cli import cli
+
+# In a child process, so that the test process keeps glibc's defaults: frees and re-allocates a 64 MiB
+# tensor (the size of one audio training activation) and counts the page faults of the re-allocations.
+FAULTS = """
+import json, resource, sys, torch
+from denoise.device import reuse_freed_cpu_memory
+applied = reuse_freed_cpu_memory() if sys.argv[1] == "reuse" else False
+for _ in range(10):  # glibc grows its heap a few times (alignment) before the freed blocks fit
+    torch.ones(16 << 20)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(5):
+    torch.ones(16 << 20)
+print(json.dumps({"applied": applied, "faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before}))
+"""
+
+
+def _faults(arm: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", FAULTS, arm], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def test_freed_cpu_memory_is_reused_instead_of_faulted_in_again():
+    system, reuse = _faults("system"), _faults("reuse")
+    if not reuse["applied"]:
+        pytest.skip("not a glibc that accepts a large mmap threshold")
+    pages = 5 * (64 << 20) // 4096
+    assert system["faults"] > pages / 2  # glibc's default: each 64 MiB block is mapped and faulted in anew
+    assert reuse["faults"] < pages / 50  # reused: the pages are already there
+
+
+def test_malloc_settings_from_the_environment_are_left_alone(monkeypatch):
+    # returns before calling mallopt, so this can run in the test process itself
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
+    assert device.reuse_freed_cpu_memory() is False
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=131072")
+    assert device.reuse_freed_cpu_memory() is False
+
+
+def test_commands_that_run_a_model_ask_for_it(tmp_path, gray_ckpt, monkeypatch):
+    calls = []
+    monkeypatch.setattr(device, "reuse_freed_cpu_memory", lambda: calls.append(1) or False)
+    Image.fromarray(np.full((16, 16), 128, np.uint8)).save(tmp_path / "a.png")
+    r = CliRunner().invoke(cli, ["image", str(tmp_path / "a.png"), "--model", str(gray_ckpt), "-q"])
+    assert r.exit_code == 0, r.output
+    assert calls == [1]
+    r = CliRunner().invoke(cli, ["train", "--domain", "image", "--data", str(tmp_path / "none"),
+                                 "--out", str(tmp_path / "run"), "-q"])
+    assert r.exit_code == 1 and calls == [1, 1]  # asked for before the data are looked at
+    CliRunner().invoke(cli, ["models"])  # runs no model: leaves malloc alone
+    assert calls == [1, 1]

@@ -57,13 +57,33 @@ def _raise_terminated(signum: int, frame: Any) -> None:
     raise _Terminated(signum)
 
 
+def _redeliver_swallowed_interrupt(unraisable: Any) -> None:
+    """``sys.unraisablehook``: an interrupt raised while a finaliser runs (``__del__``, such as that of the
+    DataLoader worker's connection, which the garbage collector may call at any moment) is printed as
+    "Exception ignored in ..." and dropped by Python, and the command would run on as if never stopped (a
+    training run: until its last step). Send the signal again instead, from a thread and a moment later
+    (sent from here, its handler would run inside this hook, and be dropped again), so that it is raised in
+    the code that runs next. Everything else goes to the default hook."""
+    if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+        import os
+        import threading
+
+        signum = getattr(unraisable.exc_value, "signum", signal.SIGINT)
+        resend = threading.Timer(0.01, os.kill, (os.getpid(), signum))
+        resend.daemon = True  # never holds up an exit
+        resend.start()
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def _catch_termination() -> None:
     """Route SIGTERM and SIGHUP through :class:`_Terminated`. A signal that is already ignored (``nohup``
-    ignores SIGHUP) stays ignored."""
+    ignores SIGHUP) stays ignored. An interrupt that lands in a finaliser is sent again."""
     for name in ("SIGTERM", "SIGHUP"):
         signum = getattr(signal, name, None)
         if signum is not None and signal.getsignal(signum) is signal.SIG_DFL:
             signal.signal(signum, _raise_terminated)
+    sys.unraisablehook = _redeliver_swallowed_interrupt
 
 
 def _exit_interrupted(exc: KeyboardInterrupt, message: str = "interrupted") -> NoReturn:

@@ -88,3 +88,32 @@ def test_an_ignored_sighup_stays_ignored():
             "signal.getsignal(signal.SIGTERM) is cli._raise_terminated)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.split() == ["True", "True"], r.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_that_lands_in_a_finaliser_still_stops_the_command(signum):
+    # Python drops an exception raised in __del__ ("Exception ignored in ..."): a SIGTERM that arrived
+    # while the DataLoader worker's connection was finalised left a training run going on to its last step
+    code = f"""
+import os, sys, time
+from denoise import cli
+cli._catch_termination()
+
+class Finalised:
+    def __del__(self):
+        os.kill(os.getpid(), {int(signum)})
+        for _ in range(10**5):  # the handler runs here, inside __del__
+            pass
+
+try:
+    Finalised()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        pass
+    print("ran on")
+except KeyboardInterrupt as exc:
+    print("stopped", getattr(exc, "signum", 2))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.stdout.split() == ["stopped", str(int(signum))], r.stdout + r.stderr
+    assert "Exception ignored" not in r.stderr

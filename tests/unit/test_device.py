@@ -10,8 +10,9 @@ from PIL import Image
 from denoise import device
 from denoise.cli import cli
 
-# In a child process, so that the test process keeps glibc's defaults: frees and re-allocates a 64 MiB
-# tensor (the size of one audio training activation) and counts the page faults of the re-allocations.
+# In fresh child processes, one with glibc's defaults and one with reuse (the test process itself may have
+# either): frees and re-allocates a 64 MiB tensor (about one audio training activation) and counts the page
+# faults of the re-allocations.
 FAULTS = """
 import json, resource, sys, torch
 from denoise.device import reuse_freed_cpu_memory

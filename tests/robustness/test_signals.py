@@ -18,9 +18,16 @@ from PIL import Image
 from tests.conftest import smooth_image
 
 
+def _sigint_as_in_a_terminal() -> None:
+    """preexec_fn: a shell starts background jobs (``.ci/run &``) with SIGINT ignored, which the children
+    inherit and Python then leaves ignored; the tests that send SIGINT need it as a terminal has it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(*args: object) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "denoise", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            preexec_fn=_sigint_as_in_a_terminal)
 
 
 def _kill_after_line(p: subprocess.Popen, starts: str, signum: int = signal.SIGTERM) -> str:
@@ -114,6 +121,7 @@ try:
 except KeyboardInterrupt as exc:
     print("stopped", getattr(exc, "signum", 2))
 """
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       preexec_fn=_sigint_as_in_a_terminal)
     assert r.stdout.split() == ["stopped", str(int(signum))], r.stdout + r.stderr
     assert "Exception ignored" not in r.stderr

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, NoReturn, Optional
 
 import click
 
-from denoise.config import IMAGE_LOSSES, MIN_PATCH_SIZE, PRECISIONS  # no torch: keeps --help instant
+from denoise.config import IMAGE_LOSSES, MIN_PATCH_SIZE, PRECISIONS, TERMINATION_SIGNALS  # no torch: fast --help
 
 log = logging.getLogger("denoise")
 
@@ -79,9 +79,8 @@ def _redeliver_swallowed_interrupt(unraisable: Any) -> None:
 def _catch_termination() -> None:
     """Route SIGTERM and SIGHUP through :class:`_Terminated`. A signal that is already ignored (``nohup``
     ignores SIGHUP) stays ignored. An interrupt that lands in a finaliser is sent again."""
-    for name in ("SIGTERM", "SIGHUP"):
-        signum = getattr(signal, name, None)
-        if signum is not None and signal.getsignal(signum) is signal.SIG_DFL:
+    for signum in TERMINATION_SIGNALS:
+        if signal.getsignal(signum) is signal.SIG_DFL:
             signal.signal(signum, _raise_terminated)
     sys.unraisablehook = _redeliver_swallowed_interrupt
 

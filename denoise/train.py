@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from denoise import checkpoint, data, distributed, io, metrics
-from denoise.config import ModelConfig, TrainConfig
+from denoise.config import TERMINATION_SIGNALS, ModelConfig, TrainConfig
 from denoise.device import (autocast, autocast_dtype, bf16_emulated, is_out_of_memory, pick_device,
                             seed_everything)
 from denoise.models import build_model, count_parameters, describe
@@ -190,10 +190,8 @@ def _leave_termination_to_main(worker_id: int) -> None:
     And a main process that stops in the middle of receiving a batch breaks the worker's file-descriptor
     handshake (multiprocessing's resource sharer), whose thread would print an EOFError or
     ConnectionResetError traceback under the clean message: those two are dropped here."""
-    for name in ("SIGTERM", "SIGHUP"):
-        signum = getattr(signal, name, None)
-        if signum is not None:
-            signal.signal(signum, signal.SIG_IGN)
+    for signum in TERMINATION_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
     report = sys.excepthook
 
     def excepthook(kind: type[BaseException], value: BaseException, tb: Any) -> None:

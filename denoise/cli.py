@@ -279,9 +279,15 @@ def _iter_results(domain, jobs, net, model, device, overwrite, skip_existing, st
 
 
 class _Group(click.Group):
-    """Ctrl-C, SIGTERM or SIGHUP outside a command's own handler (while torch imports or a model loads,
-    before anything is written): "interrupted" and 130 / 143 / 129, where click would print "Aborted!" and
-    exit 1."""
+    """Ctrl-C, SIGTERM or SIGHUP outside a command's own handler (while the arguments are parsed, torch
+    imports or a model loads, before anything is written): "interrupted" and 130 / 143 / 129, where click
+    would print "Aborted!" and exit 1."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt as exc:
+            _exit_interrupted(exc)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -142,6 +142,22 @@ def test_ctrl_c_while_the_model_loads_exits_130_not_aborted(tmp_path, gray_ckpt,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
 
 
+@pytest.mark.parametrize("signal_name, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_signal_while_the_arguments_are_parsed_exits_like_one_during_the_command(signal_name, code,
+                                                                                     monkeypatch, capsys):
+    import signal
+
+    import denoise.cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt if signal_name == "SIGINT" else denoise.cli._Terminated(signal.SIGTERM)
+
+    monkeypatch.setattr(click.Group, "parse_args", interrupted)  # the group's own parsing, before invoke
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["models"], prog_name="denoise")
+    assert exc.value.code == code and capsys.readouterr().err.strip() == "interrupted"  # click: "Aborted!", 1
+
+
 def test_usage_errors_exit_2(tmp_path, audio_ckpt):
     src = _img(tmp_path / "a.png", np.zeros((8, 8), np.uint8))
     assert run("image", src, "--model", audio_ckpt).exit_code == 2  # audio model for an image

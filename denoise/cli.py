@@ -372,7 +372,8 @@ def audio(**kw: Any) -> None:
               help="Training-step arithmetic: auto is bf16/fp16 on CUDA and fp32 elsewhere; bf16 also on "
                    "CPU, about twice as fast on CPUs with AVX512-BF16 and three times slower on CPUs without.")
 @click.option("--loss", type=click.Choice(IMAGE_LOSSES), default=None,
-              help="Image loss: l1 is robust to outlier corruptions; mse is what PSNR scores. Audio always "
+              help="Image loss: l1 is robust to outlier corruptions; mse is what PSNR scores; psnr is minus "
+                   "each patch's PSNR, so that low-noise patches count as much as noisy ones. Audio always "
                    "uses its spectral loss.  [default: l1]")
 @click.option("--self-supervised", is_flag=True,
               help="--data is noisy, with no clean version: learn Noise2Void-style from blind spots.")

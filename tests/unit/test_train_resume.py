@@ -124,7 +124,7 @@ def test_init_starts_from_the_checkpoint_and_must_be_the_same_model(tmp_path: Pa
         frozen_run("d", init=str(tmp_path / "a" / "last.pt"), arch_args={"width": 8})
 
 
-@pytest.mark.parametrize("loss", [None, "mse"])
+@pytest.mark.parametrize("loss", [None, "mse", "psnr"])
 def test_image_loss_is_the_one_asked_for(tmp_path: Path, loss: object) -> None:
     from denoise import data as data_mod
     from denoise.checkpoint import load
@@ -143,8 +143,22 @@ def test_image_loss_is_the_one_asked_for(tmp_path: Path, loss: object) -> None:
     with torch.no_grad():
         err = load(str(init), "image", 1)(noisy) - clean
     l1, mse = float(err.abs().mean()), float(err.square().mean())
-    assert abs(l1 - mse) > 1e-3  # the two losses are told apart
-    assert recorded == pytest.approx(mse if loss == "mse" else l1, abs=2e-6)
+    minus_psnr = float((10 * torch.log10(err.square().mean(dim=(1, 2, 3)) + 1e-5)).mean())  # per patch, capped
+    assert min(abs(l1 - mse), abs(l1 - minus_psnr), abs(mse - minus_psnr)) > 1e-3  # the losses are told apart
+    assert recorded == pytest.approx({"mse": mse, "psnr": minus_psnr}.get(loss, l1), abs=2e-6)
+
+
+def test_psnr_loss_weights_each_patch_by_its_error_where_mse_favours_the_noisiest() -> None:
+    from denoise.train import _image_loss
+
+    def gradient_ratio(name: str) -> float:
+        """How much harder the loss pulls on the clean-ish patch's error than on the noisy one's."""
+        err = torch.stack([torch.full((1, 4, 4), 0.01), torch.full((1, 4, 4), 0.1)]).requires_grad_()
+        _image_loss(err, name).backward()
+        return float(err.grad[0].abs().mean() / err.grad[1].abs().mean())
+
+    assert gradient_ratio("mse") == pytest.approx(0.1)  # the error itself: the noisy patch dominates
+    assert gradient_ratio("psnr") == pytest.approx((0.01 / (0.01**2 + 1e-5)) / (0.1 / (0.1**2 + 1e-5)))  # ~9.1
 
 
 def test_loss_is_for_supervised_image_training_only() -> None:

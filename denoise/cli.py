@@ -93,7 +93,7 @@ def _exit_interrupted(exc: KeyboardInterrupt, message: str = "interrupted") -> N
 
 
 @contextlib.contextmanager
-def _exit_on_interrupt(message: str | Callable[[], str]) -> Iterator[None]:
+def _exit_on_interrupt(message: str | Callable[[], str] = "interrupted") -> Iterator[None]:
     """Ctrl-C (or SIGTERM / SIGHUP) inside: print ``message`` (how to pick up where it stopped; a callable is
     asked at that moment) and exit 130 (143 / 129). Elsewhere in a command, :class:`_Group` prints only
     "interrupted"."""
@@ -284,16 +284,12 @@ class _Group(click.Group):
     would print "Aborted!" and exit 1."""
 
     def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
-        try:
+        with _exit_on_interrupt():
             return super().make_context(*args, **kwargs)
-        except KeyboardInterrupt as exc:
-            _exit_interrupted(exc)
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
+        with _exit_on_interrupt():
             return super().invoke(ctx)
-        except KeyboardInterrupt as exc:
-            _exit_interrupted(exc)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -691,7 +687,5 @@ def models(archs: bool, as_json: bool) -> None:
 
 def main() -> None:
     _catch_termination()
-    try:
+    with _exit_on_interrupt():
         cli.main(prog_name="denoise")
-    except KeyboardInterrupt as exc:
-        _exit_interrupted(exc)

@@ -124,9 +124,9 @@ class CorruptionConfig(_Dictable):
 
 # Mixed-precision choices for training (see denoise.device.autocast_dtype).
 PRECISIONS = ("auto", "fp32", "bf16")
-# Supervised image losses on the estimate: l1 (the default, robust to the outliers of salt-and-pepper and
-# dropout corruptions), mse (what PSNR scores) or psnr (minus each patch's PSNR, averaged: every noise level
-# counts alike, as in a benchmark's mean PSNR). Audio always uses the spectral loss of denoise.train.
+# Supervised image losses (denoise.train._image_loss): l1 (the default, robust to the outliers of
+# salt-and-pepper and dropout corruptions), mse (what PSNR scores) or psnr (minus each patch's PSNR).
+# Audio always uses the spectral loss of denoise.train.
 IMAGE_LOSSES = ("l1", "mse", "psnr")
 MIN_PATCH_SIZE = 8  # pixels or samples: the smallest crop --patch-size accepts
 # Signals that stop a command as Ctrl-C does (kill, timeout, docker stop, a closed terminal): the CLI raises

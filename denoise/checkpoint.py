@@ -25,7 +25,10 @@ from denoise.io import atomic_output
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-DEFAULT_NAMES = {("image", 1): "image-gray", ("image", 3): "image-color", ("audio", 1): "audio-speech"}
+# The default model per (domain, channels), best first: the first one shipped is used. Colour pictures
+# are photos more often than not, so the camera-noise model comes before the Gaussian-noise one.
+DEFAULT_NAMES = {("image", 1): ("image-gray",), ("image", 3): ("image-photo", "image-color"),
+                 ("audio", 1): ("audio-speech",)}
 
 
 class CheckpointError(Exception):
@@ -67,8 +70,7 @@ def read_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for truncated/foreign/unsafe files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path.name} is not a usable denoise checkpoint ({first[:200]})") from None
+        raise CheckpointError(f"{path.name}: {_load_failure(path, exc)}") from None
     if not isinstance(payload, dict) or "format_version" not in payload or "model" not in payload:
         raise CheckpointError(f"{path.name} is not a denoise checkpoint")
     version = payload["format_version"]
@@ -82,6 +84,19 @@ def read_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     except (TypeError, ValueError):
         raise CheckpointError(f"{path.name} has unreadable metadata") from None
     return payload
+
+
+def _load_failure(path: Path, exc: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` refused ``path``, in one line. PyTorch's own text suggests
+    loading again with ``weights_only=False``, which would run whatever code the file holds: never shown."""
+    text = str(exc)
+    if "Weights only load failed" in text or "Unsupported global" in text or "Unsupported operand" in text:
+        return "contains code objects or other Python objects, not only tensors: refused (loading it could run code)"
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head == b"PK\x03\x04":  # a zip archive, as torch.save writes, but unreadable: cut short
+        return "truncated or damaged (an interrupted download or copy?): not a usable checkpoint"
+    return "not a denoise checkpoint"
 
 
 def model_from_payload(payload: dict[str, Any]) -> nn.Module:
@@ -135,7 +150,7 @@ def resolve(name_or_path: str, domain: str, channels: int = 1) -> Path:
     """Maps "default", a shipped name, or a path to a checkpoint file. Shipped files are checked against
     the SHA-256 in the manifest, so a modified or corrupted file is refused."""
     if name_or_path == "default":
-        name_or_path = DEFAULT_NAMES[(domain, 1 if domain == "audio" else (3 if channels >= 3 else 1))]
+        name_or_path = default_name(domain, channels)
     entries = manifest()
     if name_or_path in entries:
         entry = entries[name_or_path]
@@ -148,8 +163,20 @@ def resolve(name_or_path: str, domain: str, channels: int = 1) -> Path:
     path = Path(name_or_path).expanduser()
     if path.is_file():
         return path
+    if path.is_dir():
+        inside = [p for p in (path / "best.pt", path / "last.pt") if p.is_file()]
+        hint = f": use {inside[0]}" if inside else " (a checkpoint is a .pt file)"
+        raise CheckpointError(f"{name_or_path} is a directory{hint}")
     known = ", ".join(sorted(entries)) or "none installed"
     raise CheckpointError(f"no model named {name_or_path!r} (shipped: {known}) and no such file")
+
+
+def default_name(domain: str, channels: int = 1) -> str:
+    """The shipped model that "default" means for ``domain`` and an input of ``channels`` channels: the
+    one rule used by the command line, the Python API, evaluation and scoring."""
+    key = (domain, 1 if domain == "audio" else (3 if channels >= 3 else 1))
+    shipped = manifest()
+    return next((name for name in DEFAULT_NAMES[key] if name in shipped), DEFAULT_NAMES[key][-1])
 
 
 def load(name_or_path: str, domain: Optional[str] = None, channels: int = 1,

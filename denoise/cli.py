@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, NoReturn, Optional
 
 import click
+from click.core import ParameterSource
 
 from denoise.config import IMAGE_LOSSES, MIN_PATCH_SIZE, PRECISIONS, TERMINATION_SIGNALS  # no torch: fast --help
 
@@ -29,6 +30,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130  # 130: 128 + 
 
 def _setup_logging(quiet: bool, verbose: bool, default: int = logging.WARNING) -> None:
     """Library messages go to stderr: warnings by default, everything with -v, errors only with -q."""
+    if quiet and verbose:
+        _fail("-q and -v contradict each other")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(name)s: %(message)s" if verbose else "%(message)s"))
     root = logging.getLogger()
@@ -122,17 +125,31 @@ _quiet_option = click.option("-q", "--quiet", is_flag=True, help="Only print err
 _verbose_option = click.option("-v", "--verbose", is_flag=True, help="Print details and tracebacks.")
 
 
-def common_options(f: Callable) -> Callable:
-    options = [
+_BATCH_HELP = {"image": "Image tiles (512 pixels a side) per forward pass.  [default: 1 on the CPU (larger is no "
+                        "faster there, only uses more memory); 8 on a GPU]",
+               "audio": "Audio chunks (10 s each) per forward pass.  [default: 1 on the CPU (larger is no faster "
+                        "there, only uses more memory); 4 on a GPU]"}
+
+
+def common_options(domain: str) -> Callable[[Callable], Callable]:
+    """The options of ``denoise image`` and ``denoise audio``, worded for ``domain``."""
+    def decorate(f: Callable) -> Callable:
+        for opt in reversed(_file_options(domain)):
+            f = opt(f)
+        return f
+
+    return decorate
+
+
+def _file_options(domain: str) -> list[Callable]:
+    return [
         click.argument("inputs", nargs=-1, required=True),
-        click.option("-o", "--output", default=None,
-                     help="Output file (one input file) or directory (mirrors the input tree; a trailing / "
-                          "forces a directory)."),
+        click.option("-o", "--output", default=None, metavar="PATH",
+                     help="Output file (one input file) or directory (mirrors a directory input's tree, several "
+                          "directories each under its own name; a trailing / forces a directory)."),
         click.option("--model", default="default", show_default=True, help="Shipped model name or checkpoint file."),
         _device_option,
-        click.option("--batch-size", default=None, type=click.IntRange(1),
-                     help="Image tiles or audio chunks per forward pass.  [default: 1 on the CPU (larger is no "
-                          "faster there, only uses more memory); 8 tiles / 4 chunks on a GPU]"),
+        click.option("--batch-size", default=None, type=click.IntRange(1), help=_BATCH_HELP[domain]),
         click.option("--strength", default=1.0, show_default=True, type=click.FloatRange(0.0, 1.0),
                      help="Blend: 0 returns the input, 1 the fully denoised output."),
         click.option("--overwrite", is_flag=True, help="Replace existing output files."),
@@ -140,9 +157,6 @@ def common_options(f: Callable) -> Callable:
         _quiet_option,
         _verbose_option,
     ]
-    for opt in reversed(options):
-        f = opt(f)
-    return f
 
 
 def _run_files(domain: str, inputs: tuple[str, ...], output: Optional[str], model: str, device: str,
@@ -162,7 +176,7 @@ def _run_files(domain: str, inputs: tuple[str, ...], output: Optional[str], mode
     io.skip_own_outputs(plan)
     io.settle_existing(plan, overwrite, skip_existing)  # before the model loads: a finished batch returns at once
     for item, reason in plan.errors:
-        click.echo(f"failed: {item}: {reason}", err=True)
+        click.echo(f"failed: {item}: {_flags(reason)}", err=True)
     if not quiet:
         for item, reason in plan.skipped:
             click.echo(f"skipped: {item}: {reason}", err=True)
@@ -184,7 +198,7 @@ def _run_files(domain: str, inputs: tuple[str, ...], output: Optional[str], mode
         with _exit_on_interrupt(f"{nl}interrupted: every output file that exists is complete; run the same "
                                 "command with --skip-existing to do the rest"), \
                 _bar(math.ceil(total), f"denoising {unit}", quiet) as bar:
-            meter = _Meter(bar, total)
+            meter = _Meter(bar, total, len(plan.jobs))
             # closing(): an interrupt that lands in this loop body, not inside the generator, still closes
             # it at once, so the output it holds open removes its temporary file before the message
             with contextlib.closing(_iter_results(domain, plan.jobs, net, model, device, overwrite,
@@ -201,7 +215,7 @@ def _run_files(domain: str, inputs: tuple[str, ...], output: Optional[str], mode
                             click.echo(f"{nl}skipped: {r.src}: {r.reason}", err=True)
                     else:
                         failed += 1
-                        click.echo(f"{nl}failed: {r.src}: {r.reason}", err=True)
+                        click.echo(f"{nl}failed: {r.src}: {_flags(r.reason)}", err=True)
     if not quiet:
         click.echo(f"{done} done, {failed} failed, {skipped} skipped in {time.perf_counter() - t0:.1f} s", err=True)
     raise SystemExit(EXIT_FAILED if failed else EXIT_OK)
@@ -212,8 +226,9 @@ class _Meter:
     when a file ends however it ends, the rest of that file (``finish_file``). ``total`` is the sum of
     the sizes; the bar's length is that rounded up."""
 
-    def __init__(self, bar: Any, total: float) -> None:
+    def __init__(self, bar: Any, total: float, files: int = 0) -> None:
         self.bar, self.total, self.done, self.in_file, self.shown = bar, total, 0.0, 0.0, 0
+        self.files, self.files_done = files, 0
 
     def add(self, amount: float) -> None:
         self.in_file += amount
@@ -223,16 +238,17 @@ class _Meter:
         # images: the next file may already have reported progress (this one is written in the
         # background meanwhile), so keep what exceeds this file's size
         self.done += size
+        self.files_done += 1
         self.in_file = max(0.0, self.in_file - size)
-        self._show(self.done + self.in_file)
+        self._show(self.done + self.in_file, force=True)
 
-    def _show(self, total: float) -> None:
+    def _show(self, total: float, force: bool = False) -> None:
         if total >= self.total - 1e-9:  # the bar's length is the total rounded up: all done shows it full
             total = math.ceil(self.total)
         step = int(total) - self.shown
-        if step > 0:
-            self.bar.update(step)
-            self.shown += step
+        if step > 0 or force:  # a file count that moves redraws the bar even when the amount does not
+            self.bar.update(max(0, step), f"{self.files_done}/{self.files} files" if self.files else None)
+            self.shown += max(0, step)
 
 
 class _NoBar:
@@ -242,7 +258,7 @@ class _NoBar:
     def __exit__(self, *exc: Any) -> None:
         return None
 
-    def update(self, n: int) -> None:
+    def update(self, n: int, current_item: Any = None) -> None:
         pass
 
 
@@ -254,28 +270,22 @@ def _bar(length: int, label: str, quiet: bool) -> Any:
     """A progress bar on stderr, shown only on a terminal and without -q (:func:`_shows_bar`); else a no-op."""
     if not _shows_bar(quiet):
         return _NoBar()
-    return click.progressbar(length=max(1, length), label=label, file=sys.stderr, show_pos=True)
+    return click.progressbar(length=max(1, length), label=label, file=sys.stderr, show_pos=True,
+                             item_show_func=lambda item: item)
 
 
 def _iter_results(domain, jobs, net, model, device, overwrite, skip_existing, strength, batch_size,  # type: ignore[no-untyped-def]
                   progress=None, ensemble=False):
-    """Default image model: gray files go to the gray model and colour files to the colour model, each
-    group batched through ``denoise_paths``."""
+    """``denoise_paths`` over the jobs; without ``net`` (the default image model) each file gets the model
+    for its channels (see ``inference.denoise_decoded``), each loaded once."""
+    from functools import lru_cache
+
     from denoise.inference import denoise_paths
 
     kw = dict(overwrite=overwrite, skip_existing=skip_existing, strength=strength, batch_size=batch_size,
               audio_progress=progress, image_progress=progress, ensemble=ensemble)
-    if net is not None:
-        yield from denoise_paths(net, jobs, **kw)
-        return
-    from denoise.io import image_channels
-
-    groups: dict[int, list] = {1: [], 3: []}
-    for job in jobs:
-        groups[image_channels(job.src)].append(job)
-    for ch, group in groups.items():
-        if group:
-            yield from denoise_paths(_load_model(model, "image", device, ch), group, **kw)
+    pick = net if net is not None else lru_cache(maxsize=None)(lambda ch: _load_model(model, "image", device, ch))
+    yield from denoise_paths(pick, jobs, **kw)
 
 
 class _Group(click.Group):
@@ -305,10 +315,10 @@ def cli() -> None:
 
 
 @cli.command()
-@common_options
+@common_options("image")
 @click.option("--ensemble", is_flag=True,
               help="Average the model over the 8 flips and rotations of each image (x8 self-ensemble): "
-                   "8 to 9 times slower, +0.06 to +0.10 dB PSNR on BSD68 / CBSD68.")
+                   "about 8 times slower (7.5 to 8.3 on a CPU), +0.06 to +0.09 dB PSNR on BSD68 / CBSD68.")
 def image(**kw: Any) -> None:
     """Denoise images (png, jpg, bmp, tif, webp, gif): files, directories (recursive) or globs.
 
@@ -319,7 +329,7 @@ def image(**kw: Any) -> None:
 
 
 @cli.command()
-@common_options
+@common_options("audio")
 def audio(**kw: Any) -> None:
     """Denoise audio (wav, flac, ogg and whatever libsndfile reads): files, directories or globs.
 
@@ -343,8 +353,10 @@ def audio(**kw: Any) -> None:
               help="Start from this model's weights (a shipped name such as image-gray, or a .pt) to fine-tune "
                    "it on --data; the run builds the same model.")
 @click.option("--channels", type=click.Choice(["1", "3"]), default=None, help="Image channels (default: from data).")
-@click.option("--steps", type=click.IntRange(1), default=None, help="Optimisation steps.")
-@click.option("--epochs", type=click.IntRange(1), default=None, help="Passes over the data (if --steps is not given).")
+@click.option("--steps", type=click.IntRange(1), default=None,
+              help="Optimisation steps.  [default: 1000 when --epochs is not given either]")
+@click.option("--epochs", type=click.IntRange(1), default=None,
+              help="Passes over the data, instead of --steps.  [default: none; --steps decides]")
 @click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True,
               help="Patches or segments per step (per process under torchrun).")
 @click.option("--lr", type=float, default=1e-3, show_default=True,
@@ -359,7 +371,7 @@ def audio(**kw: Any) -> None:
               help="Training time budget in seconds (over all resumes); the LR schedule fits it.")
 @click.option("--workers", type=click.IntRange(0), default=2, show_default=True, help="Data loader workers.")
 @_device_option
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True,
               help="Seeds the initial weights, the patches and the corruptions.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt (optimizer and schedule included).")
 @click.option("--overwrite", is_flag=True,
@@ -371,6 +383,10 @@ def audio(**kw: Any) -> None:
               help="Image loss: l1 is robust to outlier corruptions; mse is what PSNR scores; psnr is minus "
                    "each patch's PSNR, so that low-noise patches count as much as noisy ones. Audio always "
                    "uses its spectral loss.  [default: l1]")
+@click.option("--camera-noise", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Image: fraction of patches that get real-camera noise (shot and read noise in raw, "
+                   "demosaiced, colour-corrected, gamma, sometimes JPEG) instead of the Gaussian mix; the "
+                   "photo models use 0.6.")
 @click.option("--self-supervised", is_flag=True,
               help="--data is noisy, with no clean version: learn Noise2Void-style from blind spots.")
 @click.option("--blind-spot-fraction", type=click.FloatRange(0, 0.5, min_open=True, max_open=True), default=0.02,
@@ -381,8 +397,8 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
           arch: Optional[str], arch_args: Optional[str], init: Optional[str], channels: Optional[str],
           steps: Optional[int], epochs: Optional[int], batch_size: int, lr: float, patch_size: Optional[int],
           eval_every: int, max_time: Optional[float], workers: int, device: str, seed: int, resume: bool,
-          overwrite: bool, precision: str, loss: Optional[str], self_supervised: bool, blind_spot_fraction: float,
-          quiet: bool, verbose: bool) -> None:
+          overwrite: bool, precision: str, loss: Optional[str], camera_noise: float, self_supervised: bool,
+          blind_spot_fraction: float, quiet: bool, verbose: bool) -> None:
     """Train a denoising autoencoder on clean data corrupted on the fly, or (--self-supervised) on noisy
     data alone.
 
@@ -390,11 +406,11 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
     """
     _setup_logging(quiet, verbose, default=logging.INFO)
     from denoise import checkpoint
-    from denoise.config import ConfigError, TrainConfig
+    from denoise.config import ConfigError, CorruptionConfig, TrainConfig
     from denoise.data import DataError
     from denoise.device import DeviceError, reuse_freed_cpu_memory
     from denoise.checkpoint import CheckpointError
-    from denoise.train import TrainingError, fit
+    from denoise.train import TrainingError, fit, resumed_config
 
     reuse_freed_cpu_memory()  # an audio training step on the CPU: about half the time
 
@@ -406,29 +422,19 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
                 raise ValueError
         except ValueError:
             _fail("--arch-args must be a JSON object")
-    if init is not None:  # what is left out comes from the checkpoint; fit() checks that the rest matches
+    if resume and overwrite:
+        _fail("--resume and --overwrite contradict each other")
+    if resume:  # the run's own settings; those named on this command line must agree with them
+        ctx = click.get_current_context()
+        named = {k: v for k, v in ctx.params.items()
+                 if ctx.get_parameter_source(k) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
+        given = _train_fields(named, args)
         try:
-            base = checkpoint.load(init, domain, int(channels) if channels else 1).config
-        except (CheckpointError, ConfigError) as exc:
-            _fail(f"--init: {exc}", EXIT_FAILED)
-        if arch in (None, base.arch) and args is None:
-            args = base.args
-        arch = arch or base.arch
-        if channels is None and domain == "image":
-            channels = str(base.channels)
-    if steps is None and epochs is None:
-        steps = 1000
-    try:
-        cfg = TrainConfig(domain=domain, data=list(data_dirs), noise_dir=noise_dir, val=val, out=out,
-                          arch=arch or "dae", arch_args=args or {}, init=init,
-                          channels=int(channels) if channels else None, steps=steps, epochs=epochs,
-                          batch_size=batch_size, lr=lr, patch_size=patch_size, device=device, seed=seed,
-                          resume=resume, overwrite=overwrite, eval_every=eval_every, save_every=eval_every,
-                          num_workers=workers, max_time=max_time, self_supervised=self_supervised,
-                          blind_spot_fraction=blind_spot_fraction, precision=precision, loss=loss)
-    except ConfigError as exc:
-        _fail(str(exc))
-
+            cfg = resumed_config(out, given)
+        except (ConfigError, TrainingError) as exc:
+            _fail(_flags(str(exc)))
+    else:
+        cfg = _new_train_config(domain, init, arch, args, channels, steps, epochs, locals())
     previous: dict[str, Any] = {}
 
     def report(rec: dict[str, Any]) -> None:
@@ -448,12 +454,95 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
     try:
         with _exit_on_interrupt(interrupted):
             fit(cfg, on_log=report)
-    except (ConfigError, DeviceError, ValueError) as exc:
+    except (ConfigError, TrainingError) as exc:
+        _fail(_flags(str(exc)), EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILED)
+    except (DeviceError, ValueError) as exc:
         _fail(str(exc))
-    except (DataError, TrainingError, CheckpointError) as exc:
-        _fail(str(exc), EXIT_FAILED)
+    except (DataError, CheckpointError) as exc:
+        _fail(_flags(str(exc)), EXIT_FAILED)
     if not quiet:
         click.echo(f"done: {out}/best.pt (use it with --model)", err=True)
+
+
+# TrainConfig fields by the option that sets them (``--workers`` sets num_workers, ...), for resuming and
+# for turning a library message that names a field into one that names the option.
+_TRAIN_FIELDS = {"domain": "domain", "data_dirs": "data", "noise_dir": "noise_dir", "val": "val", "arch": "arch",
+                 "arch_args": "arch_args", "init": "init", "channels": "channels", "steps": "steps",
+                 "epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "patch_size": "patch_size",
+                 "eval_every": "eval_every", "max_time": "max_time", "workers": "num_workers", "device": "device",
+                 "seed": "seed", "precision": "precision", "loss": "loss", "self_supervised": "self_supervised",
+                 "blind_spot_fraction": "blind_spot_fraction"}
+_FIELD_FLAGS = {field: "--" + param.replace("_dirs", "").replace("_", "-") for param, field in _TRAIN_FIELDS.items()}
+_FIELD_FLAGS.update({"p_camera": "--camera-noise", "overwrite": "--overwrite", "resume": "--resume",
+                     "skip_existing": "--skip-existing", "save_every": "--eval-every"})
+_BARE_FIELDS = frozenset(f for f in _FIELD_FLAGS if "_" in f) | {"lr", "steps", "epochs"}  # never plain words in errors
+
+
+def _flags(message: str) -> str:
+    """A library message in the terms of this command line: settings are named there as in Python
+    (``batch_size``, ``lr``, ``data=[...]``, ``overwrite=True``), here as the options that set them."""
+    import re
+
+    def option(m: re.Match) -> str:
+        groups = m.groups() + (None, None, None)
+        name, how, value, bare_eq = groups[:4]
+        if how is None or how == "=True" or bare_eq is not None:  # a flag, or an option named without a value
+            return _FIELD_FLAGS[name]
+        return f"{_FIELD_FLAGS[name]} {value}" if value is not None else _FIELD_FLAGS[name] + " "
+
+    names = "|".join(sorted(map(re.escape, _FIELD_FLAGS), key=len, reverse=True))
+    message = re.sub(rf"(?<![\w-])({names})(=True\b|='([^']*)'|=(?=[\s,;)]|$)()|=)", option, message)
+    bare = "|".join(sorted(map(re.escape, _BARE_FIELDS), key=len, reverse=True))
+    return re.sub(rf"(?<![\w.-])({bare})(?![\w=-])", option, message)
+
+
+def _train_fields(named: dict[str, Any], arch_args: Optional[dict[str, Any]]) -> dict[str, Any]:
+    """The TrainConfig fields of the options in ``named`` (option name -> value), converted."""
+    given: dict[str, Any] = {}
+    for param, value in named.items():
+        if param == "camera_noise":
+            given["corruption"] = {"p_camera": value}
+        elif param in _TRAIN_FIELDS:
+            convert = {"data_dirs": list, "channels": int, "arch_args": lambda _: arch_args}.get(param)
+            given[_TRAIN_FIELDS[param]] = convert(value) if convert and value is not None else value
+    if "eval_every" in given:
+        given["save_every"] = given["eval_every"]
+    return given
+
+
+def _new_train_config(domain: str, init: Optional[str], arch: Optional[str], args: Optional[dict[str, Any]],
+                      channels: Optional[str], steps: Optional[int], epochs: Optional[int],
+                      options: dict[str, Any]) -> Any:
+    """The TrainConfig of a new run. With ``init``, the architecture, its arguments and the channels left
+    out come from that checkpoint (fit() checks that the rest matches it)."""
+    from denoise.checkpoint import CheckpointError, load
+    from denoise.config import ConfigError, CorruptionConfig, TrainConfig
+
+    if init is not None:
+        try:
+            base = load(init, domain, int(channels) if channels else 1).config
+        except (CheckpointError, ConfigError) as exc:
+            _fail(f"--init: {exc}")
+        if arch in (None, base.arch) and args is None:
+            args = base.args
+        arch = arch or base.arch
+        if channels is None and domain == "image":
+            channels = str(base.channels)
+    if steps is None and epochs is None:
+        steps = 1000
+    o = options
+    try:
+        return TrainConfig(domain=domain, data=list(o["data_dirs"]), noise_dir=o["noise_dir"], val=o["val"],
+                           out=o["out"], arch=arch or "dae", arch_args=args or {}, init=init,
+                           channels=int(channels) if channels else None, steps=steps, epochs=epochs,
+                           batch_size=o["batch_size"], lr=o["lr"], patch_size=o["patch_size"], device=o["device"],
+                           seed=o["seed"], overwrite=o["overwrite"], eval_every=o["eval_every"],
+                           save_every=o["eval_every"], num_workers=o["workers"], max_time=o["max_time"],
+                           self_supervised=o["self_supervised"], blind_spot_fraction=o["blind_spot_fraction"],
+                           precision=o["precision"], loss=o["loss"],
+                           corruption=CorruptionConfig(p_camera=o["camera_noise"]))
+    except ConfigError as exc:
+        _fail(_flags(str(exc)))
 
 
 @cli.command("eval")
@@ -472,12 +561,13 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_quiet_option
 @_verbose_option
-@click.argument("extra", nargs=-1, type=float)
+@click.argument("extra", nargs=-1, type=float, metavar="[LEVEL]...")
 def eval_cmd(domain: str, data_dir: Optional[str], sigma: tuple[float, ...], speech: Optional[str],
              noise: Optional[str], snr: tuple[float, ...], model: str, device: str, limit: Optional[int],
              seed: int, as_json: bool, quiet: bool, verbose: bool, extra: tuple[float, ...],
              ensemble: bool = False) -> None:
-    """Add seeded noise in memory, denoise, and print noisy vs denoised scores.
+    """Add seeded noise in memory, denoise, and print noisy vs denoised scores. LEVELs after the options
+    are more --sigma (image) or --snr (audio) values.
 
     \b
     denoise eval --domain image --data bsd68/ --sigma 15 25 50
@@ -540,7 +630,7 @@ def _time_left(rec: dict[str, Any], previous: dict[str, Any]) -> str:
 
 def _table(rows: list[dict[str, Any]]) -> str:
     cols = list(rows[0])
-    fmt = lambda v: f"{v:.4f}" if isinstance(v, float) and abs(v) < 2 else (f"{v:.2f}" if isinstance(v, float) else str(v))  # noqa: E731
+    fmt = lambda v: "–" if v is None else f"{v:.4f}" if isinstance(v, float) and abs(v) < 2 else (f"{v:.2f}" if isinstance(v, float) else str(v))  # noqa: E731
     cells = [[fmt(r.get(c, "")) for c in cols] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
     lines = ["  ".join(c.rjust(w) for c, w in zip(cols, widths))]
@@ -680,8 +770,13 @@ def models(archs: bool, as_json: bool) -> None:
     if not entries:
         click.echo(f"no shipped models found in {checkpoints_dir()}")
         return
-    rows = [{"name": n, "domain": e["domain"], "arch": e["arch"], "params": f"{e['parameters']:,}",
-             "size": f"{e['bytes'] / 1e6:.1f} MB", "trained on": e["data"]} for n, e in sorted(entries.items())]
+    from denoise.checkpoint import default_name
+
+    defaults = {default_name("image", 1): "gray images", default_name("image", 3): "colour images",
+                default_name("audio"): "audio"}
+    rows = [{"name": n, "for": e.get("purpose", ""), "default for": defaults.get(n, "–"), "domain": e["domain"],
+             "params": f"{e['parameters']:,}", "size": f"{e['bytes'] / 1e6:.1f} MB", "trained on": e["data"]}
+            for n, e in sorted(entries.items())]
     click.echo(_table(rows))
 
 

@@ -109,6 +109,7 @@ class CorruptionConfig(_Dictable):
     # images
     sigma_range: tuple[float, float] = (0.0, 55.0)
     p_gaussian_only: float = 0.7
+    p_camera: float = 0.0  # real-camera noise (denoise.noise.camera); the shipped photo model trains with it
     p_poisson: float = 0.08
     p_salt_pepper: float = 0.07
     p_speckle: float = 0.07
@@ -182,30 +183,30 @@ class TrainConfig(_Dictable):
         if self.domain not in DOMAINS:
             raise ConfigError(f"domain must be one of {DOMAINS}, got {self.domain!r}")
         if self.batch_size < 1:
-            raise ConfigError("batch_size must be >= 1")
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.steps is not None and self.steps < 1:
-            raise ConfigError("steps must be >= 1")
+            raise ConfigError(f"steps= must be >= 1, got {self.steps}")
         if self.epochs is not None and self.epochs < 1:
-            raise ConfigError("epochs must be >= 1")
+            raise ConfigError(f"epochs= must be >= 1, got {self.epochs}")
         if not 0 < self.blind_spot_fraction < 0.5:
-            raise ConfigError("blind_spot_fraction must be in (0, 0.5)")
+            raise ConfigError(f"blind_spot_fraction must be in (0, 0.5), got {self.blind_spot_fraction}")
         if self.self_supervised and self.noise_dir:
-            raise ConfigError("--self-supervised learns from noisy data alone; drop --noise-dir")
+            raise ConfigError("self_supervised=True learns from noisy data alone: leave out noise_dir")
         if self.resume and self.overwrite:
-            raise ConfigError("resume and overwrite (--resume, --overwrite) contradict each other")
+            raise ConfigError("resume=True and overwrite=True contradict each other")
         if not (math.isfinite(self.lr) and self.lr >= 0):  # 0 is allowed: it keeps the weights (a test uses it)
             raise ConfigError(f"lr must be a finite number >= 0, got {self.lr}")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if self.max_time is not None and self.max_time <= 0:
-            raise ConfigError("max_time must be > 0 seconds")
+            raise ConfigError(f"max_time must be > 0 seconds, got {self.max_time}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.loss is not None and self.loss not in IMAGE_LOSSES:
             raise ConfigError(f"loss must be one of {', '.join(IMAGE_LOSSES)}, got {self.loss!r}")
         if self.loss is not None and (self.domain != "image" or self.self_supervised):
-            raise ConfigError("--loss applies to supervised image training only (audio uses its spectral loss, "
-                              "--self-supervised its blind-spot MSE)")
+            raise ConfigError("loss= applies to supervised image training only (audio uses its spectral loss, "
+                              "self_supervised=True its blind-spot MSE)")
         if self.patch_size is None:
             # images: pixels per side; audio: samples at sample_rate (2 s)
             self.patch_size = 64 if self.domain == "image" else 2 * self.sample_rate

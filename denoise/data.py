@@ -19,6 +19,7 @@ from denoise import io
 from denoise.config import MIN_PATCH_SIZE, CorruptionConfig
 from denoise.dsp import resample
 from denoise.noise import AudioCorruption, ImageCorruption
+from denoise.noise import camera as camera_noise
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def load_images(dirs: Sequence[str | Path], channels: Optional[int], min_size: i
         log.warning("skipped %d image(s) smaller than the %d-pixel patch size", small, min_size)
     if not images:
         hint = (f"; the largest has a {largest_small}-pixel short side, so a patch size of at most "
-                f"{largest_small} (--patch-size) would use it") if largest_small >= MIN_PATCH_SIZE else ""
+                f"{largest_small} (patch_size) would use it") if largest_small >= MIN_PATCH_SIZE else ""
         raise DataError(f"no usable images (need at least {min_size}x{min_size} pixels){hint}")
     return images, channels
 
@@ -124,17 +125,22 @@ class ImagePatches(IterableDataset):
 
 
 def image_val_set(images: list[np.ndarray], sigma: float = 25.0, limit: int = 16, crop: int = 256,
-                  seed: int = 1234) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Fixed validation pairs: centre crops with Gaussian noise of ``sigma`` (0-255 scale), seeded."""
+                  seed: int = 1234, camera: bool = False) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Fixed validation pairs: centre crops with Gaussian noise of ``sigma`` (0-255 scale), seeded; with
+    ``camera``, every other pair gets camera noise (:func:`denoise.noise.camera`) instead, so that a
+    photo model's best checkpoint is chosen on both kinds of noise."""
     g = torch.Generator().manual_seed(seed)
     pairs = []
-    for im in images[:limit]:
+    for i, im in enumerate(images[:limit]):
         t = torch.from_numpy(im)
         h, w = t.shape[1:]
         ch, cw = min(crop, h), min(crop, w)
         y0, x0 = (h - ch) // 2, (w - cw) // 2
         clean = t[None, :, y0 : y0 + ch, x0 : x0 + cw]
-        noisy = clean + sigma / 255.0 * torch.randn(clean.shape, generator=g)
+        if camera and i % 2:
+            noisy = camera_noise(clean, g)
+        else:
+            noisy = clean + sigma / 255.0 * torch.randn(clean.shape, generator=g)
         pairs.append((noisy, clean))
     return pairs
 

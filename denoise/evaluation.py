@@ -62,15 +62,31 @@ def eval_speech_files(speech_dir: str | Path, limit: Optional[int] = None) -> li
     return list_files([speech_dir], io.AUDIO_EXTS)[:limit]
 
 
+MIN_EVAL_SECONDS = 1.0  # shorter references are skipped: STOI needs about a second of speech, PESQ a quarter
+SILENT_DBFS = -60.0  # references quieter than this (RMS) are skipped: every score against silence is meaningless
+
+
+def _readable(files: Sequence[Path], read: Callable[[Path], Any]) -> list[tuple[Path, Any]]:
+    """(f, ``read(f)``) for every file that can be read; the others are skipped with a warning naming them."""
+    out = []
+    for f in files:
+        try:
+            out.append((f, read(f)))
+        except io.InputError as exc:
+            log.warning("skipped %s: %s", f, exc)
+    return out
+
+
 def eval_images(model: nn.Module, data_dir: str | Path, sigmas: Sequence[float], seed: int = 0,
                 limit: Optional[int] = None, tick: Optional[Callable[[], None]] = None,
                 ensemble: bool = False) -> list[dict[str, Any]]:
     """One row per σ: mean PSNR and SSIM of the noisy input and of the model's output (with the x8
-    self-ensemble when ``ensemble``)."""
+    self-ensemble when ``ensemble``). Unreadable files are skipped with a warning; ``files`` counts those
+    scored."""
     files = eval_image_files(data_dir, limit)
-    if not files:
-        raise io.InputError(f"no images in {data_dir}")
-    clean_set = [io.read_image(f).pixels for f in files]
+    clean_set = [px for _, px in _readable(files, lambda f: io.read_image(f).pixels)]
+    if not clean_set:
+        raise io.InputError(f"no readable images in {data_dir}")
     rows = []
     for sigma in sigmas:
         acc: dict[str, list[float]] = {k: [] for k in ("noisy_psnr", "noisy_ssim", "psnr", "ssim")}
@@ -84,8 +100,35 @@ def eval_images(model: nn.Module, data_dir: str | Path, sigmas: Sequence[float],
             acc["ssim"].append(metrics.ssim(clean, out))
             if tick:
                 tick()
-        rows.append({"sigma": sigma, "files": len(files), **{k: float(np.mean(v)) for k, v in acc.items()}})
+        rows.append({"sigma": sigma, "files": len(clean_set), **{k: float(np.mean(v)) for k, v in acc.items()}})
     return rows
+
+
+def _usable_reference(path: Path, clean: np.ndarray, sr: int) -> bool:
+    """A speech reference that can be scored: long enough, and not silent (warns about the others)."""
+    if len(clean) < MIN_EVAL_SECONDS * sr:
+        log.warning("skipped %s: %.2f s long, shorter than the %.0f s the metrics need", path, len(clean) / sr,
+                    MIN_EVAL_SECONDS)
+        return False
+    level = 10 * np.log10(max(float(np.mean(np.square(clean, dtype=np.float64))), 1e-20))
+    if level < SILENT_DBFS:
+        log.warning("skipped %s: silent (%.0f dBFS), nothing to score against", path, level)
+        return False
+    return True
+
+
+def _score_audio(clean: np.ndarray, sig: np.ndarray, sr: int, full: bool) -> dict[str, Optional[float]]:
+    """SI-SDR, and with the metrics extra PESQ-wb and STOI (None where one cannot be computed); the
+    metric libraries' own warnings are kept off the terminal."""
+    import warnings
+
+    scores: dict[str, Optional[float]] = {"si_sdr": metrics.si_sdr(clean, sig)}
+    if full:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            scores["pesq"] = metrics.pesq_wb(clean, sig, sr)
+            scores["stoi"] = metrics.stoi(clean, sig, sr)
+    return scores
 
 
 def eval_audio(model: nn.Module, speech_dir: str | Path, noise_dir: str | Path, snrs: Sequence[float],
@@ -93,29 +136,36 @@ def eval_audio(model: nn.Module, speech_dir: str | Path, noise_dir: str | Path, 
                tick: Optional[Callable[[], None]] = None) -> list[dict[str, Any]]:
     """One row per SNR: mean SI-SDR (and PESQ-wb, STOI with the metrics extra) of mixture and output.
     Speech file i is mixed with noise file i mod n, looped or cut to the speech length, at the model's
-    sample rate."""
+    sample rate. Unreadable, silent and too short (``MIN_EVAL_SECONDS``) speech files are skipped with a
+    warning; ``files`` counts those scored, and a metric that could not be computed for some of them
+    (PESQ on near-silent output) gets a ``<metric>_files`` count beside its mean."""
     sr = model.config.sample_rate
     speech_files = eval_speech_files(speech_dir, limit)
     noise_files = list_files([noise_dir], io.AUDIO_EXTS)
     if not speech_files or not noise_files:
         raise io.InputError("eval needs speech and noise audio files")
-    speech = [read_mono(f, sr) for f in speech_files]
-    noise = [read_mono(f, sr) for f in noise_files]
+    speech = [(f, x) for f, x in _readable(speech_files, lambda f: read_mono(f, sr)) if _usable_reference(f, x, sr)]
+    noise = [x for _, x in _readable(noise_files, lambda f: read_mono(f, sr))]
+    if not speech or not noise:
+        raise io.InputError("no usable speech or noise files (see the warnings above)")
     full = metrics.metrics_available()
     rows = []
     for snr in snrs:
         acc: dict[str, list[float]] = {}
-        for i, clean in enumerate(speech):
+        for i, (_, clean) in enumerate(speech):
             mix = mix_for_eval(clean, noise, i, snr, seed)
             out = inference.denoise_audio_array(model, mix, sr)
             for name, sig in (("noisy", mix), ("out", out)):
-                acc.setdefault(f"{name}_si_sdr", []).append(metrics.si_sdr(clean, sig))
-                if full:
-                    p = metrics.pesq_wb(clean, sig, sr)
-                    if p is not None:
-                        acc.setdefault(f"{name}_pesq", []).append(p)
-                    acc.setdefault(f"{name}_stoi", []).append(metrics.stoi(clean, sig, sr))
+                for metric, value in _score_audio(clean, sig, sr, full).items():
+                    acc.setdefault(f"{name}_{metric}", [])
+                    if value is not None:
+                        acc[f"{name}_{metric}"].append(value)
             if tick:
                 tick()
-        rows.append({"snr": snr, "files": len(speech), **{k: float(np.mean(v)) for k, v in acc.items()}})
+        row: dict[str, Any] = {"snr": snr, "files": len(speech)}
+        for key, values in acc.items():
+            row[key] = float(np.mean(values)) if values else None
+            if len(values) < len(speech):
+                row[f"{key}_files"] = len(values)
+        rows.append(row)
     return rows

@@ -1,10 +1,10 @@
 """Inference in layers, each adding one thing and calling the one below:
 
 ``denoise_tensor`` (a batch on the device; ``denoise_tensor_x8`` averages it over the eight flips and
-rotations) -> ``denoise_image_array`` / ``denoise_audio_array`` (numpy,
-tiling and chunking, channel and rate adaptation) -> ``denoise_image_file`` / ``denoise_audio_file``
-(decode, write atomically in the same format) -> ``denoise_paths`` (many files: background decoding and
-writing, one result per file, failures isolated).
+rotations) -> ``denoise_image_array`` / ``denoise_audio_array`` (numpy, tiling and chunking, channel and
+rate adaptation) -> ``denoise_decoded`` (a decoded image file, the model chosen for it) /
+``denoise_audio_file`` (streamed from file to file) -> ``denoise_paths`` (many files: background decoding
+and writing, atomic outputs in the same format, one result per file, failures isolated).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Union
 
 import numpy as np
 import torch
@@ -34,6 +34,9 @@ DEFAULT_OVERLAP = 64
 DEFAULT_CHUNK_SECONDS = 10.0
 CONTEXT_SECONDS = 0.5  # audio each side of a chunk that is computed and thrown away (edge effects)
 FADE_SECONDS = 0.05  # half-length of the linear cross-fade between neighbouring chunks
+# Shorter audio is returned unchanged: below about 0.1 s the shipped speech model muted even clean speech by
+# 30 to 40 dB (it sees too few STFT frames to tell speech from noise); from 0.2 s it kept it.
+MIN_AUDIO_SECONDS = 0.2
 
 
 MIN_TILE = 64  # smallest tile an out-of-memory retry goes down to
@@ -51,7 +54,7 @@ def _out_of_memory_error(model: nn.Module, what: str) -> io.InputError:
     device = next(model.parameters()).device.type
     if device == "cpu":
         return io.InputError(f"out of memory {what}")
-    return io.InputError(f"out of {device} memory {what}; try --device cpu")
+    return io.InputError(f"out of {device} memory {what}; try device='cpu'")
 
 
 def default_batch_size(model: nn.Module) -> int:
@@ -305,10 +308,12 @@ def stream_audio(
     chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
     batch_size: Optional[int] = None,
     progress: Optional[Callable[[int], None]] = None,
+    name: str = "audio",
 ) -> bool:
     """Denoises ``n_frames`` of audio in overlapping chunks with bounded memory. Returns True if NaN or
     Inf samples were found (they are treated as silence, so one bad sample cannot spread through the STFT
-    into the whole chunk).
+    into the whole chunk). Audio shorter than ``MIN_AUDIO_SECONDS`` is passed through unchanged, with a
+    warning that names it (``name``): a model that sees less than a few STFT frames mutes it.
 
     ``read(start, stop)`` returns (channels, stop - start) float32; ``write(block)`` receives the output
     in order, (channels, n) blocks adding up to exactly ``n_frames``. Each chunk is computed with
@@ -317,6 +322,8 @@ def stream_audio(
     chunks (default: :func:`default_batch_size`) are in memory at once.
     """
     _check_strength(strength)
+    if n_frames < MIN_AUDIO_SECONDS * sample_rate:
+        return _pass_through(read, write, n_frames, sample_rate, name, progress)
     batch_size = batch_size or default_batch_size(model)
     nonfinite = False
     hop = max(int(chunk_seconds * sample_rate), 4 * int(FADE_SECONDS * sample_rate) + 8)
@@ -360,6 +367,19 @@ def stream_audio(
     return nonfinite
 
 
+def _pass_through(read: Callable[[int, int], np.ndarray], write: Callable[[np.ndarray], None], n_frames: int,
+                  sample_rate: int, name: str, progress: Optional[Callable[[int], None]]) -> bool:
+    block = read(0, n_frames)
+    bad = ~np.isfinite(block)
+    block[bad] = 0.0
+    log.warning("%s: %.0f ms long, too short for the model to judge (under %.1f s): passed through unchanged",
+                name, 1000 * n_frames / sample_rate, MIN_AUDIO_SECONDS)
+    write(block)
+    if progress is not None:
+        progress(n_frames)
+    return bool(bad.any())
+
+
 def denoise_audio_array(
     model: nn.Module,
     audio: np.ndarray,
@@ -388,16 +408,18 @@ def denoise_audio_array(
 
 
 # ------------------------------------------------------------------------------------------------- files
-def denoise_image_file(
-    model: nn.Module, src: Path, dst: Path, *, overwrite: bool = False, strength: float = 1.0,
-    tile: int = DEFAULT_TILE, batch_size: Optional[int] = None, data: Optional[io.ImageData] = None,
-    ensemble: bool = False,
-) -> None:
-    """Reads ``src`` (unless already decoded as ``data``), denoises it and writes ``dst`` atomically in
-    the same mode and bit depth, in the format of ``dst``'s extension."""
-    data = data if data is not None else io.read_image(src)
-    pixels = denoise_image_array(model, data.pixels, strength, tile=tile, batch_size=batch_size, ensemble=ensemble)
-    io.save_image(dst, data, pixels, overwrite)
+def _system_error(exc: Exception, dst: Path) -> Exception:
+    """libsndfile reports a failed write (a full disk, a file-size limit) as "System error." alone: the OS
+    reason is in the C library's errno, which cffi keeps; it becomes an OSError naming the output."""
+    import errno as errnos
+    import os
+
+    import soundfile as sf
+
+    code = sf._ffi.errno  # noqa: SLF001 -- the errno of the failed C call, the only place the reason is kept
+    if getattr(exc, "code", None) == 2 and code not in (0, errnos.EINTR):  # SFE_SYSTEM
+        return OSError(code, os.strerror(code), str(dst))
+    return exc
 
 
 def file_block_reader(fin: "sf.SoundFile", frames: int) -> Callable[[int, int], np.ndarray]:
@@ -432,16 +454,30 @@ def denoise_audio_file(
     ) as fout:
 
         read = file_block_reader(fin, info.frames)
+        clipped = [0, 0.0]  # samples over full scale, largest magnitude
 
         def write(block: np.ndarray) -> None:
             if is_pcm:
+                over = np.abs(block) > 1.0
+                if over.any():
+                    clipped[0] += int(over.sum())
+                    clipped[1] = max(clipped[1], float(np.abs(block).max()))
                 block = np.clip(block, -1.0, 1.0)
-            fout.write(block.T)
+            try:
+                fout.write(block.T)
+            except sf.LibsndfileError as exc:
+                raise _system_error(exc, dst) from None
 
         frames_done = None if progress is None else (lambda n: progress(n / info.sample_rate))
         if stream_audio(model, read, write, info.frames, info.sample_rate, strength, chunk_seconds, batch_size,
-                        frames_done):
+                        frames_done, name=str(src)):
             log.warning("%s: NaN or Inf samples were treated as silence", src)
+    if clipped[0]:
+        floats = info.subtype in ("FLOAT", "DOUBLE")
+        hint = "a .wav output keeps the input's floats" if floats else "lower the input's level to avoid it"
+        log.warning("%s: %d samples (%.2g %%) were over full scale (peak %+.1f dBFS) and were clipped, since %s "
+                    "holds integers; %s", dst, clipped[0], 100 * clipped[0] / max(1, info.frames * info.channels),
+                    20 * np.log10(clipped[1]), subtype, hint)
 
 
 # ------------------------------------------------------------------------------------------- many files
@@ -452,6 +488,11 @@ class FileResult:
     status: str  # "done" | "failed" | "skipped"
     reason: str = ""
     seconds: float = 0.0
+
+
+# A model, or a function that gives the model for an image's channel count (1 or 3): the default models
+# are chosen per file, since gray and colour pictures need different ones.
+ModelChoice = Union[nn.Module, Callable[[int], nn.Module]]
 
 
 def _reason(exc: BaseException) -> str:
@@ -465,8 +506,37 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
+def _failure(job: io.Job, exc: BaseException, t0: float, skip_existing: bool) -> FileResult:
+    """The result of a file that raised ``exc``: an output that another run wrote meanwhile is a skip
+    under ``skip_existing`` (two runs sharing a folder), anything else a failure."""
+    if skip_existing and isinstance(exc, io.OutputExists):
+        return FileResult(job.src, job.dst, "skipped", "output exists (written meanwhile)", time.perf_counter() - t0)
+    log.debug("failed on %s", job.src, exc_info=True)
+    return FileResult(job.src, job.dst, "failed", _reason(exc), time.perf_counter() - t0)
+
+
+def is_gray_rgb(pixels: np.ndarray) -> bool:
+    """Whether a decoded (H, W, 3) picture is gray stored as colour (R = G = B everywhere), as scans and
+    exported gray images often are: the gray model cleans those far better than a colour one."""
+    return pixels.ndim == 3 and pixels.shape[2] == 3 and bool(
+        np.array_equal(pixels[:, :, 0], pixels[:, :, 1]) and np.array_equal(pixels[:, :, 1], pixels[:, :, 2]))
+
+
+def denoise_decoded(model: ModelChoice, data: io.ImageData, name: str = "image", **kw: Any) -> np.ndarray:
+    """:func:`denoise_image_array` on a decoded file; ``kw`` are its options. When ``model`` is a choice by
+    channel count, a gray picture stored as RGB goes through the gray model once and is repeated into the
+    three channels."""
+    pixels = data.pixels
+    if isinstance(model, nn.Module):
+        return denoise_image_array(model, pixels, **kw)
+    if is_gray_rgb(pixels):
+        log.info("%s: gray stored as RGB (R = G = B): denoised with the gray model", name)
+        return np.repeat(denoise_image_array(model(1), pixels[:, :, :1], **kw), 3, axis=2)
+    return denoise_image_array(model(pixels.shape[2]), pixels, **kw)
+
+
 def denoise_paths(
-    model: nn.Module,
+    model: ModelChoice,
     jobs: Iterable[io.Job],
     *,
     overwrite: bool = False,
@@ -479,85 +549,105 @@ def denoise_paths(
     image_progress: Optional[Callable[[float], None]] = None,
 ) -> Iterator[FileResult]:
     """Denoises every job and yields one :class:`FileResult` per file as it finishes; a failing file never
-    stops the others. Images are decoded ``workers`` files ahead in background threads and written by a
-    background thread while the next file computes; audio files are streamed one at a time, and
-    ``audio_progress`` gets the seconds of audio finished within the current file, chunk by chunk, and
-    ``image_progress`` the megapixels finished, tile batch by tile batch. ``ensemble`` (images only) is
-    :func:`denoise_image_array`'s."""
+    stops the others. An output that exists is checked for just before each file is computed and again at
+    the final rename, so runs sharing a folder never replace each other's files (and, with
+    ``skip_existing``, count them as skipped). Images: see :func:`_image_paths` (``model`` may be a
+    :data:`ModelChoice`); audio: :func:`_audio_paths`. ``audio_progress`` gets seconds of audio and
+    ``image_progress`` megapixels as they are finished."""
     jobs = list(jobs)
-    domain = model.domain
+    domain = model.domain if isinstance(model, nn.Module) else "image"
     if ensemble and domain != "image":
         raise ValueError("the x8 self-ensemble is for image models only")
     for directory in sorted({job.dst.parent for job in jobs}):
         io.remove_stale_temps(directory)  # left by an earlier run that was killed
-
-    def precheck(job: io.Job) -> Optional[FileResult]:
-        found = io.existing_output(job, overwrite, skip_existing)
-        return None if found is None else FileResult(job.src, job.dst, *found)
-
+    settle = dict(overwrite=overwrite, skip_existing=skip_existing)
     if domain == "audio":
-        for job in jobs:
-            early = precheck(job)
-            if early is not None:
-                yield early
-                continue
-            t0 = time.perf_counter()
-            try:
-                denoise_audio_file(model, job.src, job.dst, overwrite=overwrite, strength=strength,
-                                   batch_size=batch_size, progress=audio_progress)
-                yield FileResult(job.src, job.dst, "done", seconds=time.perf_counter() - t0)
-            except Exception as exc:
-                log.debug("failed on %s", job.src, exc_info=True)
-                yield FileResult(job.src, job.dst, "failed", _reason(exc), time.perf_counter() - t0)
-        return
+        yield from _audio_paths(model, jobs, settle, strength, batch_size, audio_progress)  # type: ignore[arg-type]
+    else:
+        yield from _image_paths(model, jobs, settle, workers, image_progress, strength=strength,
+                                batch_size=batch_size, ensemble=ensemble)
 
-    todo: list[io.Job] = []
+
+def _settled(job: io.Job, settle: dict[str, bool], t0: float = 0.0) -> Optional[FileResult]:
+    """A result for ``job`` when its output exists and may not be replaced (see io.existing_output)."""
+    found = io.existing_output(job, settle["overwrite"], settle["skip_existing"])
+    return None if found is None else FileResult(job.src, job.dst, *found)
+
+
+def _audio_paths(model: nn.Module, jobs: list[io.Job], settle: dict[str, bool], strength: float,
+                 batch_size: Optional[int], progress: Optional[Callable[[float], None]]) -> Iterator[FileResult]:
+    """Audio files one after another, each streamed chunk by chunk."""
     for job in jobs:
-        early = precheck(job)
+        t0 = time.perf_counter()
+        early = _settled(job, settle)
         if early is not None:
             yield early
-        else:
+            continue
+        try:
+            denoise_audio_file(model, job.src, job.dst, overwrite=settle["overwrite"], strength=strength,
+                               batch_size=batch_size, progress=progress)
+            yield FileResult(job.src, job.dst, "done", seconds=time.perf_counter() - t0)
+        except Exception as exc:
+            yield _failure(job, exc, t0, settle["skip_existing"])
+
+
+def _image_paths(model: ModelChoice, jobs: list[io.Job], settle: dict[str, bool], workers: int,
+                 progress: Optional[Callable[[float], None]], **kw: Any) -> Iterator[FileResult]:
+    """Images: decoded ``workers`` files ahead in background threads, written by a background thread while
+    the next file computes. Files whose output exists come first (nothing to compute)."""
+    todo = []
+    for job in jobs:
+        early = _settled(job, settle)
+        if early is None:
             todo.append(job)
+        else:
+            yield early
 
     def write(job: io.Job, data: io.ImageData, pixels: np.ndarray, t0: float) -> FileResult:
-        io.save_image(job.dst, data, pixels, overwrite)
+        io.save_image(job.dst, data, pixels, settle["overwrite"])
         return FileResult(job.src, job.dst, "done", seconds=time.perf_counter() - t0)
 
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="decode") as readers, \
             ThreadPoolExecutor(1, thread_name_prefix="write") as writers:
-        decoded: deque[tuple[io.Job, Future]] = deque()
+        decoded = _prefetch(todo, lambda job: readers.submit(io.read_image, job.src), 2 * max(1, workers))
         writes: deque[tuple[io.Job, float, Future]] = deque()
-        it = iter(todo)
-
-        def refill() -> None:
-            while len(decoded) < 2 * max(1, workers):
-                job = next(it, None)
-                if job is None:
-                    return
-                decoded.append((job, readers.submit(io.read_image, job.src)))
-
-        def drain(block: bool) -> Iterator[FileResult]:
-            while writes and (block or writes[0][2].done()):
-                job, t0, fut = writes.popleft()
-                try:
-                    yield fut.result()
-                except Exception as exc:
-                    log.debug("failed writing %s", job.dst, exc_info=True)
-                    yield FileResult(job.src, job.dst, "failed", _reason(exc), time.perf_counter() - t0)
-
-        refill()
-        while decoded:
-            job, fut = decoded.popleft()
-            refill()
+        for job, fut in decoded:
             t0 = time.perf_counter()
-            try:
-                data = fut.result()
-                pixels = denoise_image_array(model, data.pixels, strength, batch_size=batch_size, ensemble=ensemble,
-                                             progress=image_progress)
-            except Exception as exc:
-                log.debug("failed on %s", job.src, exc_info=True)
-                yield FileResult(job.src, job.dst, "failed", _reason(exc), time.perf_counter() - t0)
+            early = _settled(job, settle)  # another run may have written it since the start
+            if early is not None:
+                yield early
                 continue
-            writes.append((job, t0, writers.submit(write, job, data, pixels, t0)))
-            yield from drain(block=False)
-        yield from drain(block=True)
+            try:
+                pixels = denoise_decoded(model, fut.result(), str(job.src), progress=progress, **kw)
+            except Exception as exc:
+                yield _failure(job, exc, t0, settle["skip_existing"])
+                continue
+            writes.append((job, t0, writers.submit(write, job, fut.result(), pixels, t0)))
+            while writes and writes[0][2].done():
+                yield _written(writes.popleft(), settle["skip_existing"])
+        while writes:
+            yield _written(writes.popleft(), settle["skip_existing"])
+
+
+def _prefetch(jobs: list[io.Job], submit: Callable[[io.Job], Future], ahead: int
+              ) -> Iterator[tuple[io.Job, Future]]:
+    """Yields (job, future) in order, keeping up to ``ahead`` submitted beyond the one yielded."""
+    queue: deque[tuple[io.Job, Future]] = deque()
+    it = iter(jobs)
+    while True:
+        while len(queue) < ahead:
+            job = next(it, None)
+            if job is None:
+                break
+            queue.append((job, submit(job)))
+        if not queue:
+            return
+        yield queue.popleft()
+
+
+def _written(entry: tuple[io.Job, float, Future], skip_existing: bool) -> FileResult:
+    job, t0, fut = entry
+    try:
+        return fut.result()
+    except Exception as exc:
+        return _failure(job, exc, t0, skip_existing)

@@ -7,6 +7,7 @@ write them back in the same format, mode and bit depth; audio is streamed in blo
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import logging
 import os
@@ -40,6 +41,14 @@ UNREADABLE_EXTS = {
 class InputError(ValueError):
     """A problem with one input or output file, or input array, reported to the user as one line. A
     ValueError, so that API callers catch bad input the usual way."""
+
+
+class OutputExists(InputError):
+    """The output file exists (perhaps written meanwhile by another run) and may not be replaced."""
+
+    def __init__(self, dst: Path) -> None:
+        super().__init__(f"output exists: {dst} (overwrite=True replaces it)")
+        self.dst = dst
 
 
 # --------------------------------------------------------------------------------------------- planning
@@ -115,9 +124,14 @@ def plan_jobs(inputs: Sequence[str], output: Optional[str], exts: frozenset[str]
     - otherwise ``output`` is a directory: a directory input's tree is mirrored below it, a file or glob
       match lands directly in it. An existing file, or a new name ending in one of ``exts`` (unless it
       ends with a slash), raises InputError instead: such an ``output`` was meant as a file.
-    Destinations are always below ``output`` when it is given, never equal to a source, and unique;
-    clashes are reported as errors for the later input.
+    Several directory inputs are each mirrored under a folder of their own name, as ``cp -r`` does
+    (``a/x.png`` and ``b/x.png`` land at ``output/a/x.png`` and ``output/b/x.png``); a single one is
+    mirrored directly in ``output``. Files inside ``output`` are never inputs (an earlier run's outputs
+    under a recursive glob). Destinations are always below ``output`` when it is given, never equal to
+    a source, and unique; clashes are reported as errors for the later input.
     """
+    if output == "-":
+        raise InputError("-o -: writing to standard output is not supported; name an output file or directory")
     plan = Plan()
     out = Path(output) if output is not None else None
     wants_dir = output is not None and output.endswith(("/", os.sep))  # "-o x.png/": a directory by that name
@@ -128,6 +142,7 @@ def plan_jobs(inputs: Sequence[str], output: Optional[str], exts: frozenset[str]
     if out is not None and not single_file:
         _check_output_directory(inputs, output, out, exts, wants_dir)
     exclude = out.resolve() if out is not None and not single_file else None
+    own_folder = sum(Path(i).is_dir() for i in inputs) > 1  # several directories: each under its own name
     seen_src: set[Path] = set()
     dst_owner: dict[Path, Path] = {}
 
@@ -140,7 +155,7 @@ def plan_jobs(inputs: Sequence[str], output: Optional[str], exts: frozenset[str]
                 kinds = "/".join(sorted(e[1:] for e in exts))
                 plan.errors.append((item, _none_found(f"no {kinds} files found in directory", tagged)))
                 continue
-            pairs = [(f, p) for f in files]
+            pairs = [(f, Path(os.path.abspath(p)).parent if own_folder else p) for f in files]
         elif p.is_file():
             pairs = [(p, None)]
         elif p.exists() or p.is_symlink():
@@ -148,7 +163,8 @@ def plan_jobs(inputs: Sequence[str], output: Optional[str], exts: frozenset[str]
             continue
         elif glob.has_magic(item):
             matches = sorted(Path(m) for m in glob.glob(item, recursive=True))
-            files = [m for m in matches if m.is_file() and m.suffix.lower() in exts]
+            files = [m for m in matches if m.is_file() and m.suffix.lower() in exts
+                     and not (exclude is not None and exclude in m.resolve().parents)]
             n_files = len(files)
             files = [m for m in files if not (out is None and m.stem.endswith(DENOISED_TAG))]
             if not files:
@@ -169,7 +185,7 @@ def plan_jobs(inputs: Sequence[str], output: Optional[str], exts: frozenset[str]
             elif single_file:
                 dst = out
             elif root is not None:
-                dst = out / src.relative_to(root)
+                dst = out / (Path(os.path.abspath(src)).relative_to(root) if own_folder else src.relative_to(root))
             else:
                 dst = out / src.name
             rdst = dst.resolve()
@@ -185,11 +201,29 @@ def plan_jobs(inputs: Sequence[str], output: Optional[str], exts: frozenset[str]
 
 
 # ------------------------------------------------------------------------------------------ atomic write
+def _machine_id() -> str:
+    """8 hex digits naming this machine, boot and PID namespace: two containers, or two hosts of a cluster,
+    writing into one shared folder get different ones, so neither mistakes the other's live temporary
+    files for its own dead ones (a PID means nothing outside its namespace)."""
+    parts = [os.uname().nodename]
+    for source in ("/proc/sys/kernel/random/boot_id", "/proc/self/ns/pid"):
+        with contextlib.suppress(OSError):
+            parts.append(os.readlink(source) if source.endswith("/pid") else Path(source).read_text().strip())
+    return f"{zlib.crc32('|'.join(parts).encode()) & 0xFFFFFFFF:08x}"
+
+
+MACHINE_ID = _machine_id()
+# A temporary file of another machine (or of an older denoise, whose names had no machine identity) is only
+# removed once untouched this long: a live run rewrites its file at least every chunk or tile.
+FOREIGN_TEMP_AGE = 24 * 3600.0
+
+
 def create_temp(directory: Path, stem: str, suffix: str) -> Path:
     """Creates a new empty hidden file in ``directory`` and returns its path. Unlike ``mkstemp`` (always
-    0600) the mode follows the umask, so the final file gets the permissions of any normally created file."""
+    0600) the mode follows the umask, so the final file gets the permissions of any normally created file.
+    The name holds :data:`MACHINE_ID` and the PID, for :func:`remove_stale_temps`."""
     for _ in range(100):
-        path = Path(directory) / f".{stem[:40]}.{os.getpid()}-{os.urandom(6).hex()}.tmp{suffix}"
+        path = Path(directory) / f".{stem[:40]}.{os.getpid()}-{MACHINE_ID}-{os.urandom(6).hex()}.tmp{suffix}"
         try:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             return path
@@ -198,7 +232,7 @@ def create_temp(directory: Path, stem: str, suffix: str) -> Path:
     raise FileExistsError(f"cannot create a temporary file in {directory}")
 
 
-_TEMP_NAME = re.compile(r"^\..*\.(\d+)-[0-9a-f]{12}\.tmp(\.[^.]*)?$")
+_TEMP_NAME = re.compile(r"^\..*\.(\d+)-(?:([0-9a-f]{8})-)?[0-9a-f]{12}\.tmp(\.[^.]*)?$")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -211,18 +245,36 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _is_dead_temp(directory: str, name: str, now: float) -> bool:
+    """Whether ``name`` is a temporary file of :func:`create_temp` whose writer is provably gone: made on
+    this machine (same identity) by a process that no longer exists, or, made elsewhere, untouched for
+    :data:`FOREIGN_TEMP_AGE`."""
+    m = _TEMP_NAME.match(name)
+    if not m:
+        return False
+    pid, machine = int(m.group(1)), m.group(2)
+    if machine == MACHINE_ID:
+        return pid != os.getpid() and not _pid_alive(pid)
+    try:
+        return now - os.stat(os.path.join(directory, name)).st_mtime > FOREIGN_TEMP_AGE
+    except OSError:
+        return False
+
+
 def remove_stale_temps(directory: Path) -> int:
-    """Deletes temporary files that a killed run (kill -9, power cut) left in ``directory``: names made by
-    :func:`create_temp` whose process no longer exists. A running process's files are left alone.
-    Returns how many were removed."""
+    """Deletes temporary files that a killed run (kill -9, power cut) left in ``directory`` (see
+    :func:`_is_dead_temp`); a live run's files, here or on another machine sharing the folder, are left
+    alone. Returns how many were removed."""
+    import time
+
     removed = 0
     try:
         names = os.listdir(directory)
     except OSError:
         return 0
+    now = time.time()
     for name in names:
-        m = _TEMP_NAME.match(name)
-        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+        if _is_dead_temp(str(directory), name, now):
             with contextlib.suppress(OSError):
                 os.unlink(os.path.join(directory, name))
                 removed += 1
@@ -250,7 +302,7 @@ def atomic_output(dst: Path, overwrite: bool) -> Iterator[Path]:
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     if dst.exists() and not overwrite:
-        raise InputError(f"output exists: {dst} (use --overwrite to replace it)")
+        raise OutputExists(dst)
     tmp = create_temp(dst.parent, dst.stem, dst.suffix)
     try:
         yield tmp
@@ -261,10 +313,10 @@ def atomic_output(dst: Path, overwrite: bool) -> Iterator[Path]:
             try:
                 os.link(tmp, dst)
             except FileExistsError:
-                raise InputError(f"output exists: {dst} (use --overwrite to replace it)") from None
+                raise OutputExists(dst) from None
             except OSError:  # file systems without hard links
                 if dst.exists():
-                    raise InputError(f"output exists: {dst} (use --overwrite to replace it)") from None
+                    raise OutputExists(dst) from None
                 os.replace(tmp, dst)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -316,13 +368,29 @@ def image_megapixels(path: Path) -> float:
         return 0.0
 
 
-def _png_header(path: Path) -> Optional[tuple[int, int]]:
-    """(bit depth, colour type) from a PNG's IHDR, or None if the file is not a PNG."""
+def _png_header(path: Path) -> Optional[tuple[int, int, int, int]]:
+    """(bit depth, colour type, width, height) from a PNG's IHDR, or None if the file is not a PNG."""
     with open(path, "rb") as f:
         head = f.read(26)
     if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n":
         return None
-    return head[24], head[25]
+    width, height = struct.unpack(">II", head[16:24])
+    return head[24], head[25], width, height
+
+
+def max_image_pixels() -> int:
+    """The most pixels an image may declare before it is refused unread: Pillow's decompression-bomb
+    limit (``2 * Image.MAX_IMAGE_PIXELS``, about 179 million), applied to every decoder."""
+    from PIL import Image
+
+    return 2 * int(Image.MAX_IMAGE_PIXELS or 0) or 2**62
+
+
+def _refuse_too_large(width: int, height: int) -> None:
+    limit = max_image_pixels()
+    if width * height > limit:
+        raise InputError(f"refused: image too large ({width}x{height} = {width * height} pixels, over the "
+                         f"limit of {limit}; nothing was decoded)")
 
 
 def _read_png16(path: Path) -> ImageData:
@@ -347,6 +415,8 @@ def read_image(path: Path) -> ImageData:
     path = Path(path)
     try:
         header = _png_header(path)
+        if header is not None:
+            _refuse_too_large(header[2], header[3])
         if header is not None and header[0] == 16 and header[1] in (2, 4, 6):
             return _read_png16(path)  # Pillow would silently reduce 16-bit colour to 8 bits
         with warnings.catch_warnings():
@@ -434,12 +504,14 @@ def image_format_for(path: Path) -> str:
     return fmt
 
 
-def write_image(path: Path, data: ImageData, pixels: np.ndarray) -> None:
+def write_image(path: Path, data: ImageData, pixels: np.ndarray, name: Optional[Path] = None) -> None:
     """Writes ``pixels`` (H, W, C) float with ``data``'s mode, depth and alpha, in the format that
-    ``path``'s extension names (temporary names end with the real extension)."""
+    ``path``'s extension names (temporary names end with the real extension). Warnings name ``name``
+    (the final output, when ``path`` is its temporary file)."""
     from PIL import Image
 
     fmt = image_format_for(path)
+    shown = Path(name or path)
     alpha = data.alpha
     if data.mode == "F":
         Image.fromarray(pixels[:, :, 0].astype(np.float32), mode="F").save(path, format=fmt)
@@ -453,10 +525,10 @@ def write_image(path: Path, data: ImageData, pixels: np.ndarray) -> None:
         write_png16(path, q)
         return
     if depth == 16 and fmt == "TIFF" and q_is_gray(pixels) and alpha is None:
-        Image.fromarray(_quantize(pixels, 16)[:, :, 0], mode="I;16").save(path, format=fmt)
+        Image.fromarray(_quantize(pixels, 16)[:, :, 0]).save(path, format=fmt)  # uint16 -> mode I;16
         return
     if depth == 16:
-        log.warning("%s: %s cannot hold 16-bit %s here; writing 8 bits", path.name, fmt,
+        log.warning("%s: %s cannot hold 16-bit %s here; writing 8 bits", shown, fmt,
                     "gray" if q_is_gray(pixels) else "colour")
     q = _quantize(pixels, 8)
     im = Image.fromarray(q[:, :, 0], mode="L") if q.shape[2] == 1 else Image.fromarray(q, mode="RGB")
@@ -464,7 +536,7 @@ def write_image(path: Path, data: ImageData, pixels: np.ndarray) -> None:
         a8 = (alpha >> 8).astype(np.uint8) if alpha.dtype == np.uint16 else alpha.astype(np.uint8)
         im.putalpha(Image.fromarray(a8, mode="L"))
         if fmt in ("JPEG", "BMP"):
-            log.warning("%s: %s has no alpha channel; alpha dropped", path.name, fmt)
+            log.warning("%s: %s has no alpha channel; alpha dropped", shown, fmt)
             im = im.convert("RGB" if q.shape[2] == 3 else "L")
     elif data.mode == "1":
         im = im.point(lambda v: 255 if v >= 128 else 0).convert("1")
@@ -495,7 +567,7 @@ def write_image(path: Path, data: ImageData, pixels: np.ndarray) -> None:
 def save_image(dst: Path, data: ImageData, pixels: np.ndarray, overwrite: bool) -> None:
     """:func:`write_image` through :func:`atomic_output`: the complete file appears at ``dst`` or nothing."""
     with atomic_output(dst, overwrite) as tmp:
-        write_image(tmp, data, pixels)
+        write_image(tmp, data, pixels, name=dst)
 
 
 def q_is_gray(pixels: np.ndarray) -> bool:
@@ -634,7 +706,7 @@ def existing_output(job: Job, overwrite: bool, skip_existing: bool) -> Verdict:
         return None
     if skip_existing:
         return "skipped", "output exists"
-    return "failed", f"output exists: {job.dst} (use --overwrite or --skip-existing)"
+    return "failed", f"output exists: {job.dst} (overwrite=True replaces it, skip_existing=True skips it)"
 
 
 def settle_existing(plan: Plan, overwrite: bool, skip_existing: bool) -> None:
@@ -646,13 +718,15 @@ def settle_existing(plan: Plan, overwrite: bool, skip_existing: bool) -> None:
 
 
 def refuse_unwritable(plan: Plan, domain: str) -> None:
-    """Moves the jobs whose destination extension has no writer (``-o clean.xyz``, ``-o out.psd``), or whose
-    source is a file of the other domain (``denoise audio photo.png``), from ``plan.jobs`` to
-    ``plan.errors``, so that they fail before a model is loaded, not after each file has been denoised.
+    """Moves the jobs whose destination extension has no writer (``-o clean.xyz``, ``-o out.psd``), whose
+    destination folder cannot be written (read-only, full), or whose source is a file of the other domain
+    (``denoise audio photo.png``), from ``plan.jobs`` to ``plan.errors``, so that they fail before a model
+    is loaded, not after each file has been denoised.
     So do sources in a format that cannot be decoded at all (``memo.m4a``, ``IMG_1.HEIC``): the error says
     to convert them, not that their extension cannot be written. The checks are table lookups, cheap enough
     to repeat for every job."""
     check = image_format_for if domain == "image" else audio_format_for
+    folder_problem = functools.lru_cache(maxsize=None)(_folder_problem)
     other, other_exts = ("audio", AUDIO_EXTS) if domain == "image" else ("image", IMAGE_EXTS)
     reader, convert = ("Pillow", "to PNG or TIFF") if domain == "image" else ("libsndfile", "to WAV or FLAC")
 
@@ -667,6 +741,42 @@ def refuse_unwritable(plan: Plan, domain: str) -> None:
             check(job.dst)
         except InputError as exc:
             return "failed", str(exc)
-        return None
+        problem = folder_problem(job.dst.parent)
+        if problem is None:
+            problem = _space_problem(job)
+        return None if problem is None else ("failed", problem)
 
     _sift(plan, verdict)
+
+
+def _existing_ancestor(folder: Path) -> Path:
+    folder = Path(os.path.abspath(folder))
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def _folder_problem(folder: Path) -> Optional[str]:
+    """Why no output can be written in ``folder`` (or, where it does not exist yet, in the folder it will
+    be made in), found by creating and removing a temporary file there; None when it can."""
+    where = _existing_ancestor(folder)
+    try:
+        create_temp(where, "write-test", "").unlink()
+    except OSError as exc:
+        return f"cannot write in {where}: {exc.strerror or exc}"
+    return None
+
+
+def _space_problem(job: Job) -> Optional[str]:
+    """"No space left" when the output's file system has less room than the input file takes: caught
+    before the file is computed (a 12-megapixel photo takes minutes on a CPU), not after."""
+    import shutil
+
+    try:
+        free = shutil.disk_usage(_existing_ancestor(job.dst.parent)).free
+        need = job.src.stat().st_size
+    except OSError:
+        return None
+    if free < need:
+        return f"No space left on device: {free} bytes free for {job.dst}, the input alone is {need}"
+    return None

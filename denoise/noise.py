@@ -60,9 +60,147 @@ def pixel_mask(x: torch.Tensor, fraction: torch.Tensor, gen: torch.Generator) ->
     return x * keep
 
 
+# ------------------------------------------------------------------------------------- camera noise
+# Real sensor noise, synthesised as in Brooks et al., "Unprocessing Images for Learned Raw Denoising"
+# (CVPR 2019) and CBDNet (Guo et al., CVPR 2019): a clean sRGB patch is taken back to linear camera raw,
+# heteroscedastic shot + read noise is drawn at each Bayer site, and the result is processed forward again.
+# One departure: only the *noise* goes through the mosaic and bilinear demosaic, not the signal. The noise
+# then has the spatial and cross-channel correlation of demosaiced raw noise, while a patch with no noise
+# comes back unchanged (a demosaiced signal would be blurred, and the model would learn to sharpen).
+
+def tone_curve(x: torch.Tensor) -> torch.Tensor:
+    """The global tone curve of an image pipeline (smoothstep 3x² - 2x³), [0, 1] -> [0, 1]."""
+    x = x.clamp(0, 1)
+    return 3 * x * x - 2 * x * x * x
+
+
+def tone_curve_inverse(y: torch.Tensor) -> torch.Tensor:
+    """Exact inverse of :func:`tone_curve` on [0, 1]."""
+    return 0.5 - torch.sin(torch.asin((1 - 2 * y.clamp(0, 1))) / 3)
+
+
+def gamma_expand(y: torch.Tensor) -> torch.Tensor:
+    """Display values to linear light (gamma 2.2)."""
+    return y.clamp_min(1e-10).pow(2.2)
+
+
+def gamma_compress(x: torch.Tensor) -> torch.Tensor:
+    """Linear light to display values (gamma 1/2.2)."""
+    return x.clamp_min(1e-10).pow(1 / 2.2)
+
+
+class CameraParams:
+    """Per-patch camera parameters (all (B,) or (B, 3, 3)), drawn by :meth:`draw`.
+
+    - ``rgb2cam``: the inverse colour matrix. Camera colour filters overlap, so camera channels are mixtures
+      of sRGB ones: identity plus positive off-diagonal terms (strength uniform in [0.1, 0.5]), rows
+      normalised to sum to 1 (white stays white). Its inverse, applied when processing, has negative
+      off-diagonal terms that spread and correlate the noise across colours, as in real photos.
+    - ``red_gain``, ``blue_gain``: white balance, uniform in [1.9, 2.4] and [1.5, 1.9] (Brooks et al.).
+    - ``exposure``: raw brightness factor in [0.6, 1.0] (the raw image is darker than the rendered one).
+    - ``shot``, ``read``: noise variance = shot · raw + read, raw in [0, 1]. log(shot) is uniform over
+      [log 1e-5, log 1e-2] (from a clean base ISO to a dark high-ISO shot; PSNR 20 to 50 dB, median 35); log(read) = 2.18 log(shot) +
+      1.2 + N(0, 0.26²), the correlation fitted on real sensors by Brooks et al.
+    - ``phase``: the Bayer pattern's offset, 0..3 (RGGB, GRBG, GBRG, BGGR).
+    """
+
+    def __init__(self, rgb2cam: torch.Tensor, red_gain: torch.Tensor, blue_gain: torch.Tensor,
+                 exposure: torch.Tensor, shot: torch.Tensor, read: torch.Tensor, phase: torch.Tensor) -> None:
+        self.rgb2cam, self.red_gain, self.blue_gain = rgb2cam, red_gain, blue_gain
+        self.exposure, self.shot, self.read, self.phase = exposure, shot, read, phase
+
+    @classmethod
+    def draw(cls, b: int, gen: torch.Generator, shot_range: tuple[float, float] = (1e-5, 1e-2)) -> "CameraParams":
+        strength = _uniform(b, 0.1, 0.5, gen, torch.device("cpu")).view(b, 1, 1)
+        off = torch.rand((b, 3, 3), generator=gen) * (1 - torch.eye(3))
+        m = torch.eye(3) + strength * off
+        rgb2cam = m / m.sum(dim=2, keepdim=True)
+        red = _uniform(b, 1.9, 2.4, gen, torch.device("cpu"))
+        blue = _uniform(b, 1.5, 1.9, gen, torch.device("cpu"))
+        exposure = _uniform(b, 0.6, 1.0, gen, torch.device("cpu"))
+        lo, hi = math.log(shot_range[0]), math.log(shot_range[1])
+        log_shot = _uniform(b, lo, hi, gen, torch.device("cpu"))
+        log_read = 2.18 * log_shot + 1.2 + 0.26 * torch.randn(b, generator=gen)
+        phase = torch.randint(0, 4, (b,), generator=gen)
+        return cls(rgb2cam, red, blue, exposure, log_shot.exp(), log_read.exp(), phase)
+
+    def gains(self) -> torch.Tensor:
+        """(B, 3, 1, 1) per-channel factors from raw to white-balanced camera values."""
+        ones = torch.ones_like(self.red_gain)
+        return (torch.stack([self.red_gain, ones, self.blue_gain], 1) / self.exposure.view(-1, 1)).view(-1, 3, 1, 1)
+
+
+def _apply_matrix(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) colours times (B, 3, 3) matrices."""
+    return torch.einsum("bij,bjhw->bihw", m, x)
+
+
+def unprocess(rgb: torch.Tensor, cam: CameraParams) -> torch.Tensor:
+    """sRGB (B, 3, H, W) in [0, 1] to linear camera raw (B, 3, H, W), before the mosaic."""
+    lin = gamma_expand(tone_curve_inverse(rgb))
+    return _apply_matrix(lin, cam.rgb2cam.to(rgb)) / cam.gains().to(rgb)
+
+
+def process(raw: torch.Tensor, cam: CameraParams) -> torch.Tensor:
+    """Linear camera raw (B, 3, H, W) back to sRGB in [0, 1]: white balance, colour matrix, gamma, tone."""
+    balanced = (raw * cam.gains().to(raw)).clamp(0, 1)
+    lin = _apply_matrix(balanced, torch.linalg.inv(cam.rgb2cam).to(raw)).clamp(0, 1)
+    return tone_curve(gamma_compress(lin))
+
+
+def bayer_masks(b: int, h: int, w: int, phase: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) 0/1 masks of the sites of each colour in an RGGB pattern shifted by ``phase`` (B,)."""
+    dy, dx = (phase // 2).view(b, 1, 1), (phase % 2).view(b, 1, 1)
+    yy = (torch.arange(h).view(1, h, 1) + dy) % 2
+    xx = (torch.arange(w).view(1, 1, w) + dx) % 2
+    red, blue = (yy == 0) & (xx == 0), (yy == 1) & (xx == 1)
+    return torch.stack([red, ~(red | blue), blue], 1).float()
+
+
+def demosaic_bilinear(mosaic: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Bilinear demosaic: (B, 3, H, W) values kept at each colour's sites (zero elsewhere) -> full planes."""
+    k_rb = torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 4
+    k_g = torch.tensor([[0.0, 1.0, 0.0], [1.0, 4.0, 1.0], [0.0, 1.0, 0.0]]) / 4
+    kernel = torch.stack([k_rb, k_g, k_rb]).unsqueeze(1).to(mosaic)
+    padded = torch.nn.functional.pad(mosaic * masks, (1, 1, 1, 1), mode="reflect")
+    return torch.nn.functional.conv2d(padded, kernel, groups=3)
+
+
+def jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
+    """Round trip of one (C, H, W) image in [0, 1] through 8-bit JPEG at ``quality``."""
+    from torchvision.io import decode_jpeg, encode_jpeg
+
+    u8 = (x.clamp(0, 1) * 255).round().to(torch.uint8)
+    return decode_jpeg(encode_jpeg(u8, quality=quality)).to(x.dtype) / 255
+
+
+def camera(x: torch.Tensor, gen: torch.Generator, p_jpeg: float = 0.5,
+           params: Optional[CameraParams] = None) -> torch.Tensor:
+    """Camera noise on clean sRGB (B, C, H, W) in [0, 1], C = 3 or 1 (gray goes through as R = G = B and
+    comes back as luma). Unprocess, draw noise of variance shot · raw + read at each Bayer site, demosaic it,
+    process back; then, for a fraction ``p_jpeg`` of the patches, JPEG at a quality uniform in 60..95.
+    ``params`` fixes the camera (tests); by default each patch gets its own from ``gen``."""
+    b, c, h, w = x.shape
+    rgb = x.expand(b, 3, h, w) if c == 1 else x
+    cam = params or CameraParams.draw(b, gen)
+    raw = unprocess(rgb, cam)
+    masks = bayer_masks(b, h, w, cam.phase).to(x)
+    site = (raw * masks).sum(1, keepdim=True)  # the raw value each site measures
+    variance = cam.shot.view(b, 1, 1, 1).to(x) * site.clamp_min(0) + cam.read.view(b, 1, 1, 1).to(x)
+    noise = variance.sqrt() * torch.randn((b, 1, h, w), generator=gen).to(x)
+    out = process((raw + demosaic_bilinear(noise.expand(b, 3, h, w), masks)).clamp(0, 1), cam)
+    quality = torch.randint(60, 96, (b,), generator=gen)
+    use_jpeg = torch.rand(b, generator=gen) < p_jpeg
+    out = torch.stack([jpeg(o, int(q)) if j else o for o, q, j in zip(out, quality, use_jpeg)])
+    if c == 1:
+        out = (out * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1).to(x)).sum(1, keepdim=True)
+    return out
+
+
 class ImageCorruption:
-    """Blind mixture of image corruptions. Each example gets Gaussian noise with σ uniform in
-    ``sigma_range``; with the configured probabilities one of the other corruptions is applied first."""
+    """Blind mixture of image corruptions. With probability ``p_camera`` an example gets camera noise
+    (:func:`camera`) alone; otherwise Gaussian noise with σ uniform in ``sigma_range``, and with the
+    configured probabilities one of the other corruptions first (the Gaussian then 0.3 times as strong)."""
 
     def __init__(self, cfg: CorruptionConfig) -> None:
         self.cfg = cfg
@@ -72,8 +210,10 @@ class ImageCorruption:
         b, dev = x.shape[0], x.device
         out = x.clone()
         choice = torch.rand(b, generator=gen, device=dev)
-        edges = torch.tensor([cfg.p_poisson, cfg.p_salt_pepper, cfg.p_speckle, cfg.p_pixel_mask]).cumsum(0)
+        edges = torch.tensor([cfg.p_camera, cfg.p_poisson, cfg.p_salt_pepper, cfg.p_speckle,
+                              cfg.p_pixel_mask]).cumsum(0)
         kinds = [
+            (lambda im, _, g: camera(im, g), lambda n: torch.zeros(n)),
             (poisson, lambda n: _uniform(n, 5.0, 100.0, gen, dev)),
             (salt_pepper, lambda n: _uniform(n, 0.01, 0.15, gen, dev)),
             (speckle, lambda n: _uniform(n, 0.05, 0.3, gen, dev)),
@@ -90,6 +230,7 @@ class ImageCorruption:
         s_lo, s_hi = cfg.sigma_range
         sigma = _uniform(b, s_lo, s_hi, gen, dev) / 255.0
         sigma = torch.where(other, sigma * 0.3, sigma)
+        sigma = torch.where(choice < cfg.p_camera, 0.0, sigma)  # camera noise is the whole corruption
         return gaussian(out, sigma, gen)
 
 

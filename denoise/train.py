@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from denoise import checkpoint, data, distributed, io, metrics
-from denoise.config import TERMINATION_SIGNALS, ModelConfig, TrainConfig
+from denoise.config import TERMINATION_SIGNALS, ConfigError, ModelConfig, TrainConfig
 from denoise.device import (autocast, autocast_dtype, bf16_emulated, is_out_of_memory, pick_device,
                             seed_everything)
 from denoise.models import build_model, count_parameters, describe
@@ -72,11 +72,11 @@ def _load_init(model: nn.Module, cfg: TrainConfig, mcfg: ModelConfig) -> dict[st
     start = checkpoint.load(cfg.init, cfg.domain, mcfg.channels)  # type: ignore[arg-type]
     theirs = start.config
     if theirs != mcfg:
-        raise TrainingError(
-            f"--init: {cfg.init} is a {theirs.domain} {theirs.arch} model with arguments "
+        raise ConfigError(
+            f"init={cfg.init} is an {theirs.domain} {theirs.arch} model with arguments "
             f"{json.dumps(theirs.args, sort_keys=True)} and {theirs.channels} channel(s); this run builds "
-            f"{mcfg.arch} {json.dumps(mcfg.args, sort_keys=True)} with {mcfg.channels} (leave out --arch, "
-            "--arch-args and --channels to take the checkpoint's)")
+            f"{mcfg.arch} {json.dumps(mcfg.args, sort_keys=True)} with {mcfg.channels} (leave out arch, "
+            "arch_args and channels to take the checkpoint's)")
     model.load_state_dict(start.state_dict(), strict=True)
     log.info("starting from the weights of %s", start.source)
     return {"checkpoint": cfg.init, "sha256": checkpoint.sha256_file(start.source), "step": start.meta.get("step"),
@@ -178,6 +178,45 @@ def lr_factor(progress: float, warmup: float) -> float:
 
 
 RUN_FILES = ("last.pt", "best.pt", "history.jsonl")  # what a run writes besides config.json
+# What a resumed run may change: its length (to extend it) and where it runs. Everything else is the run's.
+RESUME_MAY_CHANGE = frozenset({"steps", "epochs", "max_time", "num_workers", "device"})
+_PATH_FIELDS = frozenset({"data", "noise_dir", "val", "init"})
+
+
+def _same_setting(name: str, saved: Any, given: Any) -> bool:
+    if name in _PATH_FIELDS and saved is not None and given is not None:
+        as_paths = lambda v: [str(Path(p).resolve()) for p in (v if isinstance(v, list) else [v])]  # noqa: E731
+        return as_paths(saved) == as_paths(given)
+    if isinstance(saved, (list, tuple)) and isinstance(given, (list, tuple)):
+        return list(saved) == list(given)
+    return saved == given
+
+
+def resumed_config(out: str | Path, given: dict[str, Any]) -> TrainConfig:
+    """The configuration to resume the run in ``out`` with: the run's own ``config.json``, with ``given``
+    (the settings the caller named explicitly, by TrainConfig field; ``corruption`` as a dict of the
+    fields named) applied. Fields in ``RESUME_MAY_CHANGE`` replace the saved values (more steps, more time,
+    another device); any other that differs from the run's raises TrainingError naming the field and both
+    values, since a run resumed with other data or settings would no longer be the run it says it is."""
+    path = Path(out) / "config.json"
+    if not path.is_file():
+        raise TrainingError(f"resume=True: {path} not found, so the run's settings are unknown")
+    saved = TrainConfig.from_dict(json.loads(path.read_text())).to_dict()
+    changes = {"resume": True, "overwrite": False}
+    for name, value in given.items():
+        if name == "corruption":
+            differ = {k: v for k, v in value.items() if saved["corruption"].get(k) != v}
+            if differ:
+                k = sorted(differ)[0]
+                raise TrainingError(f"resume=True: the run has {k}={saved['corruption'].get(k)}, not {k}={differ[k]}")
+        elif name in RESUME_MAY_CHANGE:
+            changes[name] = value
+        elif not _same_setting(name, saved.get(name), value):
+            raise TrainingError(f"resume=True: the run has {name}={saved.get(name)!r}, not {name}={value!r} (only "
+                                f"{', '.join(f'{f}=' for f in sorted(RESUME_MAY_CHANGE))} may change when resuming)")
+    if "steps" in changes and "epochs" not in given:
+        changes["epochs"] = None  # new steps replace a length given in epochs
+    return TrainConfig.from_dict({**saved, **changes})
 
 
 def _check_out(out: Path, cfg: TrainConfig) -> None:
@@ -185,11 +224,11 @@ def _check_out(out: Path, cfg: TrainConfig) -> None:
     ``resume`` nor ``overwrite`` says what to do with it: a new run would replace its checkpoints and
     append to its history."""
     if out.exists() and not out.is_dir():
-        raise TrainingError(f"--out {out}: is a file, not a run directory")
+        raise TrainingError(f"out={out} is a file, not a run directory")
     found = [name for name in RUN_FILES if (out / name).exists()]
     if found and not (cfg.resume or cfg.overwrite):
-        raise TrainingError(f"{out} already holds a run ({', '.join(found)}): --resume continues it, --overwrite "
-                            "starts it again, or choose another --out")
+        raise TrainingError(f"{out} already holds a run ({', '.join(found)}): resume=True continues it, "
+                            "overwrite=True starts it again, or choose another out=")
 
 
 def _leave_termination_to_main(worker_id: int) -> None:
@@ -227,9 +266,9 @@ def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = N
         asked = re.search(r"allocate (\d+) bytes", str(exc))  # the CPU allocator's wording
         what = f"{int(asked.group(1)) / 2**30:.1f} GiB asked for" if asked else str(exc).split(". ")[0][:120]
         last = Path(cfg.out) / "last.pt"
-        resume = f"; {last} holds the last checkpoint (--resume)" if last.exists() else ""
-        raise TrainingError(f"out of memory ({what or type(exc).__name__}); lower --batch-size (now "
-                            f"{cfg.batch_size}) or --patch-size (now {cfg.patch_size}){resume}") from exc
+        resume = f"; {last} holds the last checkpoint (resume=True)" if last.exists() else ""
+        raise TrainingError(f"out of memory ({what or type(exc).__name__}); lower batch_size (now "
+                            f"{cfg.batch_size}) or patch_size (now {cfg.patch_size}){resume}") from exc
 
 
 def _fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]]) -> dict[str, Any]:
@@ -251,7 +290,8 @@ def _fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]]) -
         val_images = data.load_images([cfg.val], channels)[0] if cfg.val else images
         train_ds = data.ImagePatches(images, cfg.patch_size, cfg.batch_size,
                                      None if cfg.self_supervised else cfg.corruption, cfg.seed, dist_info.rank)
-        val = data.image_val_set(val_images, sigma=0.0 if cfg.self_supervised else 25.0, limit=cfg.val_limit)
+        val = data.image_val_set(val_images, sigma=0.0 if cfg.self_supervised else 25.0, limit=cfg.val_limit,
+                                 camera=cfg.corruption.p_camera > 0 and not cfg.self_supervised)
         metric_name = "val_psnr"
     else:
         channels = 1
@@ -294,10 +334,10 @@ def _fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]]) -
     if cfg.resume:
         io.remove_stale_temps(out)  # a half-written checkpoint from a killed run
         if not last_path.is_file():
-            raise TrainingError(f"--resume: no {last_path} to resume from")
+            raise TrainingError(f"resume=True: no {last_path} to resume from")
         payload = checkpoint.read_checkpoint(last_path, map_location=device)
         if payload["meta"]["model"] != mcfg.to_dict():
-            raise TrainingError(f"--resume: {last_path} was trained with a different model configuration")
+            raise TrainingError(f"resume=True: {last_path} was trained with a different model configuration")
         model.load_state_dict(payload["model"], strict=True)
         opt.load_state_dict(payload["optimizer"])
         init_record = payload["meta"].get("init")
@@ -317,7 +357,7 @@ def _fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]]) -
         torch.backends.cudnn.benchmark = True  # fixed patch sizes: let cuDNN pick the fastest kernels
     amp_dtype = autocast_dtype(device, cfg.precision)
     if main and bf16_emulated(device, amp_dtype):
-        log.warning("--precision bf16: this CPU has no bf16 instructions (avx512_bf16, amx_bf16), so bf16 is "
+        log.warning("precision bf16: this CPU has no bf16 instructions (avx512_bf16, amx_bf16), so bf16 is "
                     "emulated and slower than fp32 here; python benchmarks/train_speed.py measures both")
     step_autocast = autocast(device, cfg.precision)  # built once; entered anew at every step
     # fp16 gradients underflow without loss scaling; bf16 has float32's range and needs none
@@ -366,7 +406,9 @@ def _fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]]) -
     batches = iter(loader)
     done = progress(step, elapsed) >= 1
     while not done:
-        lr = cfg.lr * lr_factor(progress(step, time.perf_counter() - t0), warmup)
+        # the rate of step n is the schedule's value at its end, (n + 1) / total: a one-step run trains at the
+        # full rate, where the start of its warm-up would be a rate of almost zero
+        lr = cfg.lr * lr_factor(progress(step + 1, time.perf_counter() - t0), warmup)
         for group in opt.param_groups:
             group["lr"] = lr
         noisy, clean = next(batches)
@@ -388,9 +430,10 @@ def _fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]]) -
             if aux is not None:
                 loss = loss + aux.float()
         if not torch.isfinite(loss):
-            raise TrainingError(
-                f"loss became {loss.item()} at step {step}; stopped. The last good checkpoint is kept at "
-                f"{last_path if last_path.exists() else '(none yet)'}; try a lower --lr")
+            kept = (f"the last good checkpoint is kept at {last_path}" if last_path.exists()
+                    else "no checkpoint had been saved yet")
+            raise TrainingError(f"loss became {loss.item()} at step {step}; stopped ({kept}); try a lower lr "
+                                f"(now {cfg.lr:g})")
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.unscale_(opt)  # clip the true gradients, not the scaled ones

@@ -1,6 +1,6 @@
 """Copies a training run's best.pt into checkpoints/NAME.pt and records it in checkpoints/manifest.json.
 
-    python scripts/ship_checkpoint.py image-gray runs/image-gray/best.pt
+    python scripts/ship_checkpoint.py image-gray runs/image-gray/best.pt "what it is for"
 
 The weights are re-saved through denoise.checkpoint (weights and metadata only, no optimizer state), with
 every absolute path in the metadata made relative to the checkout (a user's machine has none of this
@@ -34,7 +34,7 @@ def portable(value: Any) -> Any:
     return value
 
 
-def main(name: str, run_ckpt: str) -> None:
+def main(name: str, run_ckpt: str, purpose: str) -> None:
     payload = checkpoint.read_checkpoint(Path(run_ckpt))
     model = checkpoint.model_from_payload(payload)
     meta = portable(payload["meta"])
@@ -46,6 +46,7 @@ def main(name: str, run_ckpt: str) -> None:
     data = meta.get("data", {})
     man["models"][name] = {
         "file": dst.name,
+        "purpose": purpose,
         "sha256": checkpoint.sha256_file(dst),
         "bytes": dst.stat().st_size,
         "domain": meta["domain"],
@@ -66,6 +67,6 @@ def main(name: str, run_ckpt: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    if len(sys.argv) != 4:
         sys.exit(__doc__)
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2], sys.argv[3])

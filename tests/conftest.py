@@ -16,6 +16,19 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 torch.set_num_threads(2)
 
 
+@pytest.fixture(autouse=True)
+def _logging_as_found():
+    """Each test starts with the logging set-up it found: a CLI test's -q (the "denoise" logger at ERROR) or
+    its stderr handler would otherwise hide later tests' warnings from caplog."""
+    import logging
+
+    root, ours = logging.getLogger(), logging.getLogger("denoise")
+    handlers, root_level, our_level = root.handlers[:], root.level, ours.level
+    yield
+    root.handlers[:], root.level = handlers, root_level
+    ours.setLevel(our_level)
+
+
 def _save(path: Path, domain: str, channels: int, output: str) -> Path:
     from denoise.checkpoint import save_checkpoint
     from denoise.config import ModelConfig, STFTConfig

@@ -39,6 +39,7 @@ def describe(name: str) -> dict[str, Any]:
 
 
 MAX_PARAMETERS = 1_000_000_000  # 4 GB of float32 weights, before gradients and optimizer state
+MAX_DEPTH = 8  # down-sampling levels: inputs are padded to multiples of 2**depth (256 pixels or STFT bins)
 
 
 def build_net(name: str, **args: Any) -> nn.Module:
@@ -53,6 +54,15 @@ def build_net(name: str, **args: Any) -> nn.Module:
         cls = _REGISTRY[name]
     except KeyError:
         raise ValueError(f"unknown architecture {name!r}; available: {', '.join(available())}") from None
+    known = describe(name)["arch_args"]
+    unknown = sorted(set(args) - set(known) - {"in_channels", "out_channels"})
+    if unknown:
+        raise ValueError(f"architecture {name!r} has no argument {', '.join(map(repr, unknown))}; its arguments "
+                         f"are {', '.join(f'{k} (default {v})' for k, v in known.items())}")
+    depth = args.get("depth", known.get("depth", 0))
+    if isinstance(depth, int) and depth > MAX_DEPTH:
+        raise ValueError(f"bad arguments for architecture {name!r}: depth must be at most {MAX_DEPTH} (each level "
+                         f"halves the resolution and doubles the width), got {depth}")
     try:
         with torch.device("meta"):
             n = sum(p.numel() for p in cls(**args).parameters())

@@ -319,12 +319,13 @@ def test_train_init_fine_tunes_a_checkpoint_with_its_own_settings(tmp_path):
     meta = json.loads(torch.load(tmp_path / "b" / "best.pt", weights_only=True)["meta"])
     assert meta["model"]["args"]["width"] == 4 and meta["init"]["checkpoint"] == str(base)
     assert run(*common, "--out", tmp_path / "b", "--init", base, "--steps", "2", "--resume").exit_code == 0
-    for extra, message in [(["--arch-args", '{"width": 8}'], "--init: "), (["--channels", "3"], "--init: "),
-                           (["--init", tmp_path / "none.pt"], "no model named")]:
+    for extra, message in [(["--arch-args", '{"width": 8}'], f"--init {base} is an image dae model"),
+                           (["--channels", "3"], f"--init {base} is an image dae model"),
+                           (["--init", tmp_path / "none.pt"], "no model named")]:  # usage errors, as for --model
         r = run(*common, "--out", tmp_path / "c", "--init", base, *extra)
-        assert r.exit_code == 1 and message in r.output and len(r.output.strip().splitlines()) == 1, r.output
+        assert r.exit_code == 2 and message in r.output and len(r.output.strip().splitlines()) == 1, r.output
     r = run(*common[:2], "audio", *common[3:], "--out", tmp_path / "c", "--init", base)
-    assert r.exit_code == 1 and "is an image model, not an audio model" in r.output
+    assert r.exit_code == 2 and "is an image model, not an audio model" in r.output
     assert not (tmp_path / "c").exists()
 
 
@@ -440,3 +441,65 @@ def test_models_archs_lists_the_arguments_train_really_uses():
                     return [tuple(p.shape) for p in build_model(model_config_for(cfg, 1)).parameters()]
             assert shapes({}) == shapes(args), (entry["arch"], domain)  # the listed values are train's defaults
             assert shapes({}) != shapes({**args, "width": args["width"] + 8})  # and shapes() can tell them apart
+
+
+# ------------------------------------------------------------------------- second reliability pass
+def test_resume_takes_the_runs_settings_and_refuses_others(tmp_path):
+    data = _images(tmp_path / "data")
+    first = ["train", "--domain", "image", "--data", data, "--out", tmp_path / "run", "--batch-size", "2",
+             "--patch-size", "32", "--eval-every", "1", "--arch-args", '{"width": 4}', "--workers", "0", "-q",
+             "--lr", "5e-4", "--seed", "3", "--steps", "1"]
+    assert run(*first).exit_code == 0
+    base = ["train", "--domain", "image", "--data", data, "--out", tmp_path / "run", "--resume", "-q"]
+    r = run(*base, "--steps", "2")  # nothing else repeated: the run's own settings
+    assert r.exit_code == 0, r.output
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (saved["lr"], saved["seed"], saved["batch_size"], saved["patch_size"], saved["steps"]) == (5e-4, 3, 2, 32, 2)
+    r = run(*base, "--steps", "3", "--lr", "1e-3")
+    assert r.exit_code == 2 and r.output.strip() == (
+        "error: --resume: the run has --lr 0.0005, not --lr 0.001 (only --device, --epochs, --max-time, "
+        "--workers, --steps may change when resuming)"), r.output
+    other = _images(tmp_path / "other")
+    r = run("train", "--domain", "image", "--data", other, "--out", tmp_path / "run", "--resume", "--steps", "3")
+    assert r.exit_code == 2 and "the run has --data" in r.output
+    assert json.loads((tmp_path / "run" / "config.json").read_text()) == saved  # refused: nothing rewritten
+
+
+def test_contradictions_and_ranges_are_the_same_in_every_command(tmp_path, gray_ckpt):
+    src = _img(tmp_path / "a.png", (smooth_image(16, 16, 1)[:, :, 0] * 255).astype(np.uint8))
+    r = run("image", src, "-q", "-v", "--model", gray_ckpt)
+    assert r.exit_code == 2 and "-q and -v contradict each other" in r.output
+    r = run("train", "--domain", "image", "--data", tmp_path, "--out", tmp_path / "run", "--seed", "-5")
+    assert r.exit_code == 2 and "--seed" in r.output  # as eval --seed -5
+    r = run("image", src, "-o", "-", "--model", gray_ckpt)
+    assert r.exit_code == 2 and "standard output" in r.output and not (tmp_path / "-").exists()
+    (tmp_path / "run").mkdir()
+    r = run("image", src, "--model", tmp_path / "run")
+    assert r.exit_code == 2 and "is a directory" in r.output
+
+
+def test_help_texts_say_what_each_command_does():
+    image, audio = (" ".join(run(c, "--help").output.split()) for c in ("image", "audio"))
+    assert "Image tiles (512 pixels a side) per forward pass" in image and "chunk" not in image.lower()
+    assert "Audio chunks (10 s each) per forward pass" in audio and "tile" not in audio.lower()
+    assert "-o, --output PATH" in image and "about 8 times slower (7.5 to 8.3 on a CPU)" in image
+    train = run("train", "--help").output
+    assert "[default: 1000 when --epochs is not given either]" in " ".join(train.split())
+    assert "[LEVEL]..." in run("eval", "--help").output and "EXTRA" not in run("eval", "--help").output
+
+
+def test_cli_messages_name_options_where_the_library_names_settings(tmp_path, gray_ckpt):
+    src = _img(tmp_path / "a.png", (smooth_image(16, 16, 1)[:, :, 0] * 255).astype(np.uint8))
+    assert run("image", src, "--model", gray_ckpt).exit_code == 0
+    r = run("image", src, "--model", gray_ckpt)
+    assert r.exit_code == 1 and "(--overwrite replaces it, --skip-existing skips it)" in r.output
+
+
+def test_a_gray_scan_saved_as_rgb_is_cleaned_by_the_gray_model(tmp_path):
+    plane = (smooth_image(40, 40, 1)[:, :, 0] * 255).astype(np.uint8)
+    src = _img(tmp_path / "scan.png", np.repeat(plane[:, :, None], 3, axis=2))
+    r = run("image", src, "-v")  # the default model: chosen per file
+    assert r.exit_code == 0, r.output
+    assert "gray stored as RGB (R = G = B): denoised with the gray model" in r.output
+    out = np.asarray(Image.open(tmp_path / "scan.denoised.png"))
+    assert out.shape == (40, 40, 3) and np.array_equal(out[:, :, 0], out[:, :, 2])

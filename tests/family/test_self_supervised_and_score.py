@@ -67,7 +67,7 @@ def test_self_supervised_audio_trains_and_refuses_a_noise_dir(tmp_path):
               "--patch-size", "8000", "--workers", "0", "-q"]
     assert run(*common).exit_code == 0
     r = run(*common, "--noise-dir", d)
-    assert r.exit_code == 2 and "drop --noise-dir" in r.output  # a usage error, before the data are read
+    assert r.exit_code == 2 and "leave out --noise-dir" in r.output  # a usage error, before the data are read
 
 
 def test_score_ranks_most_unusual_first_in_every_format(tmp_path, gray_ckpt):

@@ -106,8 +106,8 @@ def test_full_disk_gives_a_clear_error_and_no_partial_file(tmp_path, gray_ckpt, 
     sf.write(tmp_path / "a.wav", speechlike(1.0, 16000), 16000)
     real_write = io.write_image
 
-    def write_half_then_enospc(path, data, pixels):
-        real_write(path, data, pixels)
+    def write_half_then_enospc(path, data, pixels, **kw):
+        real_write(path, data, pixels, **kw)
         with open(path, "r+b") as f:
             f.truncate(os.path.getsize(path) // 2)
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -207,7 +207,10 @@ def test_out_of_memory_error_suggests_the_cpu_only_off_the_cpu():
     net = torch.nn.Conv2d(1, 1, 1)
     assert str(inference._out_of_memory_error(net, "on a single 10 s chunk")) == "out of memory on a single 10 s chunk"
     assert (str(inference._out_of_memory_error(net.to("meta"), "on a single 10 s chunk"))  # any non-CPU device
-            == "out of meta memory on a single 10 s chunk; try --device cpu")
+            == "out of meta memory on a single 10 s chunk; try device='cpu'")
+    from denoise.cli import _flags  # the command line names the option instead
+
+    assert _flags("out of cuda memory; try device='cpu'") == "out of cuda memory; try --device cpu"
 
 
 def test_same_input_same_output_bytes_on_cpu(tmp_path, color_ckpt, audio_ckpt):

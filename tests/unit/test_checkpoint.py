@@ -54,9 +54,12 @@ def test_pickle_payload_is_refused_without_running(tmp_path):
     path = tmp_path / "evil.pt"
     with open(path, "wb") as f:
         pickle.dump({"format_version": 1, "model": Evil()}, f, protocol=2)  # torch.load's own protocol: no warning
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError) as info:
         checkpoint.load(str(path))
     assert not marker.exists()
+    # PyTorch's own text advises weights_only=False, which would run the payload: never shown
+    assert str(info.value) == ("evil.pt: contains code objects or other Python objects, not only tensors: refused "
+                               "(loading it could run code)")
 
 
 def test_newer_format_and_wrong_domain_and_garbage(tmp_path):
@@ -69,8 +72,16 @@ def test_newer_format_and_wrong_domain_and_garbage(tmp_path):
     with pytest.raises(CheckpointError, match="not an audio model"):
         checkpoint.load(str(tmp_path / "img.pt"), domain="audio")
     (tmp_path / "junk.pt").write_bytes(b"hello")
-    with pytest.raises(CheckpointError, match="not a usable"):
+    with pytest.raises(CheckpointError, match=r"^junk.pt: not a denoise checkpoint$"):
         checkpoint.load(str(tmp_path / "junk.pt"))
+    whole = (tmp_path / "img.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(CheckpointError, match=r"^cut.pt: truncated or damaged \(an interrupted download or copy\?\)"):
+        checkpoint.load(str(tmp_path / "cut.pt"))
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "best.pt").write_bytes(whole)
+    with pytest.raises(CheckpointError, match=r"is a directory: use .*run/best.pt$"):
+        checkpoint.load(str(tmp_path / "run"))
     with pytest.raises(CheckpointError, match="no model named"):
         checkpoint.load("no-such-model")
 

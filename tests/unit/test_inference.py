@@ -3,6 +3,7 @@ import pytest
 
 import denoise
 from denoise import checkpoint, inference
+from tests.conftest import smooth_image, speechlike
 
 
 def test_tiled_equals_untiled_away_from_seams(gray_ckpt):
@@ -168,20 +169,21 @@ def test_progress_meter_fills_the_bar_when_every_file_is_done():
     from denoise.cli import _Meter
 
     class Bar:
-        pos = 0
+        pos, item = 0, None
 
-        def update(self, n: int) -> None:
+        def update(self, n: int, current_item=None) -> None:
             self.pos += n
+            self.item = current_item
 
     bar = Bar()
-    meter = _Meter(bar, 0.3 + 1.25)
+    meter = _Meter(bar, 0.3 + 1.25, files=2)
     meter.add(0.2)
     meter.finish_file(0.3)
-    assert bar.pos == 0
+    assert bar.pos == 0 and bar.item == "1/2 files"  # the file count moves while the megapixels do not
     meter.add(0.8)
     assert bar.pos == 1
     meter.finish_file(1.25)
-    assert bar.pos == 2
+    assert bar.pos == 2 and bar.item == "2/2 files"
     bar = Bar()
     meter = _Meter(bar, 8.0)
     meter.add(3.0)  # the first image is done; it is written in the background while ...
@@ -229,3 +231,107 @@ def test_ensemble_through_tiles_and_channel_adaptation(gray_ckpt):
     tiled = inference.denoise_image_array(m, rgb, tile=64, overlap=16, batch_size=3, ensemble=True)
     assert tiled.shape == rgb.shape
     assert np.abs(whole - tiled).mean() < 2e-3
+
+
+# ------------------------------------------------------------------------- second reliability pass
+def test_an_output_written_meanwhile_by_another_run_is_skipped_not_failed(gray_ckpt, tmp_path):
+    """Two runs with skip_existing on one folder: what the other run wrote while this one ran is a skip,
+    found before computing (images: after decoding) or at the final rename, and never replaced."""
+    from PIL import Image
+
+    from denoise import io
+
+    m = checkpoint.load(str(gray_ckpt), domain="image")
+    jobs = []
+    for name in ("a", "b"):
+        Image.fromarray((smooth_image(20, 20, 1)[:, :, 0] * 255).astype(np.uint8)).save(tmp_path / f"{name}.png")
+        jobs.append(io.Job(tmp_path / f"{name}.png", tmp_path / "out" / f"{name}.png"))
+    results = inference.denoise_paths(m, jobs, skip_existing=True)
+    first = next(results)  # "a" is done; "b" was already decoded when the other run writes its output
+    (tmp_path / "out" / "b.png").write_bytes(b"the other run's")
+    rest = list(results)
+    assert (first.status, [r.status for r in rest]) == ("done", ["skipped"])
+    assert (tmp_path / "out" / "b.png").read_bytes() == b"the other run's"
+    real_save = io.save_image
+
+    def racing_save(dst, data, pixels, overwrite):  # the other run renames its file in just before ours
+        dst.write_bytes(b"theirs")
+        real_save(dst, data, pixels, overwrite)
+
+    import unittest.mock
+
+    with unittest.mock.patch.object(io, "save_image", racing_save):
+        (r,) = inference.denoise_paths(m, [io.Job(jobs[0].src, tmp_path / "c.png")], skip_existing=True)
+    assert r.status == "skipped" and (tmp_path / "c.png").read_bytes() == b"theirs"
+
+
+def test_audio_over_full_scale_warns_with_the_count_and_peak(audio_ckpt, tmp_path, caplog):
+    import soundfile as sf
+
+    from denoise import io
+
+    loud = speechlike(1.0, 16000) * 40  # peaks far above 1.0 in a float WAV
+    sf.write(tmp_path / "loud.wav", loud, 16000, subtype="FLOAT")
+    m = checkpoint.load(str(audio_ckpt), domain="audio")
+    (r,) = inference.denoise_paths(m, [io.Job(tmp_path / "loud.wav", tmp_path / "loud.flac")], strength=0.0)
+    assert r.status == "done"
+    (warning,) = [rec.getMessage() for rec in caplog.records if "clipped" in rec.getMessage()]
+    over = int((np.abs(loud) > 1).sum())
+    assert f"{tmp_path / 'loud.flac'}: {over} samples" in warning and "a .wav output keeps" in warning
+    caplog.clear()
+    (r,) = inference.denoise_paths(m, [io.Job(tmp_path / "loud.wav", tmp_path / "loud2.wav")], strength=0.0)
+    assert not [rec for rec in caplog.records if "clipped" in rec.getMessage()]  # float WAV keeps them
+
+
+@pytest.mark.parametrize("samples", [1, 160, 1600])
+def test_clips_too_short_to_judge_pass_through_unchanged(audio_ckpt, samples, caplog):
+    m = checkpoint.load(str(audio_ckpt), domain="audio")
+    clip = speechlike(0.2, 16000)[:samples] + 0.01
+    out = inference.denoise_audio_array(m, clip, 16000)
+    assert np.array_equal(out, clip.astype(np.float32))
+    assert "too short for the model to judge" in caplog.text
+    longer = inference.denoise_audio_array(m, speechlike(0.3, 16000), 16000)  # from 0.2 s on: denoised
+    assert not np.array_equal(longer, speechlike(0.3, 16000))
+
+
+def test_gray_pictures_stored_as_rgb_go_to_the_gray_model(gray_ckpt, color_ckpt, tmp_path, caplog):
+    import logging
+
+    from denoise import io
+
+    gray, color = checkpoint.load(str(gray_ckpt), domain="image"), checkpoint.load(str(color_ckpt), domain="image")
+    pick = lambda ch: gray if ch == 1 else color  # noqa: E731
+    plane = smooth_image(24, 24, 1)
+    data = io.ImageData(np.repeat(plane, 3, axis=2), "RGB", 8)
+    with caplog.at_level(logging.INFO, logger="denoise"):
+        out = inference.denoise_decoded(pick, data, "scan.png")
+    assert np.array_equal(out, np.repeat(inference.denoise_image_array(gray, plane), 3, axis=2))
+    assert "scan.png: gray stored as RGB" in caplog.text
+    tinted = data.pixels.copy()
+    tinted[0, 0, 0] += 0.01  # one pixel off gray: a colour picture, for the colour model
+    out = inference.denoise_decoded(pick, io.ImageData(tinted, "RGB", 8))
+    assert np.array_equal(out, inference.denoise_image_array(color, tinted))
+
+
+def test_a_failed_audio_write_reports_the_operating_systems_reason(audio_ckpt, tmp_path):
+    """libsndfile says only "System error."; the reason (here a file-size limit, as a full disk would be
+    "No space left on device") must reach the user. Run in a child with RLIMIT_FSIZE set."""
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    sf.write(tmp_path / "in.wav", speechlike(20.0, 16000), 16000, subtype="PCM_16")
+    code = f"""
+import resource, signal
+from pathlib import Path
+from denoise import checkpoint, inference, io
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+m = checkpoint.load({str(audio_ckpt)!r}, domain="audio")
+resource.setrlimit(resource.RLIMIT_FSIZE, (200000, 200000))
+(r,) = inference.denoise_paths(m, [io.Job(Path({str(tmp_path / 'in.wav')!r}), Path({str(tmp_path / 'out.wav')!r}))])
+print(r.status, r.reason)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.startswith("failed File too large: "), out.stdout + out.stderr
+    assert not (tmp_path / "out.wav").exists()

@@ -63,7 +63,7 @@ def test_existing_outputs_are_settled_before_any_model_loads(tmp_path):
         io.settle_existing(plan, overwrite, skip)
         assert [j.src.name for j in plan.jobs] == jobs
         assert (len(plan.skipped), len(plan.errors)) == (skipped, errors)
-    assert plan.errors == [(str(a), f"output exists: {tmp_path / 'out' / 'a.png'} (use --overwrite or --skip-existing)")]
+    assert plan.errors == [(str(a), f"output exists: {tmp_path / 'out' / 'a.png'} (overwrite=True replaces it, skip_existing=True skips it)")]
 
 
 def test_single_file_output_and_glob_and_missing(tmp_path):
@@ -167,3 +167,114 @@ def test_outputs_get_normal_permissions(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "o.png").stat().st_mode & 0o777 == 0o644
+
+
+# ------------------------------------------------------------------------- second reliability pass
+def _temp_name(pid: int, machine: str | None) -> str:
+    middle = f"{pid}-{machine}-" if machine else f"{pid}-"
+    return f".a.{middle}{'0' * 12}.tmp.png"
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_only_provably_dead_temporary_files_are_removed(tmp_path):
+    """A PID means nothing in another container or host sharing the folder: their files stay until stale."""
+    dead = _dead_pid()
+    ours_dead = tmp_path / _temp_name(dead, io.MACHINE_ID)
+    ours_live = tmp_path / _temp_name(os.getppid(), io.MACHINE_ID)
+    foreign = tmp_path / _temp_name(dead, "deadbeef" if io.MACHINE_ID != "deadbeef" else "feedface")
+    old_style = tmp_path / _temp_name(dead, None)  # an older denoise's name: no machine identity
+    foreign_old = tmp_path / _temp_name(dead + 1, "0badc0de" if io.MACHINE_ID != "0badc0de" else "feedface")
+    for p in (ours_dead, ours_live, foreign, old_style, foreign_old):
+        p.write_bytes(b"x")
+    day_and_more = os.stat(foreign_old).st_mtime - io.FOREIGN_TEMP_AGE - 60
+    os.utime(foreign_old, (day_and_more, day_and_more))
+    assert io.remove_stale_temps(tmp_path) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in (ours_live, foreign, old_style))
+
+
+def test_temporary_names_carry_this_machine_and_process():
+    tmp = io.create_temp(Path("/tmp"), "x", ".wav")
+    try:
+        assert f".{os.getpid()}-{io.MACHINE_ID}-" in tmp.name
+    finally:
+        tmp.unlink()
+
+
+@pytest.mark.parametrize("color_type", [0, 2, 4, 6])
+def test_a_16_bit_png_declaring_too_many_pixels_is_refused_before_decoding(tmp_path, color_type):
+    import struct
+    import zlib
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    bomb = tmp_path / "bomb.png"  # 100000 x 100000, 16 bits: 60 GB decoded, about 70 bytes on disk
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100000, 100000, 16, color_type, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    with pytest.raises(io.InputError, match=r"refused: image too large \(100000x100000"):
+        io.read_image(bomb)
+
+
+def test_16_bit_gray_tiff_is_written_and_read_back_at_16_bits(tmp_path):
+    arr = (np.linspace(0, 1, 12 * 10).reshape(12, 10, 1)).astype(np.float32)
+    data = io.ImageData(arr, "L", 16, format="TIFF")
+    io.save_image(tmp_path / "g.tif", data, arr, overwrite=False)
+    back = io.read_image(tmp_path / "g.tif")
+    assert back.depth == 16 and back.mode == "L"
+    assert np.abs(back.pixels - arr).max() < 1 / 65535
+
+
+def test_several_directory_inputs_each_keep_their_name_under_output(tmp_path):
+    _touch(tmp_path / "cam1" / "IMG_0001.jpg"), _touch(tmp_path / "cam2" / "IMG_0001.jpg")
+    _touch(tmp_path / "loose.png")
+    plan = io.plan_jobs([str(tmp_path / "cam1"), str(tmp_path / "cam2"), str(tmp_path / "loose.png")],
+                        str(tmp_path / "out"), io.IMAGE_EXTS)
+    assert not plan.errors
+    assert sorted(j.dst.relative_to(tmp_path / "out").as_posix() for j in plan.jobs) == [
+        "cam1/IMG_0001.jpg", "cam2/IMG_0001.jpg", "loose.png"]
+    one = io.plan_jobs([str(tmp_path / "cam1")], str(tmp_path / "out"), io.IMAGE_EXTS)  # one: mirrored directly
+    assert [j.dst.relative_to(tmp_path / "out").as_posix() for j in one.jobs] == ["IMG_0001.jpg"]
+
+
+def test_a_recursive_glob_never_takes_outputs_under_o_as_inputs(tmp_path):
+    _touch(tmp_path / "photos" / "a.png")
+    _touch(tmp_path / "photos" / "out" / "a.png")  # the previous run's output, inside the globbed tree
+    plan = io.plan_jobs([str(tmp_path / "photos" / "**" / "*.png")], str(tmp_path / "photos" / "out"),
+                        io.IMAGE_EXTS)
+    assert not plan.errors
+    assert [j.src.relative_to(tmp_path).as_posix() for j in plan.jobs] == ["photos/a.png"]
+
+
+def test_output_to_a_dash_is_refused_not_made_a_folder(tmp_path):
+    _touch(tmp_path / "a.png")
+    with pytest.raises(io.InputError, match="standard output"):
+        io.plan_jobs([str(tmp_path / "a.png")], "-", io.IMAGE_EXTS)
+
+
+def test_a_full_disk_is_found_before_any_file_is_computed(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    _touch(tmp_path / "a.png")
+    plan = io.plan_jobs([str(tmp_path / "a.png")], str(tmp_path / "out" / "a.png"), io.IMAGE_EXTS)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9, 0))
+    io.refuse_unwritable(plan, "image")
+    assert not plan.jobs
+    assert plan.errors[0][1].startswith("No space left on device: 0 bytes free")
+
+
+def test_warnings_name_the_output_not_its_hidden_temporary_file(tmp_path, caplog):
+    arr = np.full((4, 4, 3), 0.5, np.float32)
+    data = io.ImageData(arr, "RGB", 8, alpha=np.full((4, 4), 255, np.uint8))
+    io.save_image(tmp_path / "x.jpg", data, arr, overwrite=False)
+    (record,) = [r for r in caplog.records if "alpha" in r.getMessage()]
+    assert record.getMessage().startswith(f"{tmp_path / 'x.jpg'}: JPEG has no alpha channel")

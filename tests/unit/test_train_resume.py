@@ -120,7 +120,7 @@ def test_init_starts_from_the_checkpoint_and_must_be_the_same_model(tmp_path: Pa
     assert record["step"] == 6 and len(record["sha256"]) == 64
     fresh = frozen_run("c")  # without init the same seed starts elsewhere, so the check above can fail
     assert not all(torch.equal(v, fresh["model"][k]) for k, v in trained.items())
-    with pytest.raises(TrainingError, match="--init: .* builds dae"):
+    with pytest.raises(ConfigError, match="init=.* builds dae"):
         frozen_run("d", init=str(tmp_path / "a" / "last.pt"), arch_args={"width": 8})
 
 
@@ -162,9 +162,58 @@ def test_psnr_loss_weights_each_patch_by_its_error_where_mse_favours_the_noisies
 
 
 def test_loss_is_for_supervised_image_training_only() -> None:
-    with pytest.raises(ConfigError, match="--loss applies"):
+    with pytest.raises(ConfigError, match="loss= applies"):
         TrainConfig(domain="audio", data=["x"], out="y", loss="mse")
-    with pytest.raises(ConfigError, match="--loss applies"):
+    with pytest.raises(ConfigError, match="loss= applies"):
         TrainConfig(domain="image", data=["x"], out="y", loss="mse", self_supervised=True)
     with pytest.raises(ConfigError, match="loss must be one of"):
         TrainConfig(domain="image", data=["x"], out="y", loss="l2")
+
+
+# ------------------------------------------------------------------------- second reliability pass
+def test_a_resumed_run_takes_its_settings_from_the_run(tmp_path: Path) -> None:
+    from denoise.train import resumed_config
+
+    data = _image_data(tmp_path / "data")
+    cfg = dataclasses.replace(_config("image", data, tmp_path / "run"), lr=5e-4, batch_size=4, seed=3,
+                              patch_size=32, steps=3)
+    fit(cfg)
+    again = resumed_config(tmp_path / "run", {"domain": "image", "data": [str(data)]})
+    assert (again.lr, again.batch_size, again.seed, again.patch_size, again.steps) == (5e-4, 4, 3, 32, 3)
+    assert again.resume and not again.overwrite
+    longer = resumed_config(tmp_path / "run", {"steps": 10, "num_workers": 1, "device": "cpu"})
+    assert (longer.steps, longer.num_workers, longer.lr) == (10, 1, 5e-4)
+    fit(longer)  # an extension is recorded in the run's config.json
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["steps"] == 10
+    for given, field in [({"lr": 1e-3}, "lr"), ({"data": [str(tmp_path)]}, "data"), ({"seed": 0}, "seed"),
+                         ({"corruption": {"p_camera": 0.5}}, "p_camera")]:
+        with pytest.raises(TrainingError, match=rf"the run has {field}="):
+            resumed_config(tmp_path / "run", given)
+
+
+def test_a_one_step_run_trains_at_its_learning_rate(tmp_path: Path) -> None:
+    """The warm-up starts from zero; a one-step run used to train at lr 1e-6 / warm-up, the same as lr 0."""
+    data = _image_data(tmp_path / "data")
+    fit(dataclasses.replace(_config("image", data, tmp_path / "one"), steps=1, eval_every=1, save_every=1))
+    fit(dataclasses.replace(_config("image", data, tmp_path / "none"), steps=1, eval_every=1, save_every=1, lr=0.0))
+    one = torch.load(tmp_path / "one" / "last.pt", weights_only=True)["model"]
+    none = torch.load(tmp_path / "none" / "last.pt", weights_only=True)["model"]
+    moved = max(float((one[k] - none[k]).abs().max()) for k in one if one[k].is_floating_point())
+    assert moved > 1e-4  # AdamW's first step moves each weight by about lr = 1e-3
+    history = [json.loads(line) for line in (tmp_path / "one" / "history.jsonl").read_text().splitlines()]
+    assert history[0]["lr"] == pytest.approx(1e-3)
+
+
+def test_unknown_or_absurd_architecture_arguments_are_named(tmp_path: Path) -> None:
+    data = _image_data(tmp_path / "data")
+    with pytest.raises(ValueError, match=r"has no argument 'widht'; its arguments are width \(default 32\)"):
+        fit(dataclasses.replace(_config("image", data, tmp_path / "a"), arch_args={"widht": 8}))
+    with pytest.raises(ValueError, match="depth must be at most 8"):
+        fit(dataclasses.replace(_config("image", data, tmp_path / "b"), arch_args={"depth": 50}))
+
+
+def test_a_diverging_run_says_that_no_checkpoint_was_saved_yet(tmp_path: Path) -> None:
+    data = _image_data(tmp_path / "data")
+    with pytest.raises(TrainingError, match=r"no checkpoint had been saved yet\); try a lower lr \(now 1e\+30\)"):
+        fit(dataclasses.replace(_config("image", data, tmp_path / "a"), lr=1e30, steps=20, eval_every=10,
+                                save_every=10))

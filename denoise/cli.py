@@ -387,6 +387,11 @@ def audio(**kw: Any) -> None:
               help="Image: fraction of patches that get real-camera noise (shot and read noise in raw, "
                    "demosaiced, colour-corrected, gamma, sometimes JPEG) instead of the Gaussian mix; the "
                    "photo models use 0.6.")
+@click.option("--pairs", default=None, metavar="DIR",
+              help="Image: real noisy/clean pairs, DIR/noisy/X beside DIR/clean/X (same names and sizes); a "
+                   "fraction of the patches (--pairs-fraction) comes from them instead of synthetic noise.")
+@click.option("--pairs-fraction", type=click.FloatRange(0, 1, min_open=True), default=0.5, show_default=True,
+              help="With --pairs: the fraction of patches cut from the real pairs.")
 @click.option("--self-supervised", is_flag=True,
               help="--data is noisy, with no clean version: learn Noise2Void-style from blind spots.")
 @click.option("--blind-spot-fraction", type=click.FloatRange(0, 0.5, min_open=True, max_open=True), default=0.02,
@@ -397,8 +402,9 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
           arch: Optional[str], arch_args: Optional[str], init: Optional[str], channels: Optional[str],
           steps: Optional[int], epochs: Optional[int], batch_size: int, lr: float, patch_size: Optional[int],
           eval_every: int, max_time: Optional[float], workers: int, device: str, seed: int, resume: bool,
-          overwrite: bool, precision: str, loss: Optional[str], camera_noise: float, self_supervised: bool,
-          blind_spot_fraction: float, quiet: bool, verbose: bool) -> None:
+          overwrite: bool, precision: str, loss: Optional[str], camera_noise: float, pairs: Optional[str],
+          pairs_fraction: float, self_supervised: bool, blind_spot_fraction: float, quiet: bool,
+          verbose: bool) -> None:
     """Train a denoising autoencoder on clean data corrupted on the fly, or (--self-supervised) on noisy
     data alone.
 
@@ -471,7 +477,7 @@ _TRAIN_FIELDS = {"domain": "domain", "data_dirs": "data", "noise_dir": "noise_di
                  "epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "patch_size": "patch_size",
                  "eval_every": "eval_every", "max_time": "max_time", "workers": "num_workers", "device": "device",
                  "seed": "seed", "precision": "precision", "loss": "loss", "self_supervised": "self_supervised",
-                 "blind_spot_fraction": "blind_spot_fraction"}
+                 "blind_spot_fraction": "blind_spot_fraction", "pairs": "pairs", "pairs_fraction": "pairs_fraction"}
 _FIELD_FLAGS = {field: "--" + param.replace("_dirs", "").replace("_", "-") for param, field in _TRAIN_FIELDS.items()}
 _FIELD_FLAGS.update({"p_camera": "--camera-noise", "overwrite": "--overwrite", "resume": "--resume",
                      "skip_existing": "--skip-existing", "save_every": "--eval-every"})
@@ -539,8 +545,8 @@ def _new_train_config(domain: str, init: Optional[str], arch: Optional[str], arg
                            seed=o["seed"], overwrite=o["overwrite"], eval_every=o["eval_every"],
                            save_every=o["eval_every"], num_workers=o["workers"], max_time=o["max_time"],
                            self_supervised=o["self_supervised"], blind_spot_fraction=o["blind_spot_fraction"],
-                           precision=o["precision"], loss=o["loss"],
-                           corruption=CorruptionConfig(p_camera=o["camera_noise"]))
+                           precision=o["precision"], loss=o["loss"], pairs=o["pairs"],
+                           pairs_fraction=o["pairs_fraction"], corruption=CorruptionConfig(p_camera=o["camera_noise"]))
     except ConfigError as exc:
         _fail(_flags(str(exc)))
 

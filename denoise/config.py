@@ -173,6 +173,8 @@ class TrainConfig(_Dictable):
     val_limit: int = 16
     max_time: Optional[float] = None
     self_supervised: bool = False
+    pairs: Optional[str] = None  # a folder with clean/ and noisy/ images of the same names: real noise
+    pairs_fraction: float = 0.5  # of the patches, when pairs is given
     blind_spot_fraction: float = 0.02
     precision: str = "auto"
     init: Optional[str] = None
@@ -190,6 +192,10 @@ class TrainConfig(_Dictable):
             raise ConfigError(f"epochs= must be >= 1, got {self.epochs}")
         if not 0 < self.blind_spot_fraction < 0.5:
             raise ConfigError(f"blind_spot_fraction must be in (0, 0.5), got {self.blind_spot_fraction}")
+        if not 0 < self.pairs_fraction <= 1:
+            raise ConfigError(f"pairs_fraction must be in (0, 1], got {self.pairs_fraction}")
+        if self.pairs is not None and (self.domain != "image" or self.self_supervised):
+            raise ConfigError("pairs= (real noisy/clean pairs) is for supervised image training")
         if self.self_supervised and self.noise_dir:
             raise ConfigError("self_supervised=True learns from noisy data alone: leave out noise_dir")
         if self.resume and self.overwrite:

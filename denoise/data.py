@@ -84,36 +84,76 @@ def load_images(dirs: Sequence[str | Path], channels: Optional[int], min_size: i
     return images, channels
 
 
+def load_pairs(folder: str | Path, channels: int, min_size: int = 1) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Real (noisy, clean) image pairs, float32 (C, H, W): ``folder/noisy/X`` with ``folder/clean/X`` of the
+    same relative name and size. Pairs that do not match are skipped with a warning."""
+    root = Path(folder)
+    noisy_files = list_files([root / "noisy"], io.IMAGE_EXTS) if (root / "noisy").is_dir() else []
+    pairs = []
+    for f in noisy_files:
+        mate = root / "clean" / f.relative_to(root / "noisy")
+        try:
+            noisy, clean = load_images([f], channels)[0][0], load_images([mate], channels)[0][0]
+        except DataError as exc:
+            log.warning("skipping the pair %s: %s", f, exc)
+            continue
+        if noisy.shape != clean.shape or min(noisy.shape[1:]) < min_size:
+            log.warning("skipping the pair %s: sizes %s and %s, or smaller than the patch", f, noisy.shape,
+                        clean.shape)
+            continue
+        pairs.append((noisy, clean))
+    if not pairs:
+        raise DataError(f"no usable noisy/clean pairs in {root} (expected {root}/noisy/X and {root}/clean/X)")
+    return pairs
+
+
 class ImagePatches(IterableDataset):
     """Yields (noisy, clean) batches of (batch, C, patch, patch) random crops, flipped and rotated. With
-    ``corruption`` None the images are already noisy (self-supervised training) and both are the crop."""
+    ``corruption`` None the images are already noisy (self-supervised training) and both are the crop.
+    With ``pairs`` (real noisy and clean images), a fraction ``pairs_fraction`` of the patches are the same
+    crop of a pair instead: real noise, where the others get synthetic corruption."""
 
     def __init__(self, images: list[np.ndarray], patch: int, batch_size: int,
                  corruption: Optional[CorruptionConfig],
-                 seed: int, rank: int = 0, start_step: int = 0) -> None:
+                 seed: int, rank: int = 0, start_step: int = 0,
+                 pairs: Optional[list[tuple[np.ndarray, np.ndarray]]] = None, pairs_fraction: float = 0.5) -> None:
         self.images = [torch.from_numpy(im) for im in images]
         self.patch, self.batch_size = patch, batch_size
         self.corrupt = ImageCorruption(corruption) if corruption is not None else None
         self.seed, self.rank, self.start_step = seed, rank, start_step
+        self.pairs = [(torch.from_numpy(n), torch.from_numpy(c)) for n, c in pairs or []]
+        self.pairs_fraction = pairs_fraction
 
     def steps_per_epoch(self) -> int:
         pixels = sum(im.shape[1] * im.shape[2] for im in self.images)
         return max(1, pixels // (self.patch**2 * self.batch_size))
 
+    def _crop(self, images: tuple[torch.Tensor, ...], g: torch.Generator) -> list[torch.Tensor]:
+        """The same random crop, rotation and flip of each of ``images`` (one image, or a pair)."""
+        p = self.patch
+        y = int(torch.randint(images[0].shape[1] - p + 1, (), generator=g))
+        x = int(torch.randint(images[0].shape[2] - p + 1, (), generator=g))
+        k = int(torch.randint(8, (), generator=g))
+        out = []
+        for im in images:
+            c = torch.rot90(im[:, y : y + p, x : x + p], k % 4, dims=(1, 2))
+            out.append(c.flip(2) if k >= 4 else c)
+        return out
+
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         g = step_generator(self.seed, self.rank, step)
-        p = self.patch
-        crops = []
-        for _ in range(self.batch_size):
-            im = self.images[int(torch.randint(len(self.images), (), generator=g))]
-            y = int(torch.randint(im.shape[1] - p + 1, (), generator=g))
-            x = int(torch.randint(im.shape[2] - p + 1, (), generator=g))
-            c = im[:, y : y + p, x : x + p]
-            k = int(torch.randint(8, (), generator=g))
-            c = torch.rot90(c, k % 4, dims=(1, 2))
-            crops.append(c.flip(2) if k >= 4 else c)
+        crops, real = [], {}
+        for i in range(self.batch_size):
+            if self.pairs and float(torch.rand((), generator=g)) < self.pairs_fraction:
+                real[i], clean = self._crop(self.pairs[int(torch.randint(len(self.pairs), (), generator=g))], g)
+                crops.append(clean)
+                continue
+            crops.append(self._crop((self.images[int(torch.randint(len(self.images), (), generator=g))],), g)[0])
         clean = torch.stack(crops)
-        return (self.corrupt(clean, g) if self.corrupt is not None else clean), clean
+        noisy = self.corrupt(clean, g) if self.corrupt is not None else clean
+        for i, crop in real.items():
+            noisy[i] = crop
+        return noisy, clean
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         info = get_worker_info()

@@ -167,11 +167,17 @@ def demosaic_bilinear(mosaic: torch.Tensor, masks: torch.Tensor) -> torch.Tensor
 
 
 def jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
-    """Round trip of one (C, H, W) image in [0, 1] through 8-bit JPEG at ``quality``."""
-    from torchvision.io import decode_jpeg, encode_jpeg
+    """Round trip of one (3, H, W) image in [0, 1] through 8-bit JPEG (Pillow, 4:2:0) at ``quality``."""
+    import io
 
-    u8 = (x.clamp(0, 1) * 255).round().to(torch.uint8)
-    return decode_jpeg(encode_jpeg(u8, quality=quality)).to(x.dtype) / 255
+    import numpy as np
+    from PIL import Image
+
+    u8 = (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    buf = io.BytesIO()
+    Image.fromarray(u8, "RGB").save(buf, format="JPEG", quality=quality)
+    back = np.asarray(Image.open(buf).convert("RGB"))
+    return torch.from_numpy(back.copy()).permute(2, 0, 1).to(x.dtype) / 255
 
 
 def camera(x: torch.Tensor, gen: torch.Generator, p_jpeg: float = 0.5,

@@ -180,7 +180,7 @@ def lr_factor(progress: float, warmup: float) -> float:
 RUN_FILES = ("last.pt", "best.pt", "history.jsonl")  # what a run writes besides config.json
 # What a resumed run may change: its length (to extend it) and where it runs. Everything else is the run's.
 RESUME_MAY_CHANGE = frozenset({"steps", "epochs", "max_time", "num_workers", "device"})
-_PATH_FIELDS = frozenset({"data", "noise_dir", "val", "init"})
+_PATH_FIELDS = frozenset({"data", "noise_dir", "val", "init", "pairs"})
 
 
 def _same_setting(name: str, saved: Any, given: Any) -> bool:
@@ -288,8 +288,10 @@ def _fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]]) -
     if cfg.domain == "image":
         images, channels = data.load_images(cfg.data, cfg.channels, min_size=cfg.patch_size)
         val_images = data.load_images([cfg.val], channels)[0] if cfg.val else images
+        pairs = data.load_pairs(cfg.pairs, channels, cfg.patch_size) if cfg.pairs else None
         train_ds = data.ImagePatches(images, cfg.patch_size, cfg.batch_size,
-                                     None if cfg.self_supervised else cfg.corruption, cfg.seed, dist_info.rank)
+                                     None if cfg.self_supervised else cfg.corruption, cfg.seed, dist_info.rank,
+                                     pairs=pairs, pairs_fraction=cfg.pairs_fraction)
         val = data.image_val_set(val_images, sigma=0.0 if cfg.self_supervised else 25.0, limit=cfg.val_limit,
                                  camera=cfg.corruption.p_camera > 0 and not cfg.self_supervised)
         metric_name = "val_psnr"

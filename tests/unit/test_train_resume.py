@@ -217,3 +217,25 @@ def test_a_diverging_run_says_that_no_checkpoint_was_saved_yet(tmp_path: Path) -
     with pytest.raises(TrainingError, match=r"no checkpoint had been saved yet\); try a lower lr \(now 1e\+30\)"):
         fit(dataclasses.replace(_config("image", data, tmp_path / "a"), lr=1e30, steps=20, eval_every=10,
                                 save_every=10))
+
+
+def test_real_pairs_give_their_own_noise_to_the_asked_fraction_of_patches(tmp_path: Path) -> None:
+    from denoise import data as data_mod
+
+    clean_dir = _image_data(tmp_path / "data")
+    (tmp_path / "pairs" / "noisy").mkdir(parents=True)
+    (tmp_path / "pairs" / "clean").mkdir()
+    flat = np.full((48, 48), 100, np.uint8)
+    Image.fromarray(flat).save(tmp_path / "pairs" / "clean" / "p.png")
+    Image.fromarray(flat + 7).save(tmp_path / "pairs" / "noisy" / "p.png")  # "real noise": +7 everywhere
+    images = data_mod.load_images([clean_dir], 1)[0]
+    pairs = data_mod.load_pairs(tmp_path / "pairs", 1)
+    cfg = _config("image", clean_dir, tmp_path / "run")
+    ds = data_mod.ImagePatches(images, 32, 64, cfg.corruption, 0, pairs=pairs, pairs_fraction=0.25)
+    noisy, clean = ds.batch(0)
+    real = [i for i in range(64) if torch.all(clean[i] == 100 / 255) and torch.allclose(noisy[i], clean[i] + 7 / 255)]
+    assert 8 <= len(real) <= 24  # about a quarter of 64
+    again = data_mod.ImagePatches(images, 32, 64, cfg.corruption, 0, pairs=pairs, pairs_fraction=0.25).batch(0)
+    assert torch.equal(again[0], noisy)  # seeded like every batch
+    fit(dataclasses.replace(cfg, pairs=str(tmp_path / "pairs"), steps=2, eval_every=1, save_every=1))
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["pairs"] == str(tmp_path / "pairs")

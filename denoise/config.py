@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import signal
 from dataclasses import dataclass, field
 from typing import Any, Optional, Type, TypeVar
 
@@ -130,9 +129,6 @@ PRECISIONS = ("auto", "fp32", "bf16")
 # Audio always uses the spectral loss of denoise.train.
 IMAGE_LOSSES = ("l1", "mse", "psnr")
 MIN_PATCH_SIZE = 8  # pixels or samples: the smallest crop --patch-size accepts
-# Signals that stop a command as Ctrl-C does (kill, timeout, docker stop, a closed terminal): the CLI raises
-# them as an interrupt, and training's DataLoader workers leave them to the main process. No SIGHUP on Windows.
-TERMINATION_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 @dataclass

@@ -11,9 +11,8 @@ import json
 import logging
 import math
 import re
-import signal
-import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -23,11 +22,12 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from denoise import checkpoint, data, distributed, io, metrics
-from denoise.config import TERMINATION_SIGNALS, ConfigError, ModelConfig, TrainConfig
+from denoise.config import ConfigError, ModelConfig, TrainConfig
 from denoise.device import (autocast, autocast_dtype, bf16_emulated, is_out_of_memory, pick_device,
                             seed_everything)
 from denoise.models import build_model, count_parameters, describe
 from denoise.noise import blind_spot, tf_mask
+from denoise.signals import leave_termination_to_main
 
 log = logging.getLogger(__name__)
 
@@ -231,27 +231,6 @@ def _check_out(out: Path, cfg: TrainConfig) -> None:
                             "overwrite=True starts it again, or choose another out=")
 
 
-def _leave_termination_to_main(worker_id: int) -> None:
-    """Runs in each DataLoader worker. A kill of the whole process group (``timeout``, ``docker stop``, a
-    batch scheduler) reaches the workers too, and torch's own SIGTERM handler kills a worker at once: the
-    main process then fails with "DataLoader worker is killed by signal" before its clean stop. So workers
-    ignore SIGTERM and SIGHUP, as torch has them ignore Ctrl-C, until the main process shuts them down (or,
-    if it dies anyway, torch's watchdog sees their parent gone).
-
-    And a main process that stops in the middle of receiving a batch breaks the worker's file-descriptor
-    handshake (multiprocessing's resource sharer), whose thread would print an EOFError or
-    ConnectionResetError traceback under the clean message: those two are dropped here."""
-    for signum in TERMINATION_SIGNALS:
-        signal.signal(signum, signal.SIG_IGN)
-    report = sys.excepthook
-
-    def excepthook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
-        if not issubclass(kind, (EOFError, ConnectionError)):
-            report(kind, value, tb)
-
-    sys.excepthook = excepthook
-
-
 def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = None) -> dict[str, Any]:
     """Trains a model as ``cfg`` says and returns the last history record. ``on_log`` receives each
     history record (the CLI prints them) plus ``total_steps`` and ``max_time``, the run's planned length,
@@ -271,204 +250,264 @@ def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = N
                             f"{cfg.batch_size}) or patch_size (now {cfg.patch_size}){resume}") from exc
 
 
-def _fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]]) -> dict[str, Any]:
-    device = pick_device(cfg.device)
-    dist_info = distributed.init_distributed_mode(device.type)
-    if dist_info.enabled and device.type == "cuda":
-        device = torch.device("cuda", dist_info.local_rank)
-    main = distributed.is_main_process()
-    out = Path(cfg.out)
-    seed_everything(cfg.seed + dist_info.rank)
+@dataclass
+class _Data:
+    """What a run trains and validates on: the batches, the fixed validation pairs (or, without clean data,
+    the noisy inputs with their mask seeds) and the validation metric's name."""
 
-    _check_out(out, cfg)
-    with torch.device("meta"):  # bad --arch-args fail here, not after the data are read (that can take minutes)
-        build_model(model_config_for(cfg, cfg.channels or 1))
+    train: Any
+    val: list[tuple[torch.Tensor, torch.Tensor]]
+    val_ss: list[tuple[torch.Tensor, int]]
+    metric_name: str
+    channels: int
 
-    # ---- data
+
+def _load_data(cfg: TrainConfig, rank: int) -> _Data:
     if cfg.domain == "image":
-        images, channels = data.load_images(cfg.data, cfg.channels, min_size=cfg.patch_size)
+        images, channels = data.load_images(cfg.data, cfg.channels, min_size=cfg.patch_size)  # type: ignore[arg-type]
         val_images = data.load_images([cfg.val], channels)[0] if cfg.val else images
-        pairs = data.load_pairs(cfg.pairs, channels, cfg.patch_size) if cfg.pairs else None
-        train_ds = data.ImagePatches(images, cfg.patch_size, cfg.batch_size,
-                                     None if cfg.self_supervised else cfg.corruption, cfg.seed, dist_info.rank,
-                                     pairs=pairs, pairs_fraction=cfg.pairs_fraction)
+        pairs = data.load_pairs(cfg.pairs, channels, cfg.patch_size) if cfg.pairs else None  # type: ignore[arg-type]
+        train = data.ImagePatches(images, cfg.patch_size, cfg.batch_size,  # type: ignore[arg-type]
+                                  None if cfg.self_supervised else cfg.corruption, cfg.seed, rank,
+                                  pairs=pairs, pairs_fraction=cfg.pairs_fraction)
         val = data.image_val_set(val_images, sigma=0.0 if cfg.self_supervised else 25.0, limit=cfg.val_limit,
                                  camera=cfg.corruption.p_camera > 0 and not cfg.self_supervised)
-        metric_name = "val_psnr"
+        metric = "val_psnr"
     else:
         channels = 1
         speech = data.load_audio_dir(cfg.data, cfg.sample_rate, "speech")
         noise = data.load_audio_dir([cfg.noise_dir], cfg.sample_rate, "noise") if cfg.noise_dir else None
         val_speech = data.load_audio_dir([cfg.val], cfg.sample_rate, "validation") if cfg.val else speech
-        train_ds = data.SpeechMixtures(speech, noise, cfg.patch_size, cfg.batch_size,
-                                       None if cfg.self_supervised else cfg.corruption,
-                                       cfg.sample_rate, cfg.seed, dist_info.rank)
+        train = data.SpeechMixtures(speech, noise, cfg.patch_size, cfg.batch_size,  # type: ignore[arg-type]
+                                    None if cfg.self_supervised else cfg.corruption, cfg.sample_rate, cfg.seed, rank)
         val = data.audio_val_set(val_speech, None if cfg.self_supervised else noise, cfg.sample_rate,
                                  limit=cfg.val_limit, snr_db=None if cfg.self_supervised else 5.0)
-        metric_name = "val_si_sdr"
-    if cfg.self_supervised:
-        val_ss = _self_supervised_val(val)
-        metric_name = "val_blind_spot_loss"
+        metric = "val_si_sdr"
     if not cfg.val:
-        log.warning("no --val given: validating on a fixed subset of the training data")
-    sign = -1.0 if cfg.self_supervised else 1.0  # ``best`` is kept as a higher-is-better number
+        log.warning("no validation data given: validating on a fixed subset of the training data")
+    if cfg.self_supervised:
+        return _Data(train, val, _self_supervised_val(val), "val_blind_spot_loss", channels)
+    return _Data(train, val, [], metric, channels)
 
-    total = cfg.steps or cfg.epochs * train_ds.steps_per_epoch() // dist_info.world_size  # type: ignore[operator]
-    total = max(1, total)
 
-    # ---- model, optimiser, schedule
-    mcfg = model_config_for(cfg, channels)
-    model = build_model(mcfg).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    warmup = min(500, max(1, total // 20)) / total
+@dataclass
+class _State:
+    """Where a run stands: the next step, the best validation score so far (higher is better), the
+    training time spent, and what its weights started from."""
 
-    def progress(step: int, seconds: float) -> float:
-        p = step / total
-        if cfg.max_time:
-            p = max(p, seconds / cfg.max_time)
-        return min(1.0, p)
+    step: int = 0
+    best: float = -math.inf
+    elapsed: float = 0.0
+    init: Optional[dict[str, Any]] = None
 
-    start, best, elapsed = 0, -math.inf, 0.0
-    last_path, best_path = out / "last.pt", out / "best.pt"
-    init_record = None
-    if cfg.init and not cfg.resume:
-        init_record = _load_init(model, cfg, mcfg)
-    if cfg.resume:
-        io.remove_stale_temps(out)  # a half-written checkpoint from a killed run
-        if not last_path.is_file():
-            raise TrainingError(f"resume=True: no {last_path} to resume from")
-        payload = checkpoint.read_checkpoint(last_path, map_location=device)
-        if payload["meta"]["model"] != mcfg.to_dict():
-            raise TrainingError(f"resume=True: {last_path} was trained with a different model configuration")
-        model.load_state_dict(payload["model"], strict=True)
-        opt.load_state_dict(payload["optimizer"])
-        init_record = payload["meta"].get("init")
-        start, best, elapsed = int(payload["step"]), float(payload["best"]), float(payload["elapsed"])
-        log.info("resumed from %s at step %d", last_path, start)
-        if progress(start, elapsed) >= 1:
-            log.info("already trained for %d steps (%.0f s)", start, elapsed)
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        if cfg.overwrite:  # only now, after the data and --init have loaded: a failed start loses nothing
-            for name in RUN_FILES:
-                (out / name).unlink(missing_ok=True)
-        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-        log.info("%s model %s: %d parameters, %d steps%s on %s", cfg.domain, cfg.arch,
-                 count_parameters(model), total, f" or {cfg.max_time:.0f} s" if cfg.max_time else "", device)
+
+def _restore(cfg: TrainConfig, model: nn.Module, opt: torch.optim.Optimizer, mcfg: ModelConfig,
+             device: torch.device) -> _State:
+    """A resumed run's weights, optimiser and position from ``last.pt``; a new one's weights from ``init``."""
+    last_path = Path(cfg.out) / "last.pt"
+    if not cfg.resume:
+        return _State(init=_load_init(model, cfg, mcfg) if cfg.init else None)
+    io.remove_stale_temps(Path(cfg.out))  # a half-written checkpoint from a killed run
+    if not last_path.is_file():
+        raise TrainingError(f"resume=True: no {last_path} to resume from")
+    payload = checkpoint.read_checkpoint(last_path, map_location=device)
+    if payload["meta"]["model"] != mcfg.to_dict():
+        raise TrainingError(f"resume=True: {last_path} was trained with a different model configuration")
+    model.load_state_dict(payload["model"], strict=True)
+    opt.load_state_dict(payload["optimizer"])
+    log.info("resumed from %s at step %d", last_path, int(payload["step"]))
+    return _State(int(payload["step"]), float(payload["best"]), float(payload["elapsed"]), payload["meta"].get("init"))
+
+
+def _start_run_dir(cfg: TrainConfig, total: int, model: nn.Module, device: torch.device) -> None:
+    """Main process only: makes ``out``, clears it for ``overwrite`` (only now, after the data and the init
+    weights loaded, so that a failed start loses nothing) and writes the run's ``config.json``."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.overwrite:
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    log.info("%s model %s: %d parameters, %d steps%s on %s", cfg.domain, cfg.arch, count_parameters(model), total,
+             f" or {cfg.max_time:.0f} s" if cfg.max_time else "", device)
+
+
+@dataclass
+class _Step:
+    """How one optimisation step runs: the model as trained (the DDP wrapper under torchrun) and the model
+    itself, the optimiser, the autocast context, the fp16 loss scaler and the memory layout."""
+
+    cfg: TrainConfig
+    ddp_model: nn.Module
+    model: nn.Module
+    opt: torch.optim.Optimizer
+    autocast: Any
+    scaler: Any
+    channels_last: bool
+    device: torch.device
+    rank: int
+
+
+def _make_step(cfg: TrainConfig, model: nn.Module, opt: torch.optim.Optimizer, device: torch.device,
+               dist_info: Any) -> _Step:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed patch sizes: let cuDNN pick the fastest kernels
     amp_dtype = autocast_dtype(device, cfg.precision)
-    if main and bf16_emulated(device, amp_dtype):
+    if distributed.is_main_process() and bf16_emulated(device, amp_dtype):
         log.warning("precision bf16: this CPU has no bf16 instructions (avx512_bf16, amx_bf16), so bf16 is "
                     "emulated and slower than fp32 here; python benchmarks/train_speed.py measures both")
-    step_autocast = autocast(device, cfg.precision)  # built once; entered anew at every step
     # fp16 gradients underflow without loss scaling; bf16 has float32's range and needs none
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     # oneDNN's bf16 convolutions are fastest on NHWC; float32 runs keep NCHW so their numbers stay as they were
     channels_last = amp_dtype == torch.bfloat16 and cfg.domain == "image"
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-
     ddp_model: nn.Module = model
     if dist_info.enabled:
         ddp_model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
-    model_without_ddp = model
+    return _Step(cfg, ddp_model, model, opt, autocast(device, cfg.precision), scaler, channels_last, device,
+                 dist_info.rank)
 
-    train_ds.start_step = start
-    workers = cfg.num_workers if device.type == "cuda" else min(cfg.num_workers, 1)
-    loader = DataLoader(train_ds, batch_size=None, num_workers=workers, pin_memory=device.type == "cuda",
-                        persistent_workers=False, worker_init_fn=_leave_termination_to_main)
-    fill = cfg.corruption.p_tf_mask
 
-    def meta(step: int, score: float) -> dict[str, Any]:
-        return {
-            "model": mcfg.to_dict(),
-            "domain": cfg.domain,
-            "train": {**cfg.to_dict(), "resume": False},
-            "data": {"train": list(cfg.data), "noise": cfg.noise_dir, "val": cfg.val},
-            "init": init_record,
-            "corruption": cfg.corruption.to_dict(),
-            "metrics": {metric_name: sign * score},
-            "step": step,
-            "parameters": count_parameters(model_without_ddp),
-            "versions": checkpoint.software_versions(),
-        }
-
-    def validate() -> float:
-        """Higher is better: PSNR / SI-SDR, or minus the blind-spot loss when there is no clean data."""
+def _loss(run: _Step, noisy: torch.Tensor, clean: torch.Tensor, step: int) -> torch.Tensor:
+    """The training loss of one batch: blind-spot (self-supervised), the image loss, or the spectral loss
+    with time-frequency masking of the input (audio); plus the architecture's own term (the VAE's KL)."""
+    cfg = run.cfg
+    g = data.step_generator(cfg.seed, run.rank, step + 10**9)
+    with run.autocast:
         if cfg.self_supervised:
-            return -evaluate_blind_spot(model_without_ddp, val_ss, cfg.blind_spot_fraction, device)
-        return evaluate(model_without_ddp, val, device)
+            loss = _blind_spot_loss(run.ddp_model, noisy, cfg.blind_spot_fraction, g, cfg.domain,
+                                    getattr(run.model, "stft_cfg", None))
+        elif cfg.domain == "image":
+            loss = _image_loss(run.ddp_model(noisy).float() - clean, cfg.loss)
+        else:
+            fill = cfg.corruption.p_tf_mask
+            est = run.ddp_model(noisy, feature_transform=lambda f: tf_mask(f, g, fill)).float()
+            loss = _spectral_loss(est, clean, noisy, run.model)
+        aux = run.model.aux_loss()
+        return loss if aux is None else loss + aux.float()
 
-    model.train()
-    t0 = time.perf_counter() - elapsed
+
+def train_one_step(run: _Step, noisy: torch.Tensor, clean: torch.Tensor, step: int) -> float:
+    """One optimisation step on a batch; returns its loss. A non-finite loss stops the run (TrainingError)."""
+    noisy, clean = noisy.to(run.device, non_blocking=True), clean.to(run.device, non_blocking=True)
+    if run.channels_last:
+        noisy = noisy.contiguous(memory_format=torch.channels_last)
+    loss = _loss(run, noisy, clean, step)
+    if not torch.isfinite(loss):
+        last = Path(run.cfg.out) / "last.pt"
+        kept = f"the last good checkpoint is kept at {last}" if last.exists() else "no checkpoint had been saved yet"
+        raise TrainingError(f"loss became {loss.item()} at step {step}; stopped ({kept}); try a lower lr "
+                            f"(now {run.cfg.lr:g})")
+    run.opt.zero_grad(set_to_none=True)
+    run.scaler.scale(loss).backward()
+    run.scaler.unscale_(run.opt)  # clip the true gradients, not the scaled ones
+    nn.utils.clip_grad_norm_(run.model.parameters(), 1.0)
+    run.scaler.step(run.opt)
+    run.scaler.update()
+    return loss.item()
+
+
+def _meta(cfg: TrainConfig, mcfg: ModelConfig, model: nn.Module, d: _Data, state: _State, score: float) -> dict[str, Any]:
+    """A checkpoint's metadata (JSON): the model to rebuild, the run's settings, data, init and metric."""
+    sign = -1.0 if cfg.self_supervised else 1.0  # scores are kept higher-is-better; the loss is reported as is
+    return {"model": mcfg.to_dict(), "domain": cfg.domain, "train": {**cfg.to_dict(), "resume": False},
+            "data": {"train": list(cfg.data), "noise": cfg.noise_dir, "val": cfg.val, "pairs": cfg.pairs},
+            "init": state.init, "corruption": cfg.corruption.to_dict(), "metrics": {d.metric_name: sign * score},
+            "step": state.step, "parameters": count_parameters(model), "versions": checkpoint.software_versions()}
+
+
+def _validate(cfg: TrainConfig, model: nn.Module, d: _Data, device: torch.device) -> float:
+    """Higher is better: PSNR / SI-SDR, or minus the blind-spot loss when there is no clean data."""
+    if cfg.self_supervised:
+        return -evaluate_blind_spot(model, d.val_ss, cfg.blind_spot_fraction, device)
+    return evaluate(model, d.val, device)
+
+
+def _checkpoint(cfg: TrainConfig, mcfg: ModelConfig, run: _Step, d: _Data, state: _State, loss: float,
+                lr: float, seconds: float, with_score: bool) -> dict[str, Any]:
+    """Main process: validates (when ``with_score``), saves best.pt on a new best and last.pt always,
+    appends the history line and returns it."""
+    out = Path(cfg.out)
+    score = _validate(cfg, run.model, d, run.device) if with_score else float("nan")
+    if not math.isnan(score) and score > state.best:
+        state.best = score
+        checkpoint.save_checkpoint(out / "best.pt", run.model, _meta(cfg, mcfg, run.model, d, state, score))
+    checkpoint.save_checkpoint(out / "last.pt", run.model, _meta(cfg, mcfg, run.model, d, state, state.best),
+                               optimizer=run.opt.state_dict(), step=state.step, best=state.best, elapsed=seconds)
+    sign = -1.0 if cfg.self_supervised else 1.0
+    record = {"step": state.step, "loss": round(loss, 6), "lr": lr,
+              d.metric_name: None if math.isnan(score) else round(sign * score, 4),
+              "best": round(sign * state.best, 4), "seconds": round(seconds, 1)}
+    with open(out / "history.jsonl", "a") as f:
+        f.write(json.dumps(record) + "\n")
+    return record
+
+
+def _fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]]) -> dict[str, Any]:
+    device = pick_device(cfg.device)
+    dist_info = distributed.init_distributed_mode(device.type)
+    if dist_info.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist_info.local_rank)
+    seed_everything(cfg.seed + dist_info.rank)
+    _check_out(Path(cfg.out), cfg)
+    with torch.device("meta"):  # bad arch_args fail here, not after the data are read (that can take minutes)
+        build_model(model_config_for(cfg, cfg.channels or 1))
+    d = _load_data(cfg, dist_info.rank)
+    total = max(1, cfg.steps or cfg.epochs * d.train.steps_per_epoch() // dist_info.world_size)  # type: ignore[operator]
+    mcfg = model_config_for(cfg, d.channels)
+    model = build_model(mcfg).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    state = _restore(cfg, model, opt, mcfg, device)
+    if distributed.is_main_process():
+        _start_run_dir(cfg, total, model, device)
+    run = _make_step(cfg, model, opt, device, dist_info)
+    d.train.start_step = state.step
+    workers = cfg.num_workers if device.type == "cuda" else min(cfg.num_workers, 1)
+    loader = DataLoader(d.train, batch_size=None, num_workers=workers, pin_memory=device.type == "cuda",
+                        persistent_workers=False, worker_init_fn=leave_termination_to_main)
+    record = _train_loop(cfg, mcfg, run, d, state, iter(loader), total, on_log)
+    distributed.cleanup()
+    return record or {"step": state.step, "best": state.best}
+
+
+def _train_loop(cfg: TrainConfig, mcfg: ModelConfig, run: _Step, d: _Data, state: _State, batches: Any,
+                total: int, on_log: Optional[Callable[[dict[str, Any]], None]]) -> dict[str, Any]:
+    """Steps until ``total`` steps or ``max_time`` seconds; every ``eval_every`` / ``save_every`` steps the
+    main process validates and checkpoints (all ranks wait for it)."""
+    warmup = min(500, max(1, total // 20)) / total
+
+    def progress(step: int, seconds: float) -> float:
+        p = step / total
+        return min(1.0, max(p, seconds / cfg.max_time) if cfg.max_time else p)
+
+    run.model.train()
+    t0 = time.perf_counter() - state.elapsed
     running, n_running, record = 0.0, 0, {}
-    step = start
-    batches = iter(loader)
-    done = progress(step, elapsed) >= 1
+    done = progress(state.step, state.elapsed) >= 1
+    if done:
+        log.info("already trained for %d steps (%.0f s)", state.step, state.elapsed)
     while not done:
         # the rate of step n is the schedule's value at its end, (n + 1) / total: a one-step run trains at the
         # full rate, where the start of its warm-up would be a rate of almost zero
-        lr = cfg.lr * lr_factor(progress(step + 1, time.perf_counter() - t0), warmup)
-        for group in opt.param_groups:
+        lr = cfg.lr * lr_factor(progress(state.step + 1, time.perf_counter() - t0), warmup)
+        for group in run.opt.param_groups:
             group["lr"] = lr
-        noisy, clean = next(batches)
-        noisy, clean = noisy.to(device, non_blocking=True), clean.to(device, non_blocking=True)
-        if channels_last:
-            noisy = noisy.contiguous(memory_format=torch.channels_last)
-        g = data.step_generator(cfg.seed, dist_info.rank, step + 10**9)
-        with step_autocast:
-            if cfg.self_supervised:
-                loss = _blind_spot_loss(ddp_model, noisy, cfg.blind_spot_fraction, g, cfg.domain,
-                                        getattr(model_without_ddp, "stft_cfg", None))
-            elif cfg.domain == "image":
-                err = ddp_model(noisy).float() - clean
-                loss = _image_loss(err, cfg.loss)
-            else:
-                est = ddp_model(noisy, feature_transform=lambda f: tf_mask(f, g, fill)).float()
-                loss = _spectral_loss(est, clean, noisy, model_without_ddp)
-            aux = model_without_ddp.aux_loss()
-            if aux is not None:
-                loss = loss + aux.float()
-        if not torch.isfinite(loss):
-            kept = (f"the last good checkpoint is kept at {last_path}" if last_path.exists()
-                    else "no checkpoint had been saved yet")
-            raise TrainingError(f"loss became {loss.item()} at step {step}; stopped ({kept}); try a lower lr "
-                                f"(now {cfg.lr:g})")
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.unscale_(opt)  # clip the true gradients, not the scaled ones
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        scaler.step(opt)
-        scaler.update()
-        step += 1
-        running += loss.item()
+        running += train_one_step(run, *next(batches), state.step)
         n_running += 1
-        done = step >= total
-        if cfg.max_time is not None and step % 10 == 0 and not done:
+        state.step += 1
+        done = state.step >= total
+        if cfg.max_time is not None and state.step % 10 == 0 and not done:
             # all ranks must stop at the same step, so one rank out of time stops them all
-            out_of_time = float(time.perf_counter() - t0 >= cfg.max_time)
-            done = distributed.all_reduce_mean(out_of_time, device) > 0
-        if step % cfg.eval_every == 0 or done or step % cfg.save_every == 0:
-            loss_avg = distributed.all_reduce_mean(running / n_running, device)
+            done = distributed.all_reduce_mean(float(time.perf_counter() - t0 >= cfg.max_time), run.device) > 0
+        if state.step % cfg.eval_every == 0 or done or state.step % cfg.save_every == 0:
+            loss_avg = distributed.all_reduce_mean(running / n_running, run.device)
             running, n_running = 0.0, 0
-            if main:
-                score = validate() if (step % cfg.eval_every == 0 or done) else float("nan")
-                improved = not math.isnan(score) and score > best
-                if improved:
-                    best = score
-                    checkpoint.save_checkpoint(best_path, model_without_ddp, meta(step, score))
-                checkpoint.save_checkpoint(
-                    last_path, model_without_ddp, meta(step, best), optimizer=opt.state_dict(),
-                    step=step, best=best, elapsed=time.perf_counter() - t0)
-                record = {"step": step, "loss": round(loss_avg, 6), "lr": lr,
-                          metric_name: None if math.isnan(score) else round(sign * score, 4),
-                          "best": round(sign * best, 4), "seconds": round(time.perf_counter() - t0, 1)}
-                with open(out / "history.jsonl", "a") as f:
-                    f.write(json.dumps(record) + "\n")
+            if distributed.is_main_process():
+                with_score = state.step % cfg.eval_every == 0 or done
+                record = _checkpoint(cfg, mcfg, run, d, state, loss_avg, lr, time.perf_counter() - t0, with_score)
                 if on_log is not None:
                     on_log({**record, "total_steps": total, "max_time": cfg.max_time})
             distributed.barrier()
-    distributed.cleanup()
-    return record or {"step": step, "best": best}
+    return record

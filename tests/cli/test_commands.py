@@ -110,7 +110,7 @@ def test_a_finished_batch_returns_without_loading_torch(tmp_path, gray_ckpt):
 def test_ctrl_c_in_a_batch_says_how_to_finish_it(tmp_path, gray_ckpt, monkeypatch):
     import denoise.cli
 
-    real = denoise.cli._iter_results
+    real = denoise.cli.files._iter_results
 
     def interrupted_after_one(*args, **kwargs):
         results = real(*args, **kwargs)
@@ -118,14 +118,14 @@ def test_ctrl_c_in_a_batch_says_how_to_finish_it(tmp_path, gray_ckpt, monkeypatc
         results.close()  # as Ctrl-C unwinding through it would: its thread pools finish what they started
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(denoise.cli, "_iter_results", interrupted_after_one)
+    monkeypatch.setattr(denoise.cli.files, "_iter_results", interrupted_after_one)
     for i in range(3):
         _img(tmp_path / "in" / f"{i}.png", np.zeros((8, 8), np.uint8))
     r = run("image", tmp_path / "in", "-o", tmp_path / "out", "--model", gray_ckpt)
     assert r.exit_code == 130 and "--skip-existing" in r.output and "Traceback" not in r.output
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert "0.png" in written and all(read_image(tmp_path / "out" / n).pixels.shape == (8, 8, 1) for n in written)
-    monkeypatch.setattr(denoise.cli, "_iter_results", real)  # no temporary files above; now finish the batch
+    monkeypatch.setattr(denoise.cli.files, "_iter_results", real)  # no temporary files above; now finish the batch
     r = run("image", tmp_path / "in", "-o", tmp_path / "out", "--model", gray_ckpt, "--skip-existing")
     assert r.exit_code == 0 and f"{3 - len(written)} done, 0 failed, {len(written)} skipped" in r.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0.png", "1.png", "2.png"]
@@ -135,7 +135,7 @@ def test_ctrl_c_while_the_model_loads_exits_130_not_aborted(tmp_path, gray_ckpt,
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("denoise.cli._load_model", interrupted)
+    monkeypatch.setattr("denoise.cli.files.load_model", interrupted)
     _img(tmp_path / "a.png", np.zeros((8, 8), np.uint8))
     r = run("image", tmp_path / "a.png", "--model", gray_ckpt)
     assert r.exit_code == 130 and r.output.strip() == "interrupted", r.output  # click alone: "Aborted!", 1
@@ -150,7 +150,7 @@ def test_a_signal_while_the_arguments_are_parsed_exits_like_one_during_the_comma
     import denoise.cli
 
     def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt if signal_name == "SIGINT" else denoise.cli._Terminated(signal.SIGTERM)
+        raise KeyboardInterrupt if signal_name == "SIGINT" else denoise.signals.Terminated(signal.SIGTERM)
 
     monkeypatch.setattr(click.Group, "parse_args", interrupted)  # the group's own parsing, before invoke
     with pytest.raises(SystemExit) as exc:
@@ -177,7 +177,7 @@ def test_unwritable_or_undecodable_files_fail_before_the_model_loads(tmp_path, g
     def no_model(*args, **kwargs):
         raise AssertionError("the model was loaded for a job that cannot be written")
 
-    monkeypatch.setattr(denoise.cli, "_load_model", no_model)
+    monkeypatch.setattr(denoise.cli.files, "load_model", no_model)
     src = _img(tmp_path / "a.png", np.zeros((8, 8), np.uint8))
     sf.write(tmp_path / "s.wav", speechlike(0.5, 16000), 16000)
     memo, photo = tmp_path / "memo.m4a", tmp_path / "IMG_1.HEIC"
@@ -241,8 +241,8 @@ def test_train_image_two_steps_resume_and_use(tmp_path):
     assert r.exit_code == 0, r.output
 
 
-def test_training_lines_give_the_step_of_the_total_and_the_time_left(tmp_path):
-    from denoise.cli import _time_left
+def test_training_lines_give_the_step_of_the_total_and_thetime_left(tmp_path):
+    from denoise.progress import time_left
 
     data = _images(tmp_path / "data")
     r = run("train", "--domain", "image", "--data", data, "--out", tmp_path / "run", "--batch-size", "2",
@@ -252,10 +252,10 @@ def test_training_lines_give_the_step_of_the_total_and_the_time_left(tmp_path):
     assert [line.split(":")[0] for line in lines] == ["step 1/3", "step 2/3", "step 3/3"], r.output
     assert "left" not in lines[0] and "left" not in lines[2]  # no pace yet; done (line 2: timing-dependent)
     rec = {"step": 300, "total_steps": 1000, "seconds": 200.0, "max_time": None}
-    assert _time_left(rec, {"step": 200, "seconds": 150.0}) == ", about 6 min left"  # 700 steps at 0.5 s
-    assert _time_left({**rec, "max_time": 260}, {"step": 200, "seconds": 150.0}) == ", about 60 s left"
-    assert _time_left({**rec, "total_steps": 100000}, {"step": 200, "seconds": 150.0}) == ", about 13.8 h left"
-    assert _time_left(rec, {}) == ""
+    assert time_left(rec, {"step": 200, "seconds": 150.0}) == ", about 6 min left"  # 700 steps at 0.5 s
+    assert time_left({**rec, "max_time": 260}, {"step": 200, "seconds": 150.0}) == ", about 60 s left"
+    assert time_left({**rec, "total_steps": 100000}, {"step": 200, "seconds": 150.0}) == ", about 13.8 h left"
+    assert time_left(rec, {}) == ""
 
 
 def test_ctrl_c_in_training_says_how_to_resume(tmp_path, monkeypatch):

@@ -208,9 +208,9 @@ def test_out_of_memory_error_suggests_the_cpu_only_off_the_cpu():
     assert str(inference._out_of_memory_error(net, "on a single 10 s chunk")) == "out of memory on a single 10 s chunk"
     assert (str(inference._out_of_memory_error(net.to("meta"), "on a single 10 s chunk"))  # any non-CPU device
             == "out of meta memory on a single 10 s chunk; try device='cpu'")
-    from denoise.cli import _flags  # the command line names the option instead
+    from denoise.options import flags  # the command line names the option instead
 
-    assert _flags("out of cuda memory; try device='cpu'") == "out of cuda memory; try --device cpu"
+    assert flags("out of cuda memory; try device='cpu'") == "out of cuda memory; try --device cpu"
 
 
 def test_same_input_same_output_bytes_on_cpu(tmp_path, color_ckpt, audio_ckpt):

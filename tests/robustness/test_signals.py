@@ -89,10 +89,10 @@ def test_a_signal_to_a_training_run_and_its_worker_says_how_to_resume(tmp_path, 
 
 def test_an_ignored_sighup_stays_ignored():
     # nohup ignores SIGHUP so that the command outlives its terminal: the CLI must not undo that
-    code = ("import signal\nsignal.signal(signal.SIGHUP, signal.SIG_IGN)\nfrom denoise import cli\n"
-            "cli._catch_termination()\n"
+    code = ("import signal\nsignal.signal(signal.SIGHUP, signal.SIG_IGN)\nfrom denoise import signals\n"
+            "signals.catch_termination()\n"
             "print(signal.getsignal(signal.SIGHUP) is signal.SIG_IGN, "
-            "signal.getsignal(signal.SIGTERM) is cli._raise_terminated)")
+            "signal.getsignal(signal.SIGTERM) is signals.raise_terminated)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.split() == ["True", "True"], r.stderr
 
@@ -103,8 +103,8 @@ def test_a_signal_that_lands_in_a_finaliser_still_stops_the_command(signum):
     # while the DataLoader worker's connection was finalised left a training run going on to its last step
     code = f"""
 import os, sys, time
-from denoise import cli
-cli._catch_termination()
+from denoise import signals
+signals.catch_termination()
 
 class Finalised:
     def __del__(self):

@@ -166,7 +166,7 @@ def test_denoise_paths_never_replaces_an_existing_output_without_a_flag(gray_ckp
 
 def test_progress_meter_fills_the_bar_when_every_file_is_done():
     """The bar's length is the total rounded up (1.55 megapixels: 2); the last file must fill it."""
-    from denoise.cli import _Meter
+    from denoise.progress import Meter
 
     class Bar:
         pos, item = 0, None
@@ -176,7 +176,7 @@ def test_progress_meter_fills_the_bar_when_every_file_is_done():
             self.item = current_item
 
     bar = Bar()
-    meter = _Meter(bar, 0.3 + 1.25, files=2)
+    meter = Meter(bar, 0.3 + 1.25, files=2)
     meter.add(0.2)
     meter.finish_file(0.3)
     assert bar.pos == 0 and bar.item == "1/2 files"  # the file count moves while the megapixels do not
@@ -185,7 +185,7 @@ def test_progress_meter_fills_the_bar_when_every_file_is_done():
     meter.finish_file(1.25)
     assert bar.pos == 2 and bar.item == "2/2 files"
     bar = Bar()
-    meter = _Meter(bar, 8.0)
+    meter = Meter(bar, 8.0)
     meter.add(3.0)  # the first image is done; it is written in the background while ...
     meter.add(2.0)  # ... the second one's tiles report, before the first one's result arrives
     meter.finish_file(3.0)

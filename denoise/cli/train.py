@@ -1,0 +1,150 @@
+"""`denoise train`: options in, a TrainConfig to ``denoise.train.fit``, a line per evaluation out."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Optional
+
+import click
+from click.core import ParameterSource
+
+from denoise.cli.common import EXIT_FAILED, EXIT_USAGE, device_option, fail, quiet_option, setup_logging, verbose_option
+from denoise.config import IMAGE_LOSSES, MIN_PATCH_SIZE, PRECISIONS
+from denoise.options import flags, new_train_config, train_fields
+from denoise.progress import time_left
+from denoise.signals import exit_on_interrupt
+
+
+@click.command()
+@click.option("--domain", type=click.Choice(["image", "audio"]), required=True, help="What the model denoises.")
+@click.option("--data", "data_dirs", multiple=True, required=True, help="Clean training data (repeatable).")
+@click.option("--noise-dir", default=None, help="Audio: recorded noise to mix in (else synthetic noise only).")
+@click.option("--val", default=None, help="Validation data (clean); default: a fixed subset of --data.")
+@click.option("--out", required=True, help="Run directory: last.pt, best.pt, config.json, history.jsonl.")
+@click.option("--arch", default=None, help="Architecture name (see `denoise models --archs`).  [default: dae, "
+              "or --init's]")
+@click.option("--arch-args", default=None, help='JSON constructor arguments, e.g. \'{"width": 16}\'.  [default: '
+              "the domain's, or --init's]")
+@click.option("--init", "init", default=None, metavar="MODEL",
+              help="Start from this model's weights (a shipped name such as image-gray, or a .pt) to fine-tune "
+                   "it on --data; the run builds the same model.")
+@click.option("--channels", type=click.Choice(["1", "3"]), default=None, help="Image channels (default: from data).")
+@click.option("--steps", type=click.IntRange(1), default=None,
+              help="Optimisation steps.  [default: 1000 when --epochs is not given either]")
+@click.option("--epochs", type=click.IntRange(1), default=None,
+              help="Passes over the data, instead of --steps.  [default: none; --steps decides]")
+@click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True,
+              help="Patches or segments per step (per process under torchrun).")
+@click.option("--lr", type=float, default=1e-3, show_default=True,
+              help="Peak learning rate (AdamW): linear warm-up over the first 5 % of steps (at most 500), then "
+                   "cosine decay to 2 % of it.")
+@click.option("--patch-size", type=click.IntRange(MIN_PATCH_SIZE), default=None,
+              help="Image crop side in pixels (64) or audio segment in samples (2 s).")
+@click.option("--eval-every", type=click.IntRange(1), default=200, show_default=True,
+              help="Validate, print a line and save last.pt (and best.pt when validation improves) every N "
+                   "steps.")
+@click.option("--max-time", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Training time budget in seconds (over all resumes); the LR schedule fits it.")
+@click.option("--workers", type=click.IntRange(0), default=2, show_default=True, help="Data loader workers.")
+@device_option
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True,
+              help="Seeds the initial weights, the patches and the corruptions.")
+@click.option("--resume", is_flag=True, help="Continue from OUT/last.pt (optimizer and schedule included).")
+@click.option("--overwrite", is_flag=True,
+              help="Start a new run in an OUT that holds one (its checkpoints and history are replaced).")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
+              help="Training-step arithmetic: auto is bf16/fp16 on CUDA and fp32 elsewhere; bf16 also on "
+                   "CPU, about twice as fast on CPUs with AVX512-BF16 and three times slower on CPUs without.")
+@click.option("--loss", type=click.Choice(IMAGE_LOSSES), default=None,
+              help="Image loss: l1 is robust to outlier corruptions; mse is what PSNR scores; psnr is minus "
+                   "each patch's PSNR, so that low-noise patches count as much as noisy ones. Audio always "
+                   "uses its spectral loss.  [default: l1]")
+@click.option("--camera-noise", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Image: fraction of patches that get real-camera noise (shot and read noise in raw, "
+                   "demosaiced, colour-corrected, gamma, sometimes JPEG) instead of the Gaussian mix; the "
+                   "photo models use 0.6.")
+@click.option("--pairs", default=None, metavar="DIR",
+              help="Image: real noisy/clean pairs, DIR/noisy/X beside DIR/clean/X (same names and sizes); a "
+                   "fraction of the patches (--pairs-fraction) comes from them instead of synthetic noise.")
+@click.option("--pairs-fraction", type=click.FloatRange(0, 1, min_open=True), default=0.5, show_default=True,
+              help="With --pairs: the fraction of patches cut from the real pairs.")
+@click.option("--self-supervised", is_flag=True,
+              help="--data is noisy, with no clean version: learn Noise2Void-style from blind spots.")
+@click.option("--blind-spot-fraction", type=click.FloatRange(0, 0.5, min_open=True, max_open=True), default=0.02,
+              show_default=True, help="With --self-supervised: fraction of pixels/bins masked per example.")
+@quiet_option
+@verbose_option
+def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val: Optional[str], out: str,
+          arch: Optional[str], arch_args: Optional[str], init: Optional[str], channels: Optional[str],
+          steps: Optional[int], epochs: Optional[int], batch_size: int, lr: float, patch_size: Optional[int],
+          eval_every: int, max_time: Optional[float], workers: int, device: str, seed: int, resume: bool,
+          overwrite: bool, precision: str, loss: Optional[str], camera_noise: float, pairs: Optional[str],
+          pairs_fraction: float, self_supervised: bool, blind_spot_fraction: float, quiet: bool,
+          verbose: bool) -> None:
+    """Train a denoising autoencoder on clean data corrupted on the fly, or (--self-supervised) on noisy
+    data alone.
+
+    Works with torchrun for several GPUs: torchrun --nproc-per-node 4 -m denoise train ...
+    """
+    setup_logging(quiet, verbose, default=logging.INFO)
+    from denoise.config import ConfigError
+    from denoise.data import DataError
+    from denoise.device import DeviceError, reuse_freed_cpu_memory
+    from denoise.checkpoint import CheckpointError
+    from denoise.train import TrainingError, fit, resumed_config
+
+    reuse_freed_cpu_memory()  # an audio training step on the CPU: about half the time
+
+    args: Optional[dict[str, Any]] = None
+    if arch_args is not None:
+        try:
+            args = json.loads(arch_args)
+            if not isinstance(args, dict):
+                raise ValueError
+        except ValueError:
+            fail("--arch-args must be a JSON object")
+    if resume and overwrite:
+        fail("--resume and --overwrite contradict each other")
+    if resume:  # the run's own settings; those named on this command line must agree with them
+        ctx = click.get_current_context()
+        named = {k: v for k, v in ctx.params.items()
+                 if ctx.get_parameter_source(k) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
+        given = train_fields(named, args)
+        try:
+            cfg = resumed_config(out, given)
+        except (ConfigError, TrainingError) as exc:
+            fail(flags(str(exc)))
+    else:
+        try:
+            cfg = new_train_config(domain, init, arch, args, channels, steps, epochs, locals())
+        except ConfigError as exc:
+            fail(str(exc))
+    previous: dict[str, Any] = {}
+
+    def report(rec: dict[str, Any]) -> None:
+        if not quiet:
+            metric = {k: v for k, v in rec.items() if k.startswith("val_")}
+            click.echo(f"step {rec['step']}/{rec['total_steps']}: loss {rec['loss']:.4f}, lr {rec['lr']:.2e}, "
+                       + ", ".join(f"{k} {v}" for k, v in metric.items()) + f", best {rec['best']}, "
+                       f"{rec['seconds']} s{time_left(rec, previous)}", err=True)
+        previous.update(rec)
+
+    def interrupted() -> str:
+        if Path(out, "last.pt").exists():
+            return f"error: interrupted; continue with --resume (last checkpoint: {out}/last.pt)"
+        return ("error: interrupted before the first checkpoint (saved every --eval-every steps); "
+                "nothing to resume: run the same command again to start over")
+
+    try:
+        with exit_on_interrupt(interrupted):
+            fit(cfg, on_log=report)
+    except (ConfigError, TrainingError) as exc:
+        fail(flags(str(exc)), EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILED)
+    except (DeviceError, ValueError) as exc:
+        fail(str(exc))
+    except (DataError, CheckpointError) as exc:
+        fail(flags(str(exc)), EXIT_FAILED)
+    if not quiet:
+        click.echo(f"done: {out}/best.pt (use it with --model)", err=True)

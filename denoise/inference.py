@@ -325,22 +325,19 @@ def stream_audio(
     if n_frames < MIN_AUDIO_SECONDS * sample_rate:
         return _pass_through(read, write, n_frames, sample_rate, name, progress)
     batch_size = batch_size or default_batch_size(model)
-    nonfinite = False
     hop = max(int(chunk_seconds * sample_rate), 4 * int(FADE_SECONDS * sample_rate) + 8)
     ctx = max(int(CONTEXT_SECONDS * sample_rate), 1)
-    fade = max(int(FADE_SECONDS * sample_rate), 1)
     bounds = _boundaries(n_frames, hop)
-    k_last = len(bounds) - 2
-    pending: Optional[np.ndarray] = None  # weighted output over [b_k - fade, b_k + fade) awaiting chunk k
-    for g in range(0, k_last + 1, batch_size):
-        ks = list(range(g, min(g + batch_size, k_last + 1)))
+    joiner = _CrossFade(bounds, max(int(FADE_SECONDS * sample_rate), 1), write)
+    nonfinite = False
+    for g in range(0, len(bounds) - 1, batch_size):
+        ks = list(range(g, min(g + batch_size, len(bounds) - 1)))
         spans = [(max(0, bounds[k] - ctx), min(n_frames, bounds[k + 1] + ctx)) for k in ks]
         windows = [read(a, b) for a, b in spans]
-        for w in windows:
+        for w in windows:  # one bad sample must not spread through the STFT into the whole chunk
             bad = ~np.isfinite(w)
-            if bad.any():
-                w[bad] = 0.0
-                nonfinite = True
+            nonfinite |= bool(bad.any())
+            w[bad] = 0.0
         try:
             results = _run_windows(model, windows, sample_rate, strength)
         except RuntimeError as exc:
@@ -349,22 +346,33 @@ def stream_audio(
             _release(next(model.parameters()).device)
             raise _out_of_memory_error(model, f"on a single {chunk_seconds:g} s chunk") from None
         for k, (a, _), y in zip(ks, spans, results):
-            lo, hi = bounds[k], bounds[k + 1]
-            keep_a = lo if k == 0 else lo - fade
-            keep_b = hi if k == k_last else hi + fade
-            seg = y[:, keep_a - a : keep_b - a] * _chunk_weight(keep_a, keep_b, lo, hi, fade, k == 0, k == k_last)
-            if pending is not None:
-                seg[:, : pending.shape[1]] += pending
-            if k == k_last:
-                write(seg)
-                pending = None
-            else:
-                split = seg.shape[1] - 2 * fade
-                write(seg[:, :split])
-                pending = seg[:, split:]
+            joiner.add(k, a, y)
             if progress is not None:
-                progress(hi - lo)
+                progress(bounds[k + 1] - bounds[k])
     return nonfinite
+
+
+class _CrossFade:
+    """Joins denoised chunks into one stream: chunk k covers [bounds[k], bounds[k+1]) and is cross-faded
+    with its neighbours over ``2 * fade`` samples around each inner boundary; ``write`` receives the joined
+    output in order, holding back only the fade region that awaits the next chunk."""
+
+    def __init__(self, bounds: list[int], fade: int, write: Callable[[np.ndarray], None]) -> None:
+        self.bounds, self.fade, self.write = bounds, fade, write
+        self.last = len(bounds) - 2
+        self.pending: Optional[np.ndarray] = None  # weighted output over [b_k - fade, b_k + fade)
+
+    def add(self, k: int, start: int, y: np.ndarray) -> None:
+        """Chunk ``k``'s output ``y``, computed over a window that starts at sample ``start``."""
+        lo, hi, fade = self.bounds[k], self.bounds[k + 1], self.fade
+        keep_a = lo if k == 0 else lo - fade
+        keep_b = hi if k == self.last else hi + fade
+        seg = y[:, keep_a - start : keep_b - start] * _chunk_weight(keep_a, keep_b, lo, hi, fade, k == 0, k == self.last)
+        if self.pending is not None:
+            seg[:, : self.pending.shape[1]] += self.pending
+        split = seg.shape[1] if k == self.last else seg.shape[1] - 2 * fade
+        self.write(seg[:, :split])
+        self.pending = None if k == self.last else seg[:, split:]
 
 
 def _pass_through(read: Callable[[int, int], np.ndarray], write: Callable[[np.ndarray], None], n_frames: int,

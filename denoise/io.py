@@ -116,6 +116,66 @@ def _check_output_directory(inputs: Sequence[str], output: str, out: Path, exts:
                          f"(end it with / for a directory of that name)")
 
 
+@dataclass(frozen=True)
+class _Target:
+    """Where a run's outputs go: ``out`` (None: beside each input), whether it is a single file, the folder
+    whose files are never inputs, and whether directory inputs keep their own name under ``out``."""
+
+    out: Optional[Path]
+    single_file: bool
+    exclude: Optional[Path]
+    own_folder: bool
+
+
+def _target(inputs: Sequence[str], output: Optional[str], exts: frozenset[str]) -> _Target:
+    if output == "-":
+        raise InputError("-o -: writing to standard output is not supported; name an output file or directory")
+    if output is None:
+        return _Target(None, False, None, False)
+    out = Path(output)
+    wants_dir = output.endswith(("/", os.sep))  # "-o x.png/": a directory by that name
+    single = (len(inputs) == 1 and Path(inputs[0]).is_file() and not out.is_dir() and out.suffix != ""
+              and not wants_dir)
+    if single:
+        return _Target(out, True, None, False)
+    _check_output_directory(inputs, output, out, exts, wants_dir)
+    return _Target(out, False, out.resolve(), sum(Path(i).is_dir() for i in inputs) > 1)
+
+
+def _expand(item: str, target: _Target, exts: frozenset[str]) -> list[tuple[Path, Optional[Path]]] | str:
+    """The files one input names, each with the root its tree is mirrored from (None: none), or the
+    reason it names none."""
+    p = Path(item)
+    if p.is_dir():
+        files, tagged = _walk(p, exts, target.exclude, skip_tagged=target.out is None)
+        if not files:
+            kinds = "/".join(sorted(e[1:] for e in exts))
+            return _none_found(f"no {kinds} files found in directory", tagged)
+        root = Path(os.path.abspath(p)).parent if target.own_folder else p
+        return [(f, root) for f in files]
+    if p.is_file():
+        return [(p, None)]
+    if p.exists() or p.is_symlink():
+        return "not a regular file or directory"
+    if not glob.has_magic(item):
+        return "no such file or directory"
+    matches = sorted(Path(m) for m in glob.glob(item, recursive=True))
+    files = [m for m in matches if m.is_file() and m.suffix.lower() in exts
+             and not (target.exclude is not None and target.exclude in m.resolve().parents)]
+    kept = [m for m in files if not (target.out is None and m.stem.endswith(DENOISED_TAG))]
+    return [(f, None) for f in kept] if kept else _none_found("no files match this pattern", len(files))
+
+
+def _destination(src: Path, root: Optional[Path], target: _Target) -> Path:
+    if target.out is None:
+        return src.with_name(src.stem + DENOISED_TAG + src.suffix)
+    if target.single_file:
+        return target.out
+    if root is None:
+        return target.out / src.name
+    return target.out / (Path(os.path.abspath(src)).relative_to(root) if target.own_folder else src.relative_to(root))
+
+
 def plan_jobs(inputs: Sequence[str], output: Optional[str], exts: frozenset[str]) -> Plan:
     """Expands files, directories (recursive) and globs into (source, destination) pairs.
 
@@ -130,74 +190,45 @@ def plan_jobs(inputs: Sequence[str], output: Optional[str], exts: frozenset[str]
     under a recursive glob). Destinations are always below ``output`` when it is given, never equal to
     a source, and unique; clashes are reported as errors for the later input.
     """
-    if output == "-":
-        raise InputError("-o -: writing to standard output is not supported; name an output file or directory")
+    target = _target(inputs, output, exts)
     plan = Plan()
-    out = Path(output) if output is not None else None
-    wants_dir = output is not None and output.endswith(("/", os.sep))  # "-o x.png/": a directory by that name
-    single_file = (
-        out is not None and len(inputs) == 1 and Path(inputs[0]).is_file()
-        and not out.is_dir() and out.suffix != "" and not wants_dir
-    )
-    if out is not None and not single_file:
-        _check_output_directory(inputs, output, out, exts, wants_dir)
-    exclude = out.resolve() if out is not None and not single_file else None
-    own_folder = sum(Path(i).is_dir() for i in inputs) > 1  # several directories: each under its own name
-    seen_src: set[Path] = set()
-    dst_owner: dict[Path, Path] = {}
-
+    seen: set[Path] = set()
+    owners: dict[Path, Path] = {}
     for item in inputs:
-        p = Path(item)
-        pairs: list[tuple[Path, Optional[Path]]] = []  # (file, root it was found under)
-        if p.is_dir():
-            files, tagged = _walk(p, exts, exclude, skip_tagged=out is None)
-            if not files:
-                kinds = "/".join(sorted(e[1:] for e in exts))
-                plan.errors.append((item, _none_found(f"no {kinds} files found in directory", tagged)))
-                continue
-            pairs = [(f, Path(os.path.abspath(p)).parent if own_folder else p) for f in files]
-        elif p.is_file():
-            pairs = [(p, None)]
-        elif p.exists() or p.is_symlink():
-            plan.errors.append((item, "not a regular file or directory"))
+        found = _expand(item, target, exts)
+        if isinstance(found, str):
+            plan.errors.append((item, found))
             continue
-        elif glob.has_magic(item):
-            matches = sorted(Path(m) for m in glob.glob(item, recursive=True))
-            files = [m for m in matches if m.is_file() and m.suffix.lower() in exts
-                     and not (exclude is not None and exclude in m.resolve().parents)]
-            n_files = len(files)
-            files = [m for m in files if not (out is None and m.stem.endswith(DENOISED_TAG))]
-            if not files:
-                plan.errors.append((item, _none_found("no files match this pattern", n_files)))
-                continue
-            pairs = [(f, None) for f in files]
-        else:
-            plan.errors.append((item, "no such file or directory"))
-            continue
-
-        for src, root in pairs:
+        for src, root in found:
             key = src.resolve()
-            if key in seen_src:
+            if key in seen:
                 continue
-            seen_src.add(key)
-            if out is None:
-                dst = src.with_name(src.stem + DENOISED_TAG + src.suffix)
-            elif single_file:
-                dst = out
-            elif root is not None:
-                dst = out / (Path(os.path.abspath(src)).relative_to(root) if own_folder else src.relative_to(root))
-            else:
-                dst = out / src.name
-            rdst = dst.resolve()
-            if rdst == key:
-                plan.errors.append((str(src), "output would overwrite the input"))
+            seen.add(key)
+            dst = _destination(src, root, target)
+            clash = ("output would overwrite the input" if dst.resolve() == key else
+                     f"output {dst} is already the output of {owners[dst.resolve()]}" if dst.resolve() in owners
+                     else None)
+            if clash:
+                plan.errors.append((str(src), clash))
                 continue
-            if rdst in dst_owner:
-                plan.errors.append((str(src), f"output {dst} is already the output of {dst_owner[rdst]}"))
-                continue
-            dst_owner[rdst] = src
+            owners[dst.resolve()] = src
             plan.jobs.append(Job(src, dst))
     return plan
+
+
+def plan(inputs: Sequence[str], output: Optional[str], domain: str, overwrite: bool = False,
+         skip_existing: bool = False) -> Plan:
+    """Everything that can be decided before a model loads, in one call: the jobs of :func:`plan_jobs`,
+    less those that cannot be written or decoded (:func:`refuse_unwritable`), that are this run's own
+    outputs (:func:`skip_own_outputs`) or whose output exists (:func:`settle_existing`). Raises
+    InputError for an ``output`` that cannot be what the inputs need, or contradicting flags."""
+    if overwrite and skip_existing:
+        raise InputError("overwrite=True and skip_existing=True contradict each other")
+    result = plan_jobs(inputs, output, IMAGE_EXTS if domain == "image" else AUDIO_EXTS)
+    refuse_unwritable(result, domain)
+    skip_own_outputs(result)
+    settle_existing(result, overwrite, skip_existing)
+    return result
 
 
 # ------------------------------------------------------------------------------------------ atomic write

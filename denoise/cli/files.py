@@ -58,16 +58,11 @@ def _run_files(domain: str, inputs: tuple[str, ...], output: Optional[str], mode
     from denoise import io
 
     setup_logging(quiet, verbose)
-    if overwrite and skip_existing:
-        fail("--overwrite and --skip-existing contradict each other")
     t0 = time.perf_counter()
-    try:
-        plan = io.plan_jobs(inputs, output, io.IMAGE_EXTS if domain == "image" else io.AUDIO_EXTS)
+    try:  # before the model loads: a finished batch returns at once
+        plan = io.plan(inputs, output, domain, overwrite, skip_existing)
     except io.InputError as exc:
-        fail(str(exc))
-    io.refuse_unwritable(plan, domain)
-    io.skip_own_outputs(plan)
-    io.settle_existing(plan, overwrite, skip_existing)  # before the model loads: a finished batch returns at once
+        fail(flags(str(exc)))
     for item, reason in plan.errors:
         click.echo(f"failed: {item}: {flags(reason)}", err=True)
     if not quiet:

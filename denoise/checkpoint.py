@@ -188,6 +188,7 @@ def load(name_or_path: str, domain: Optional[str] = None, channels: int = 1,
     if domain is not None and model.domain != domain:
         raise CheckpointError(f"{name_or_path} is an {model.domain} model, not an {domain} model")
     model.source = path
+    log.info("model %s: %s (step %s) on %s", name_or_path, path, model.meta.get("step"), device)
     model = model.to(device)
     if next(model.parameters()).device.type == "cpu":
         # oneDNN's CPU convolutions ran 1.5 to 2.4 times faster on channels-last weights, with the same

@@ -17,6 +17,11 @@ T = TypeVar("T")
 DOMAINS = ("image", "audio")
 
 
+# Keys that earlier versions wrote and that mean nothing now: read without complaint, so that their runs
+# resume and their checkpoints load. (p_gaussian_only was never read: the Gaussian share is what is left.)
+RETIRED_KEYS: dict[str, frozenset[str]] = {"CorruptionConfig": frozenset({"p_gaussian_only"})}
+
+
 class ConfigError(ValueError):
     """A configuration value or key is invalid."""
 
@@ -25,6 +30,7 @@ def _from_dict(cls: Type[T], data: dict[str, Any]) -> T:
     if not isinstance(data, dict):
         raise ConfigError(f"{cls.__name__}: expected a mapping, got {type(data).__name__}")
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    data = {k: v for k, v in data.items() if k not in RETIRED_KEYS.get(cls.__name__, ())}
     unknown = sorted(set(data) - names)
     if unknown:
         raise ConfigError(f"{cls.__name__}: unknown key(s) {', '.join(unknown)}")
@@ -67,10 +73,6 @@ class STFTConfig(_Dictable):
         if self.win_length > self.n_fft or self.hop_length > self.win_length // 2:
             raise ConfigError("STFT needs win_length <= n_fft and hop_length <= win_length / 2")
 
-    @property
-    def n_freqs(self) -> int:
-        return self.n_fft // 2 + 1
-
 
 @dataclass(frozen=True)
 class ModelConfig(_Dictable):
@@ -107,7 +109,6 @@ class CorruptionConfig(_Dictable):
 
     # images
     sigma_range: tuple[float, float] = (0.0, 55.0)
-    p_gaussian_only: float = 0.7
     p_camera: float = 0.0  # real-camera noise (denoise.noise.camera); the shipped photo model trains with it
     p_poisson: float = 0.08
     p_salt_pepper: float = 0.07

@@ -47,10 +47,6 @@ def rms(wave: torch.Tensor, floor: float = 1e-5) -> torch.Tensor:
     return wave.pow(2).mean(dim=-1, keepdim=True).sqrt().clamp_min(floor)
 
 
-def db_to_gain(db: float | torch.Tensor) -> float | torch.Tensor:
-    return 10.0 ** (db / 20.0)
-
-
 def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     """Resamples along the last axis with soxr (through librosa). (..., T) -> (..., T * target/orig)."""
     if orig_sr == target_sr:

@@ -139,7 +139,7 @@ def eval_audio(model: nn.Module, speech_dir: str | Path, noise_dir: str | Path, 
     sample rate. Unreadable, silent and too short (``MIN_EVAL_SECONDS``) speech files are skipped with a
     warning; ``files`` counts those scored, and a metric that could not be computed for some of them
     (PESQ on near-silent output) gets a ``<metric>_files`` count beside its mean."""
-    sr = model.config.sample_rate
+    sr = model.sample_rate
     speech_files = eval_speech_files(speech_dir, limit)
     noise_files = list_files([noise_dir], io.AUDIO_EXTS)
     if not speech_files or not noise_files:

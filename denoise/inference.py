@@ -72,16 +72,16 @@ def _release(device: torch.device) -> None:
 
 
 # ----------------------------------------------------------------------------------------- tensor core
-def denoise_tensor(model: nn.Module, x: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
+def denoise_tensor(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Runs ``model`` on a batch already shaped for it: images (B, C, H, W), audio (B, T) at the model's
     rate. The batch is moved to the model's device, run under inference mode (autocast on CUDA), and the
-    result, blended with the input by ``strength``, comes back as float32 on the CPU.
+    result comes back as float32 on the CPU.
 
     When the device runs out of memory, the batch is split in halves and each half retried, down to one
     item; only a single item that does not fit raises (the callers then shrink tiles or give up)."""
     device = next(model.parameters()).device
     try:
-        return _run_batch(model, x, strength, device)
+        return _run_batch(model, x, device)
     except RuntimeError as exc:
         if not _torch_out_of_memory(exc):
             raise
@@ -91,15 +91,13 @@ def denoise_tensor(model: nn.Module, x: torch.Tensor, strength: float = 1.0) -> 
         half = x.shape[0] // 2
         log.info("out of %s memory with a batch of %d: retrying as %d + %d", device.type, x.shape[0], half,
                  x.shape[0] - half)
-        return torch.cat([denoise_tensor(model, x[:half], strength), denoise_tensor(model, x[half:], strength)])
+        return torch.cat([denoise_tensor(model, x[:half]), denoise_tensor(model, x[half:])])
 
 
-def _run_batch(model: nn.Module, x: torch.Tensor, strength: float, device: torch.device) -> torch.Tensor:
+def _run_batch(model: nn.Module, x: torch.Tensor, device: torch.device) -> torch.Tensor:
     with torch.inference_mode(), autocast(device):
         xin = x.to(device, non_blocking=True).float()
         y = model(xin).float()
-        if strength != 1.0:
-            y = strength * y + (1.0 - strength) * xin
     if not torch.isfinite(y).all():
         raise io.InputError("the model produced NaN or Inf values; nothing was written")
     return y.cpu()
@@ -109,7 +107,7 @@ def _run_batch(model: nn.Module, x: torch.Tensor, strength: float, device: torch
 DIHEDRAL = tuple((k, flip) for k in range(4) for flip in (False, True))
 
 
-def denoise_tensor_x8(model: nn.Module, x: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
+def denoise_tensor_x8(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) -> (B, C, H, W) float32 on the CPU: the mean of :func:`denoise_tensor` over the eight
     flips and rotations of the batch, each undone on the output (the "x8 self-ensemble" of the DnCNN and
     KAIR test scripts).
@@ -120,9 +118,15 @@ def denoise_tensor_x8(model: nn.Module, x: torch.Tensor, strength: float = 1.0) 
     acc = torch.zeros(x.shape, dtype=torch.float32)
     for k, flip in DIHEDRAL:
         view = torch.rot90(x, k, dims=(-2, -1))
-        y = denoise_tensor(model, view.flip(-1) if flip else view, strength)
+        y = denoise_tensor(model, view.flip(-1) if flip else view)
         acc += torch.rot90(y.flip(-1) if flip else y, -k, dims=(-2, -1))
     return acc / len(DIHEDRAL)
+
+
+def _blend(wet: np.ndarray, dry: np.ndarray, strength: float) -> np.ndarray:
+    """The one place ``strength`` acts: ``strength`` of the denoised signal, the rest the input's own values
+    (a dry/wet mix); the input itself at 0."""
+    return wet if strength == 1.0 else strength * wet + (1.0 - strength) * dry
 
 
 def _check_strength(strength: float) -> None:
@@ -216,7 +220,7 @@ def _denoise_image_array(model: nn.Module, image: np.ndarray, strength: float, t
     # Work on an image padded to the network's size multiple, with tile size, overlap and every tile start
     # aligned to it: a U-Net is only shift-equivariant for shifts that are multiples of its down-sampling,
     # so misaligned tiles would each compute a slightly different result.
-    mult = getattr(model.net, "size_multiple", 1)
+    mult = model.size_multiple
     tile = max(mult, tile // mult * mult)
     overlap = -(-overlap // mult) * mult
     if overlap >= tile:
@@ -237,17 +241,17 @@ def _denoise_image_array(model: nn.Module, image: np.ndarray, strength: float, t
         group = positions[i : i + batch_size]
         tiles = torch.stack([chw[:, y : y + th, x : x + tw] for y, x in group])  # (n, c, th, tw)
         if mc == c:
-            res = run(model, tiles, strength)
+            res = run(model, tiles)
         elif mc == 1:
-            res = run(model, tiles.reshape(-1, 1, th, tw), strength).reshape(-1, c, th, tw)
+            res = run(model, tiles.reshape(-1, 1, th, tw)).reshape(-1, c, th, tw)
         else:
-            res = run(model, tiles.repeat(1, 3, 1, 1), strength).mean(dim=1, keepdim=True)
+            res = run(model, tiles.repeat(1, 3, 1, 1)).mean(dim=1, keepdim=True)
         res_np = res.numpy().transpose(0, 2, 3, 1)
         for (y, x), t in zip(group, res_np):
             out[y : y + th, x : x + tw] += t * weight[:, :, None]
             norm[y : y + th, x : x + tw] += weight[:, :, None]
         report((i + len(group)) / len(positions) * h * w / 1e6)
-    out = out[:h, :w] / norm[:h, :w]
+    out = _blend(out[:h, :w] / norm[:h, :w], arr[:h, :w], strength)
     return out[:, :, 0] if squeeze else out
 
 
@@ -274,10 +278,11 @@ def _chunk_weight(start: int, stop: int, lo: int, hi: int, fade: int, first: boo
 
 def _run_windows(model: nn.Module, windows: list[np.ndarray], sr: int, strength: float) -> list[np.ndarray]:
     """Denoises (channels, L) windows at rate ``sr``: resampled to the model's rate, every channel of
-    every window as one batch item (windows of equal length share a batch), resampled back."""
+    every window as one batch item (windows of equal length share a batch), resampled back, and mixed
+    with the window's own samples by ``strength`` (linear, so the cross-fade of the chunks keeps it)."""
     from denoise.dsp import resample
 
-    msr = model.config.sample_rate
+    msr = model.sample_rate
     outs: list[Optional[np.ndarray]] = [None] * len(windows)
     by_len: dict[int, list[int]] = {}
     for i, win in enumerate(windows):
@@ -285,7 +290,7 @@ def _run_windows(model: nn.Module, windows: list[np.ndarray], sr: int, strength:
     for length, idx in by_len.items():
         stack = np.concatenate([windows[i] for i in idx], axis=0)  # (sum channels, L)
         x = resample(stack, sr, msr)
-        y = denoise_tensor(model, torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), strength).numpy()
+        y = denoise_tensor(model, torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
         y = resample(y, msr, sr)
         if y.shape[1] < length:
             y = np.pad(y, ((0, 0), (0, length - y.shape[1])))
@@ -293,7 +298,7 @@ def _run_windows(model: nn.Module, windows: list[np.ndarray], sr: int, strength:
         pos = 0
         for i in idx:
             ch = windows[i].shape[0]
-            outs[i] = y[pos : pos + ch]
+            outs[i] = _blend(y[pos : pos + ch], windows[i], strength)
             pos += ch
     return outs  # type: ignore[return-value]
 

@@ -12,7 +12,6 @@ files of any size score with bounded memory.
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +21,6 @@ import numpy as np
 from torch import nn
 
 from denoise import inference, io
-
-log = logging.getLogger(__name__)
 
 UNITS = {"image": "mse_per_pixel", "audio": "residual_energy_ratio"}
 

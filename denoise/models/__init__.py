@@ -12,10 +12,10 @@ from torch import nn
 from denoise.config import ModelConfig
 from denoise.models import autoencoders as _autoencoders  # noqa: F401  (registers "ae", "sparse", "vae")
 from denoise.models import unet as _unet  # noqa: F401  (registers "dae")
-from denoise.models.denoisers import ImageDenoiser, SpectralMaskDenoiser
+from denoise.models.denoisers import Denoiser, ImageDenoiser, SpectralMaskDenoiser
 from denoise.models.registry import available, build_net, describe, register
 
-__all__ = ["ImageDenoiser", "SpectralMaskDenoiser", "available", "build_model", "build_net", "describe", "register"]
+__all__ = ["Denoiser", "ImageDenoiser", "SpectralMaskDenoiser", "available", "build_model", "build_net", "describe", "register"]
 
 
 def build_model(config: ModelConfig, meta: Optional[dict[str, Any]] = None) -> nn.Module:

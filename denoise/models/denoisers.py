@@ -8,13 +8,45 @@ JSON metadata) so that inference code needs nothing but the module, and ``source
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Protocol, runtime_checkable
 
 import torch
 from torch import nn
 
 from denoise import dsp
 from denoise.config import ModelConfig
+
+
+@runtime_checkable
+class Denoiser(Protocol):
+    """The contract between a model and the code that runs it (inference, training, export): what a
+    module from ``checkpoint.load`` or ``build_model`` provides, and all that the rest of the package uses.
+
+    - ``domain``: "image" or "audio"; ``config``: the ModelConfig it was built from (channels, output mode,
+      STFT); ``meta``: the checkpoint's metadata; ``source``: the file it was read from, or None.
+    - ``size_multiple``: image sides are padded to a multiple of it inside the model; tiles are aligned to
+      it, since a U-Net is only shift-equivariant for shifts that are multiples of its down-sampling.
+    - ``sample_rate``: the rate audio models work at (None for images).
+    - calling it: images (B, C, H, W) -> (B, C, H, W), the denoised image; audio (B, T) -> (B, T).
+    - ``aux_loss()``: the architecture's own training loss for the last forward pass (a VAE's KL), or None.
+    """
+
+    config: ModelConfig
+    meta: dict[str, Any]
+    source: Optional[Path]
+
+    @property
+    def domain(self) -> str: ...
+
+    @property
+    def size_multiple(self) -> int: ...
+
+    @property
+    def sample_rate(self) -> Optional[int]: ...
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def aux_loss(self) -> Optional[torch.Tensor]: ...
 
 
 class _Wrapper(nn.Module):
@@ -24,6 +56,14 @@ class _Wrapper(nn.Module):
         self.config = config
         self.meta = meta or {}
         self.source: Optional[Path] = None
+
+    @property
+    def size_multiple(self) -> int:
+        return int(getattr(self.net, "size_multiple", 1))
+
+    @property
+    def sample_rate(self) -> Optional[int]:
+        return self.config.sample_rate
 
     def aux_loss(self) -> Optional[torch.Tensor]:
         """The network's extra training loss for its last forward pass (the VAE's beta * KL), or None."""

@@ -138,8 +138,12 @@ class _OOMBelow(torch.nn.Module):
         self.inner, self.limit, self.error, self.config, self.calls = model, limit, error, model.config, []
 
     @property
-    def net(self):
-        return self.inner.net
+    def size_multiple(self):  # the model contract (denoise.models.Denoiser), passed through
+        return self.inner.size_multiple
+
+    @property
+    def sample_rate(self):
+        return self.inner.sample_rate
 
     @property
     def domain(self):

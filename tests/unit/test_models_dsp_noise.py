@@ -128,3 +128,25 @@ def test_deepen_keeps_the_function_and_trains_the_new_level():
     assert deeper.up[0].conv.weight.grad.abs().sum() > 0  # the zero-started conv is not stuck at zero
     with pytest.raises(ValueError, match="blocks == 1"):
         deepen(build_net("dae", width=4, depth=2, blocks=2), {"width": 4, "depth": 2, "blocks": 2})
+
+
+def test_a_config_written_by_an_earlier_version_still_loads():
+    """Runs and checkpoints saved ``p_gaussian_only`` (never read, now gone): they still resume and load."""
+    from denoise.config import CorruptionConfig
+
+    old = {**CorruptionConfig().to_dict(), "p_gaussian_only": 0.7}
+    assert CorruptionConfig.from_dict(old) == CorruptionConfig()
+    with pytest.raises(ConfigError, match="unknown key"):
+        CorruptionConfig.from_dict({**old, "p_typo": 1.0})
+
+
+def test_every_built_model_keeps_the_written_contract():
+    from denoise.models import Denoiser
+
+    image = build_model(ModelConfig(arch="dae", domain="image", channels=3, args={"width": 4, "depth": 3}))
+    audio = build_model(ModelConfig(arch="dae", domain="audio", args={"width": 4}, output="mask", sample_rate=16000,
+                                    stft=STFTConfig()))
+    assert isinstance(image, Denoiser) and isinstance(audio, Denoiser)
+    assert (image.domain, image.size_multiple, image.sample_rate) == ("image", 8, None)
+    assert (audio.domain, audio.sample_rate) == ("audio", 16000)
+    assert image(torch.rand(1, 3, 13, 21)).shape == (1, 3, 13, 21)

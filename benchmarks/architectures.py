@@ -1,7 +1,7 @@
 """Compare the autoencoder family (ae, dae, sparse, vae) under the same training budget.
 
 Each architecture is trained from scratch for the same wall-clock budget with its default arguments
-(``denoise.train.DEFAULT_ARCH_ARGS``), then scored:
+(``defaults=`` of each architecture's ``register``, listed by ``denoise models --archs``), then scored:
 
 - image: gray models trained on images/train-gray-400, PSNR on BSD68 at σ 25 (benchmark protocol);
 - audio: trained on speech/train + noise/train, SI-SDR on speech/dev mixed with noise/dev at 0/5/10 dB.

@@ -125,7 +125,7 @@ class CorruptionConfig(_Dictable):
 
 # Mixed-precision choices for training (see denoise.device.autocast_dtype).
 PRECISIONS = ("auto", "fp32", "bf16")
-# Supervised image losses (denoise.train._image_loss): l1 (the default, robust to the outliers of
+# Supervised image losses (denoise.losses.image_loss): l1 (the default, robust to the outliers of
 # salt-and-pepper and dropout corruptions), mse (what PSNR scores) or psnr (minus each patch's PSNR).
 # Audio always uses the spectral loss of denoise.train.
 IMAGE_LOSSES = ("l1", "mse", "psnr")

@@ -21,46 +21,24 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from denoise import checkpoint, data, distributed, io, metrics
+from denoise import checkpoint, data, distributed, io, losses, metrics
 from denoise.config import ConfigError, ModelConfig, TrainConfig
 from denoise.device import (autocast, autocast_dtype, bf16_emulated, is_out_of_memory, pick_device,
                             seed_everything)
-from denoise.models import build_model, count_parameters, describe
-from denoise.noise import blind_spot, tf_mask
+from denoise.models import build_model, count_parameters, is_residual, registered_defaults
+from denoise.noise import tf_mask
 from denoise.signals import leave_termination_to_main
 
 log = logging.getLogger(__name__)
-
-DEFAULT_ARCH_ARGS = {
-    ("image", "dae"): {"width": 32, "depth": 2, "blocks": 1},
-    ("audio", "dae"): {"width": 24, "depth": 2, "blocks": 1},
-    ("image", "ae"): {"width": 32, "depth": 2, "blocks": 1, "latent_channels": 64},
-    ("audio", "ae"): {"width": 24, "depth": 2, "blocks": 1, "latent_channels": 64},
-    ("image", "sparse"): {"width": 32, "depth": 2, "blocks": 1, "latent_channels": 128, "k": 32},
-    ("audio", "sparse"): {"width": 24, "depth": 2, "blocks": 1, "latent_channels": 128, "k": 32},
-    ("image", "vae"): {"width": 32, "depth": 2, "blocks": 1, "latent_channels": 64, "beta": 1e-3},
-    ("audio", "vae"): {"width": 24, "depth": 2, "blocks": 1, "latent_channels": 64, "beta": 1e-3},
-}
-
-# Only the U-Net has skips; the others must reconstruct through their bottleneck, so they output the image
-# itself (a residual output would let the input bypass the latent).
-RESIDUAL_ARCHS = frozenset({"dae"})
-
 
 class TrainingError(Exception):
     """Training cannot start or cannot go on; the message says why."""
 
 
-def default_arch_args(domain: str, arch: str) -> dict[str, Any]:
-    """Every constructor argument a run of ``arch`` in ``domain`` uses when ``--arch-args`` sets none: the
-    class defaults, overridden by ``DEFAULT_ARCH_ARGS`` (what ``denoise models --archs`` lists)."""
-    return {**describe(arch)["arch_args"], **DEFAULT_ARCH_ARGS.get((domain, arch), {})}
-
-
 def model_config_for(cfg: TrainConfig, channels: int) -> ModelConfig:
-    args = {**DEFAULT_ARCH_ARGS.get((cfg.domain, cfg.arch), {}), **cfg.arch_args}
+    args = {**registered_defaults(cfg.domain, cfg.arch), **cfg.arch_args}
     if cfg.domain == "image":
-        output = "residual" if cfg.arch in RESIDUAL_ARCHS else "direct"
+        output = "residual" if is_residual(cfg.arch) else "direct"
         return ModelConfig(arch=cfg.arch, domain="image", channels=channels, args=args, output=output)
     return ModelConfig(arch=cfg.arch, domain="audio", channels=1, args=args, output="mask",
                        sample_rate=cfg.sample_rate, stft=cfg.stft)
@@ -83,52 +61,6 @@ def _load_init(model: nn.Module, cfg: TrainConfig, mcfg: ModelConfig) -> dict[st
             "data": start.meta.get("data"), "init": start.meta.get("init")}
 
 
-def _image_loss(err: torch.Tensor, name: str | None) -> torch.Tensor:
-    """Supervised image loss of the error ``estimate - clean`` (B, C, H, W), a scalar. ``psnr``: minus each
-    patch's PSNR, 10 log10(MSE + 1e-5) (capped at 50 dB, so that a near-perfect patch cannot dominate),
-    averaged over the batch. Its gradient weights each patch by 1 / its MSE, as a benchmark's mean PSNR
-    over noise levels does, where plain MSE lets the noisiest patches dominate."""
-    if name == "mse":
-        return err.square().mean()
-    if name == "psnr":
-        return 10 * torch.log10(err.square().mean(dim=(1, 2, 3)) + 1e-5).mean()
-    return err.abs().mean()
-
-
-def _spectral_loss(est: torch.Tensor, clean: torch.Tensor, noisy: torch.Tensor, model: nn.Module) -> torch.Tensor:
-    """L1 between power-law compressed magnitudes (|S|^0.3, which weights quiet speech like the ear does)
-    plus a small waveform L1; both on signals divided by the noisy RMS, so loud and quiet examples count
-    alike."""
-    from denoise import dsp
-
-    scale = dsp.rms(noisy)
-    e, c = est / scale, clean / scale
-    stft_cfg = model.stft_cfg
-    se, sc = dsp.stft(e, stft_cfg).abs(), dsp.stft(c, stft_cfg).abs()
-    spec = (se.clamp_min(1e-8).pow(0.3) - sc.clamp_min(1e-8).pow(0.3)).abs().mean()
-    return spec + 0.1 * (e - c).abs().mean()
-
-
-def _blind_spot_loss(model: nn.Module, noisy: torch.Tensor, fraction: float, gen: torch.Generator,
-                     domain: str, stft_cfg: Any = None) -> torch.Tensor:
-    """Noise2Void loss for a batch of noisy data only. Images (B, C, H, W): MSE at the masked pixels
-    (for zero-mean noise its minimiser is the clean image). Audio (B, T): compressed-magnitude L1 at the
-    masked time-frequency bins of the level-normalised spectrogram."""
-    from denoise import dsp
-
-    if domain == "image":
-        masked, mask = blind_spot(noisy, fraction, gen)
-        est = model(masked).float()
-        m = mask.expand_as(noisy)
-        return (est - noisy).pow(2)[m].mean()
-    scale = dsp.rms(noisy).unsqueeze(-1)  # (B, 1, 1)
-    spec = dsp.stft(noisy, stft_cfg)
-    masked, mask = blind_spot(spec.unsqueeze(1), fraction, gen)
-    est = model(noisy, spectrum=masked.squeeze(1))
-    err = ((est.abs() / scale).clamp_min(1e-8).pow(0.3) - (spec.abs() / scale).clamp_min(1e-8).pow(0.3)).abs()
-    return err[mask.squeeze(1)].mean()
-
-
 def _self_supervised_val(val: list[tuple[torch.Tensor, torch.Tensor]], seed: int = 4321
                          ) -> list[tuple[torch.Tensor, int]]:
     """Fixed (noisy input, mask seed) pairs, so the validation loss compares the same blind spots."""
@@ -141,14 +73,14 @@ def evaluate_blind_spot(model: nn.Module, val: list[tuple[torch.Tensor, int]], f
     """Mean blind-spot loss on fixed noisy validation data (lower is better): with no clean data, this is
     the only score there is, and it tracks the true error up to the constant noise variance."""
     model.eval()
-    losses = []
+    values = []
     for noisy, seed in val:
         g = torch.Generator().manual_seed(seed)
         with autocast(device):
-            losses.append(float(_blind_spot_loss(model, noisy.to(device), fraction, g, model.domain,
-                                                 getattr(model, "stft_cfg", None))))
+            values.append(float(losses.blind_spot_loss(model, noisy.to(device), fraction, g, model.domain,
+                                                       getattr(model, "stft_cfg", None))))
     model.train()
-    return float(np.mean(losses))
+    return float(np.mean(values))
 
 
 @torch.no_grad()
@@ -377,14 +309,14 @@ def _loss(run: _Step, noisy: torch.Tensor, clean: torch.Tensor, step: int) -> to
     g = data.step_generator(cfg.seed, run.rank, step + 10**9)
     with run.autocast:
         if cfg.self_supervised:
-            loss = _blind_spot_loss(run.ddp_model, noisy, cfg.blind_spot_fraction, g, cfg.domain,
+            loss = losses.blind_spot_loss(run.ddp_model, noisy, cfg.blind_spot_fraction, g, cfg.domain,
                                     getattr(run.model, "stft_cfg", None))
         elif cfg.domain == "image":
-            loss = _image_loss(run.ddp_model(noisy).float() - clean, cfg.loss)
+            loss = losses.image_loss(run.ddp_model(noisy).float() - clean, cfg.loss)
         else:
             fill = cfg.corruption.p_tf_mask
             est = run.ddp_model(noisy, feature_transform=lambda f: tf_mask(f, g, fill)).float()
-            loss = _spectral_loss(est, clean, noisy, run.model)
+            loss = losses.spectral_loss(est, clean, noisy, run.model)
         aux = run.model.aux_loss()
         return loss if aux is None else loss + aux.float()
 

@@ -190,8 +190,7 @@ def _domain_of(model: str, inputs: tuple[str, ...]) -> str:
 def models(archs: bool, as_json: bool) -> None:
     """List the shipped models (domain, architecture, size, training data)."""
     if archs:
-        from denoise.models import available, describe
-        from denoise.train import default_arch_args
+        from denoise.models import available, default_arch_args, describe
 
         found = [{"arch": a, "summary": describe(a)["summary"],
                   "defaults": {d: default_arch_args(d, a) for d in ("image", "audio")}} for a in available()]

@@ -13,9 +13,11 @@ from denoise.config import ModelConfig
 from denoise.models import autoencoders as _autoencoders  # noqa: F401  (registers "ae", "sparse", "vae")
 from denoise.models import unet as _unet  # noqa: F401  (registers "dae")
 from denoise.models.denoisers import Denoiser, ImageDenoiser, SpectralMaskDenoiser
-from denoise.models.registry import available, build_net, describe, register
+from denoise.models.registry import (available, build_net, default_arch_args, describe, is_residual, register,
+                                     registered_defaults)
 
-__all__ = ["Denoiser", "ImageDenoiser", "SpectralMaskDenoiser", "available", "build_model", "build_net", "describe", "register"]
+__all__ = ["Denoiser", "ImageDenoiser", "SpectralMaskDenoiser", "available", "build_model", "build_net", "default_arch_args", "describe",
+           "is_residual", "register", "registered_defaults"]
 
 
 def build_model(config: ModelConfig, meta: Optional[dict[str, Any]] = None) -> nn.Module:

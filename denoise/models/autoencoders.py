@@ -83,7 +83,9 @@ class _Bottlenecked(nn.Module):
         return self.decoder(torch.relu(self.from_latent(z)))[..., :h, :w]
 
 
-@register("ae", "plain convolutional autoencoder: everything passes through a linear latent, no skips")
+@register("ae", "plain convolutional autoencoder: everything passes through a linear latent, no skips",
+          defaults={"image": {"width": 32, "depth": 2, "blocks": 1, "latent_channels": 64},
+                    "audio": {"width": 24, "depth": 2, "blocks": 1, "latent_channels": 64}})
 class ConvAutoencoder(_Bottlenecked):
     """Plain convolutional autoencoder: the latent is a linear projection of the encoder output, of
     ``latent_channels`` per 2**depth x 2**depth block of input. (B, C_in, H, W) -> (B, C_out, H, W)."""
@@ -96,7 +98,9 @@ class ConvAutoencoder(_Bottlenecked):
         return h
 
 
-@register("sparse", "k-sparse autoencoder: only the k largest latent channels kept at each position")
+@register("sparse", "k-sparse autoencoder: only the k largest latent channels kept at each position",
+          defaults={"image": {"width": 32, "depth": 2, "blocks": 1, "latent_channels": 128, "k": 32},
+                    "audio": {"width": 24, "depth": 2, "blocks": 1, "latent_channels": 128, "k": 32}})
 class KSparseAutoencoder(_Bottlenecked):
     """k-sparse autoencoder (Makhzani & Frey, 2013), made convolutional: at every latent *position*, only
     the ``k`` largest of the ``latent_channels`` activations are kept and the rest set to zero, in
@@ -120,7 +124,9 @@ class KSparseAutoencoder(_Bottlenecked):
         return h * keep
 
 
-@register("vae", "variational autoencoder: sampled latent (reparameterisation) and a KL term weighted by beta")
+@register("vae", "variational autoencoder: sampled latent (reparameterisation) and a KL term weighted by beta",
+          defaults={"image": {"width": 32, "depth": 2, "blocks": 1, "latent_channels": 64, "beta": 1e-3},
+                    "audio": {"width": 24, "depth": 2, "blocks": 1, "latent_channels": 64, "beta": 1e-3}})
 class ConvVAE(_Bottlenecked):
     """Variational autoencoder with a latent map. The encoder gives a mean and a log-variance per latent
     value; training samples ``z = mean + exp(logvar / 2) * eps`` (the reparameterisation trick, so the

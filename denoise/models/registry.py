@@ -3,26 +3,50 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import torch
 from torch import nn
 
 _REGISTRY: dict[str, type[nn.Module]] = {}
 _SUMMARIES: dict[str, str] = {}
+_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {}
+_RESIDUAL: set[str] = set()
 
 
-def register(name: str, summary: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
-    """Class decorator: makes the network buildable as ``--arch name``; ``summary`` is the line that
-    ``denoise models --archs`` shows for it."""
+def register(name: str, summary: str, defaults: Optional[dict[str, dict[str, Any]]] = None,
+             residual: bool = False) -> Callable[[type[nn.Module]], type[nn.Module]]:
+    """Class decorator: makes the network buildable as ``arch=name``. ``summary`` is the line that
+    ``denoise models --archs`` shows for it; ``defaults`` the constructor arguments a training run uses per
+    domain where the caller sets none (over the class defaults); ``residual``: as an image model it predicts
+    the noise, which is subtracted (only a network with skips may: through a bottleneck it must output the
+    image itself, or the input would bypass the latent)."""
     def wrap(cls: type[nn.Module]) -> type[nn.Module]:
         if name in _REGISTRY:
             raise ValueError(f"architecture {name!r} registered twice")
         _REGISTRY[name] = cls
         _SUMMARIES[name] = summary
+        _DEFAULTS[name] = defaults or {}
+        if residual:
+            _RESIDUAL.add(name)
         return cls
 
     return wrap
+
+
+def default_arch_args(domain: str, arch: str) -> dict[str, Any]:
+    """Every constructor argument a run of ``arch`` in ``domain`` uses when it sets none: the class
+    defaults, overridden by the ones registered for the domain (what ``denoise models --archs`` lists)."""
+    return {**describe(arch)["arch_args"], **_DEFAULTS[arch].get(domain, {})}
+
+
+def registered_defaults(domain: str, arch: str) -> dict[str, Any]:
+    """Only the arguments registered for ``domain`` (what a run's ModelConfig records beside its own)."""
+    return dict(_DEFAULTS.get(arch, {}).get(domain, {}))
+
+
+def is_residual(arch: str) -> bool:
+    return arch in _RESIDUAL
 
 
 def available() -> list[str]:

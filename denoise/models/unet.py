@@ -13,7 +13,9 @@ from denoise.models.registry import register
 
 
 @register("dae", "U-Net-shaped denoising autoencoder, additive skips around the bottleneck "
-                 "(the shipped models are dae)")
+                 "(the shipped models are dae)",
+          defaults={"image": {"width": 32, "depth": 2, "blocks": 1}, "audio": {"width": 24, "depth": 2, "blocks": 1}},
+          residual=True)
 class DenoisingUNet(nn.Module):
     """Convolutional denoising autoencoder with skip connections.
 

@@ -149,12 +149,12 @@ def test_image_loss_is_the_one_asked_for(tmp_path: Path, loss: object) -> None:
 
 
 def test_psnr_loss_weights_each_patch_by_its_error_where_mse_favours_the_noisiest() -> None:
-    from denoise.train import _image_loss
+    from denoise.losses import image_loss
 
     def gradient_ratio(name: str) -> float:
         """How much harder the loss pulls on the clean-ish patch's error than on the noisy one's."""
         err = torch.stack([torch.full((1, 4, 4), 0.01), torch.full((1, 4, 4), 0.1)]).requires_grad_()
-        _image_loss(err, name).backward()
+        image_loss(err, name).backward()
         return float(err.grad[0].abs().mean() / err.grad[1].abs().mean())
 
     assert gradient_ratio("mse") == pytest.approx(0.1)  # the error itself: the noisy patch dominates

@@ -1,0 +1,54 @@
+"""Training losses. Images: L1, MSE or per-patch PSNR of the error; audio: a spectral loss on compressed
+magnitudes; without clean data: the Noise2Void blind-spot loss. Each is a scalar tensor for backward()."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from denoise import dsp
+from denoise.noise import blind_spot
+
+
+def image_loss(err: torch.Tensor, name: str | None) -> torch.Tensor:
+    """Supervised image loss of the error ``estimate - clean`` (B, C, H, W), a scalar. ``psnr``: minus each
+    patch's PSNR, 10 log10(MSE + 1e-5) (capped at 50 dB, so that a near-perfect patch cannot dominate),
+    averaged over the batch. Its gradient weights each patch by 1 / its MSE, as a benchmark's mean PSNR
+    over noise levels does, where plain MSE lets the noisiest patches dominate."""
+    if name == "mse":
+        return err.square().mean()
+    if name == "psnr":
+        return 10 * torch.log10(err.square().mean(dim=(1, 2, 3)) + 1e-5).mean()
+    return err.abs().mean()
+
+
+def spectral_loss(est: torch.Tensor, clean: torch.Tensor, noisy: torch.Tensor, model: nn.Module) -> torch.Tensor:
+    """L1 between power-law compressed magnitudes (|S|^0.3, which weights quiet speech like the ear does)
+    plus a small waveform L1; both on signals divided by the noisy RMS, so loud and quiet examples count
+    alike."""
+    scale = dsp.rms(noisy)
+    e, c = est / scale, clean / scale
+    stft_cfg = model.stft_cfg
+    se, sc = dsp.stft(e, stft_cfg).abs(), dsp.stft(c, stft_cfg).abs()
+    spec = (se.clamp_min(1e-8).pow(0.3) - sc.clamp_min(1e-8).pow(0.3)).abs().mean()
+    return spec + 0.1 * (e - c).abs().mean()
+
+
+def blind_spot_loss(model: nn.Module, noisy: torch.Tensor, fraction: float, gen: torch.Generator,
+                     domain: str, stft_cfg: Any = None) -> torch.Tensor:
+    """Noise2Void loss for a batch of noisy data only. Images (B, C, H, W): MSE at the masked pixels
+    (for zero-mean noise its minimiser is the clean image). Audio (B, T): compressed-magnitude L1 at the
+    masked time-frequency bins of the level-normalised spectrogram."""
+    if domain == "image":
+        masked, mask = blind_spot(noisy, fraction, gen)
+        est = model(masked).float()
+        m = mask.expand_as(noisy)
+        return (est - noisy).pow(2)[m].mean()
+    scale = dsp.rms(noisy).unsqueeze(-1)  # (B, 1, 1)
+    spec = dsp.stft(noisy, stft_cfg)
+    masked, mask = blind_spot(spec.unsqueeze(1), fraction, gen)
+    est = model(noisy, spectrum=masked.squeeze(1))
+    err = ((est.abs() / scale).clamp_min(1e-8).pow(0.3) - (spec.abs() / scale).clamp_min(1e-8).pow(0.3)).abs()
+    return err[mask.squeeze(1)].mean()

@@ -29,17 +29,11 @@ class DataError(Exception):
 
 
 def list_files(dirs: Sequence[str | Path], exts: frozenset[str]) -> list[Path]:
-    files: list[Path] = []
-    for d in dirs:
-        p = Path(d)
-        if p.is_file() and p.suffix.lower() in exts:
-            files.append(p)
-        elif p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in exts
-                            and not f.name.startswith("."))
-        else:
-            raise DataError(f"no such data directory: {p}")
-    return files
+    """:func:`denoise.io.list_files` (the one discovery rule), with a missing folder as a DataError."""
+    try:
+        return io.list_files(dirs, exts)
+    except io.InputError as exc:
+        raise DataError(str(exc).replace("no such file or directory", "no such data directory")) from None
 
 
 def step_generator(seed: int, rank: int, step: int) -> torch.Generator:

@@ -15,7 +15,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Union
+from typing import Any, Callable, Iterable, Iterator, Optional, Union
 
 import numpy as np
 import torch
@@ -23,9 +23,6 @@ from torch import nn
 
 from denoise import io
 from denoise.device import autocast, is_out_of_memory
-
-if TYPE_CHECKING:
-    import soundfile as sf
 
 log = logging.getLogger(__name__)
 
@@ -421,34 +418,6 @@ def denoise_audio_array(
 
 
 # ------------------------------------------------------------------------------------------------- files
-def _system_error(exc: Exception, dst: Path) -> Exception:
-    """libsndfile reports a failed write (a full disk, a file-size limit) as "System error." alone: the OS
-    reason is in the C library's errno, which cffi keeps; it becomes an OSError naming the output."""
-    import errno as errnos
-    import os
-
-    import soundfile as sf
-
-    code = sf._ffi.errno  # noqa: SLF001 -- the errno of the failed C call, the only place the reason is kept
-    if getattr(exc, "code", None) == 2 and code not in (0, errnos.EINTR):  # SFE_SYSTEM
-        return OSError(code, os.strerror(code), str(dst))
-    return exc
-
-
-def file_block_reader(fin: "sf.SoundFile", frames: int) -> Callable[[int, int], np.ndarray]:
-    """``read(start, stop)`` over an open SoundFile for :func:`stream_audio`: (channels, stop - start)
-    float32; a file that ends early raises InputError instead of yielding a short block."""
-
-    def read(a: int, b: int) -> np.ndarray:
-        fin.seek(a)
-        block = fin.read(b - a, dtype="float32", always_2d=True).T
-        if block.shape[1] != b - a:
-            raise io.InputError(f"audio ended early: read {a + block.shape[1]} of {frames} frames")
-        return np.ascontiguousarray(block)
-
-    return read
-
-
 def denoise_audio_file(
     model: nn.Module, src: Path, dst: Path, *, overwrite: bool = False, strength: float = 1.0,
     batch_size: Optional[int] = None, chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
@@ -457,40 +426,14 @@ def denoise_audio_file(
     """Streams ``src`` through the model into ``dst`` (same rate, channels and, where the container allows,
     subtype), never holding more than ``batch_size`` chunks in memory. ``progress`` is called with the
     seconds of audio finished after each chunk (a 10-hour file takes minutes: the CLI shows a bar)."""
-    import soundfile as sf
-
     info = io.audio_info(src)
-    fmt, subtype = io.output_audio_format(dst, info)
-    is_pcm = subtype.startswith("PCM") or subtype in ("ULAW", "ALAW")
-    with io.atomic_output(dst, overwrite) as tmp, sf.SoundFile(str(src)) as fin, sf.SoundFile(
-        str(tmp), "w", samplerate=info.sample_rate, channels=info.channels, format=fmt, subtype=subtype
-    ) as fout:
-
-        read = file_block_reader(fin, info.frames)
-        clipped = [0, 0.0]  # samples over full scale, largest magnitude
-
-        def write(block: np.ndarray) -> None:
-            if is_pcm:
-                over = np.abs(block) > 1.0
-                if over.any():
-                    clipped[0] += int(over.sum())
-                    clipped[1] = max(clipped[1], float(np.abs(block).max()))
-                block = np.clip(block, -1.0, 1.0)
-            try:
-                fout.write(block.T)
-            except sf.LibsndfileError as exc:
-                raise _system_error(exc, dst) from None
-
+    with io.atomic_output(dst, overwrite) as tmp, io.open_reader(src, info.frames) as read, \
+            io.open_writer(tmp, dst, info) as writer:
         frames_done = None if progress is None else (lambda n: progress(n / info.sample_rate))
-        if stream_audio(model, read, write, info.frames, info.sample_rate, strength, chunk_seconds, batch_size,
-                        frames_done, name=str(src)):
+        if stream_audio(model, read, writer.write, info.frames, info.sample_rate, strength, chunk_seconds,
+                        batch_size, frames_done, name=str(src)):
             log.warning("%s: NaN or Inf samples were treated as silence", src)
-    if clipped[0]:
-        floats = info.subtype in ("FLOAT", "DOUBLE")
-        hint = "a .wav output keeps the input's floats" if floats else "lower the input's level to avoid it"
-        log.warning("%s: %d samples (%.2g %%) were over full scale (peak %+.1f dBFS) and were clipped, since %s "
-                    "holds integers; %s", dst, clipped[0], 100 * clipped[0] / max(1, info.frames * info.channels),
-                    20 * np.log10(clipped[1]), subtype, hint)
+    writer.report_clipping()
 
 
 # ------------------------------------------------------------------------------------------- many files

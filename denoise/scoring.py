@@ -42,13 +42,10 @@ def score_image_array(model: nn.Module, pixels: np.ndarray, batch_size: Optional
 def score_audio_file(model: nn.Module, path: Path, batch_size: Optional[int] = None) -> float:
     """Streams ``path`` through the model and returns sum((x - recon)^2) / sum(x^2) over all channels;
     0 for digital silence (nothing to reconstruct)."""
-    import soundfile as sf
-
     info = io.audio_info(path)
     residual = energy = 0.0
     position = 0
-    with sf.SoundFile(str(path)) as fin:
-        read = inference.file_block_reader(fin, info.frames)
+    with io.open_reader(path, info.frames) as read:
 
         def consume(block: np.ndarray) -> None:
             nonlocal residual, energy, position

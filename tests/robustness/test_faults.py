@@ -112,10 +112,10 @@ def test_full_disk_gives_a_clear_error_and_no_partial_file(tmp_path, gray_ckpt, 
             f.truncate(os.path.getsize(path) // 2)
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(io, "write_image", write_half_then_enospc)
+    monkeypatch.setattr(io.images, "write_image", write_half_then_enospc)
     r = run("image", tmp_path / "a.png", "-o", tmp_path / "out", "--model", gray_ckpt)
     assert r.exit_code == 1 and "No space left on device" in r.output and "Traceback" not in r.output
-    monkeypatch.setattr(io, "fsync_file", lambda p: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device")))
+    monkeypatch.setattr(io.atomic, "fsync_file", lambda p: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device")))
     r = run("audio", tmp_path / "a.wav", "-o", tmp_path / "out", "--model", audio_ckpt)
     assert r.exit_code == 1 and "No space left on device" in r.output
     assert list((tmp_path / "out").iterdir()) == []  # neither output nor temporary file

@@ -90,3 +90,32 @@ def speechlike(seconds: float, sr: int, seed: int = 0) -> np.ndarray:
     env = np.clip(np.sin(2 * np.pi * 3.0 * t + rng.uniform(0, 6)), 0, None) ** 2
     x = sig * env
     return (0.1 * x / np.sqrt(np.mean(x**2) + 1e-12)).astype(np.float32)
+
+
+def run(*args: object):
+    """``denoise ARGS...`` in this process (click's test runner); exceptions are not caught, so a bug shows
+    its traceback rather than an exit code."""
+    from click.testing import CliRunner
+
+    from denoise.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def write_image(path: Path, arr: np.ndarray, mode: str | None = None) -> Path:
+    """Saves ``arr`` with Pillow (in ``mode`` when given), making the folders on the way."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    (Image.fromarray(arr, mode) if mode else Image.fromarray(arr)).save(path)
+    return path
+
+
+def gray_pngs(folder: Path, n: int = 2, size: int = 48, random: bool = False, names: str = "{}.png") -> Path:
+    """``n`` gray 8-bit PNGs named ``names.format(i)`` (``0.png``, ``1.png``, ...) of ``size`` pixels a side
+    in ``folder``: smooth pictures (seeds 0, 1, ...), or uniform random pixels."""
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        px = rng.random((size, size)) if random else smooth_image(size, size, 1, seed=i)[:, :, 0]
+        write_image(folder / names.format(i), (px * 255).astype(np.uint8))
+    return folder

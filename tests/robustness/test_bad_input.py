@@ -7,16 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from click.testing import CliRunner
 from PIL import Image
 
-from denoise.cli import cli
 from denoise.io import read_image
+from tests.conftest import run
 from tests.robustness.cases import make_audio, make_images
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
 def _failed_lines(output: str) -> list[str]:

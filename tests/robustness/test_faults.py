@@ -19,17 +19,13 @@ from PIL import Image
 
 from denoise import inference, io
 from denoise.checkpoint import load
-from tests.cli.test_commands import run
-from tests.conftest import smooth_image, speechlike
+from tests.conftest import gray_pngs, run, smooth_image, speechlike
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
 def _images(d: Path, n: int, size: int) -> None:
-    d.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        Image.fromarray((rng.random((size, size)) * 255).astype(np.uint8)).save(d / f"{i:03d}.png")
+    gray_pngs(d, n, size, random=True, names="{:03d}.png")
 
 
 def _wait_for(cond, proc, timeout=60.0):
@@ -55,6 +51,7 @@ def slow_gray(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_kill_9_mid_batch_leaves_only_complete_files_and_skip_existing_finishes(tmp_path, slow_gray):
     src, out = tmp_path / "in", tmp_path / "out"
     _images(src, 40, 256)
@@ -78,6 +75,7 @@ def test_kill_9_mid_batch_leaves_only_complete_files_and_skip_existing_finishes(
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # stale temporaries cleaned
 
 
+@pytest.mark.slow
 def test_kill_9_mid_training_resumes_from_the_last_checkpoint(tmp_path):
     _images(tmp_path / "data", 4, 48)
     common = [sys.executable, "-m", "denoise", "train", "--domain", "image", "--data", str(tmp_path / "data"),
@@ -156,6 +154,7 @@ class _OOMBelow(torch.nn.Module):
         return self.inner(x)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", sorted(OOM_ERRORS))
 def test_out_of_memory_retries_with_smaller_batches_then_smaller_tiles(gray_ckpt, audio_ckpt, kind):
     model = load(str(gray_ckpt), domain="image")
@@ -181,6 +180,7 @@ def test_out_of_memory_retries_with_smaller_batches_then_smaller_tiles(gray_ckpt
         inference.denoise_audio_array(_OOMBelow(audio, limit=10, error=OOM_ERRORS[kind]), x, 16000)
 
 
+@pytest.mark.slow
 def test_image_progress_counts_each_pixel_once_across_a_retry(gray_ckpt):
     """A retry with smaller tiles redoes the whole image; the bar must not count the redone part twice."""
     class ThirdCallFails(_OOMBelow):

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from PIL import Image
 
-from tests.conftest import smooth_image
+from tests.conftest import gray_pngs
+
+pytestmark = pytest.mark.slow  # every test here runs the CLI in a child process and signals it
 
 
 def _sigint_as_in_a_terminal() -> None:
@@ -66,10 +67,7 @@ def test_sigterm_while_audio_is_streamed_leaves_no_partial_file(tmp_path, audio_
 
 
 def _images(folder: Path) -> Path:
-    folder.mkdir()
-    for i in range(2):
-        Image.fromarray((smooth_image(48, 48, 1, seed=i)[:, :, 0] * 255).astype(np.uint8)).save(folder / f"{i}.png")
-    return folder
+    return gray_pngs(folder)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

@@ -208,6 +208,7 @@ def _views_mean(m, img: np.ndarray) -> np.ndarray:
     return acc / 8
 
 
+@pytest.mark.slow
 def test_ensemble_is_the_mean_over_flips_and_rotations(gray_ckpt, color_ckpt):
     """Sizes are multiples of the U-Net's 4 so that no padding lands on a different side per view; a
     wrong inverse transform (or a view left out) would not match the written-out mean."""
@@ -224,6 +225,7 @@ def test_ensemble_is_the_mean_over_flips_and_rotations(gray_ckpt, color_ckpt):
     assert np.allclose(inference.denoise_image_array(c, rgb, tile=512, ensemble=True), _views_mean(c, rgb), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_ensemble_through_tiles_and_channel_adaptation(gray_ckpt):
     m = checkpoint.load(str(gray_ckpt))
     rgb = np.random.default_rng(5).random((150, 97, 3)).astype(np.float32)

@@ -31,6 +31,7 @@ def _faults(arm: str) -> dict:
     return json.loads(out.stdout)
 
 
+@pytest.mark.slow
 def test_freed_cpu_memory_is_reused_instead_of_faulted_in_again():
     system, reuse = _faults("system"), _faults("reuse")
     if not reuse["applied"]:

@@ -11,8 +11,7 @@ from PIL import Image
 from denoise.config import ModelConfig, STFTConfig
 from denoise.models import available, build_model, build_net
 from denoise.models.autoencoders import ConvVAE, KSparseAutoencoder
-from tests.cli.test_commands import run
-from tests.conftest import smooth_image, speechlike
+from tests.conftest import run, smooth_image, speechlike
 
 ARCHS = ["ae", "dae", "sparse", "vae"]
 
@@ -102,6 +101,7 @@ def family_data(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ARCHS)
 def test_train_image_eval_audio_for_every_arch(tmp_path, family_data, arch):
     """Each architecture trains in both domains, saves a checkpoint, and that checkpoint works with

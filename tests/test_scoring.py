@@ -13,8 +13,7 @@ from PIL import Image
 from denoise.io import read_image
 from denoise.metrics import psnr
 from denoise.noise import blind_spot
-from tests.cli.test_commands import run
-from tests.conftest import smooth_image, speechlike
+from tests.conftest import run, smooth_image, speechlike
 
 
 def test_blind_spot_replaces_each_masked_value_by_another_nearby_position():
@@ -41,6 +40,7 @@ def _noisy_set(root, n=6, size=64, sigma=25, seed=0):
     return clean
 
 
+@pytest.mark.slow
 def test_self_supervised_image_training_learns_to_denoise_from_noisy_data_only(tmp_path):
     clean = _noisy_set(tmp_path / "noisy")
     r = run("train", "--domain", "image", "--data", tmp_path / "noisy", "--out", tmp_path / "run",
@@ -56,6 +56,7 @@ def test_self_supervised_image_training_learns_to_denoise_from_noisy_data_only(t
     assert after > before + 2.0, (before, after)
 
 
+@pytest.mark.slow
 def test_self_supervised_audio_trains_and_refuses_a_noise_dir(tmp_path):
     d = tmp_path / "rec"
     d.mkdir()

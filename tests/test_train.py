@@ -18,7 +18,7 @@ from PIL import Image
 from denoise.config import ConfigError, TrainConfig
 from denoise.device import autocast_dtype, cpu_bf16_instructions
 from denoise.train import TrainingError, fit
-from tests.conftest import smooth_image, speechlike
+from tests.conftest import gray_pngs, speechlike
 
 
 class _Stop(Exception):
@@ -42,12 +42,10 @@ def _config(domain: str, data: Path, out: Path, resume: bool = False, precision:
 
 
 def _image_data(d: Path) -> Path:
-    d.mkdir()
-    for i in range(2):
-        Image.fromarray((smooth_image(48, 48, 1, seed=i)[:, :, 0] * 255).astype(np.uint8)).save(d / f"{i}.png")
-    return d
+    return gray_pngs(d)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("domain,precision", [("image", "auto"), ("audio", "auto"), ("image", "bf16")])
 def test_stopped_and_resumed_run_matches_an_uninterrupted_one(tmp_path: Path, domain: str, precision: str) -> None:
     if domain == "image":
@@ -105,6 +103,7 @@ def test_bf16_on_a_cpu_without_bf16_instructions_warns(tmp_path: Path, monkeypat
     assert any("no bf16 instructions" in r.getMessage() for r in caplog.records) is warned
 
 
+@pytest.mark.slow
 def test_init_starts_from_the_checkpoint_and_must_be_the_same_model(tmp_path: Path) -> None:
     data = _image_data(tmp_path / "data")
     fit(_config("image", data, tmp_path / "a"))
@@ -124,6 +123,7 @@ def test_init_starts_from_the_checkpoint_and_must_be_the_same_model(tmp_path: Pa
         frozen_run("d", init=str(tmp_path / "a" / "last.pt"), arch_args={"width": 8})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", [None, "mse", "psnr"])
 def test_image_loss_is_the_one_asked_for(tmp_path: Path, loss: object) -> None:
     from denoise import data as data_mod
@@ -171,6 +171,7 @@ def test_loss_is_for_supervised_image_training_only() -> None:
 
 
 # ------------------------------------------------------------------------- second reliability pass
+@pytest.mark.slow
 def test_a_resumed_run_takes_its_settings_from_the_run(tmp_path: Path) -> None:
     from denoise.train import resumed_config
 

@@ -149,23 +149,25 @@ def eval_audio(model: nn.Module, speech_dir: str | Path, noise_dir: str | Path, 
     if not speech or not noise:
         raise io.InputError("no usable speech or noise files (see the warnings above)")
     full = metrics.metrics_available()
-    rows = []
-    for snr in snrs:
-        acc: dict[str, list[float]] = {}
-        for i, (_, clean) in enumerate(speech):
-            mix = mix_for_eval(clean, noise, i, snr, seed)
-            out = inference.denoise_audio_array(model, mix, sr)
-            for name, sig in (("noisy", mix), ("out", out)):
-                for metric, value in _score_audio(clean, sig, sr, full).items():
-                    acc.setdefault(f"{name}_{metric}", [])
-                    if value is not None:
-                        acc[f"{name}_{metric}"].append(value)
-            if tick:
-                tick()
-        row: dict[str, Any] = {"snr": snr, "files": len(speech)}
-        for key, values in acc.items():
-            row[key] = float(np.mean(values)) if values else None
-            if len(values) < len(speech):
-                row[f"{key}_files"] = len(values)
-        rows.append(row)
-    return rows
+    return [_audio_row(model, [x for _, x in speech], noise, snr, seed, full, tick) for snr in snrs]
+
+
+def _audio_row(model: nn.Module, speech: list[np.ndarray], noise: list[np.ndarray], snr: float, seed: int,
+               full: bool, tick: Optional[Callable[[], None]]) -> dict[str, Any]:
+    """One SNR's row of :func:`eval_audio`: each metric's mean over the files where it could be computed."""
+    sr = model.sample_rate
+    acc: dict[str, list[float]] = {}
+    for i, clean in enumerate(speech):
+        mix = mix_for_eval(clean, noise, i, snr, seed)
+        out = inference.denoise_audio_array(model, mix, sr)
+        for name, sig in (("noisy", mix), ("out", out)):
+            for metric, value in _score_audio(clean, sig, sr, full).items():
+                acc.setdefault(f"{name}_{metric}", []).extend([] if value is None else [value])
+        if tick:
+            tick()
+    row: dict[str, Any] = {"snr": snr, "files": len(speech)}
+    for key, values in acc.items():
+        row[key] = float(np.mean(values)) if values else None
+        if len(values) < len(speech):
+            row[f"{key}_files"] = len(values)
+    return row

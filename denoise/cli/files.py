@@ -65,62 +65,63 @@ def _run_files(domain: str, inputs: tuple[str, ...], output: Optional[str], mode
         fail(flags(str(exc)))
     for item, reason in plan.errors:
         click.echo(f"failed: {item}: {flags(reason)}", err=True)
-    if not quiet:
-        for item, reason in plan.skipped:
-            click.echo(f"skipped: {item}: {reason}", err=True)
-    done, failed, skipped = 0, len(plan.errors), len(plan.skipped)
+    for item, reason in [] if quiet else plan.skipped:
+        click.echo(f"skipped: {item}: {reason}", err=True)
+    counts = {"done": 0, "failed": len(plan.errors), "skipped": len(plan.skipped)}
     if plan.jobs:
-        if domain == "image" and model == "default":
-            net = None  # picked per file below: gray and colour need different default models
-        else:
-            net = load_model(model, domain, device)
-        show_bar = shows_bar(quiet)
-        nl = "\n" if show_bar else ""  # start a fresh line below the progress bar
-        # what each file adds to the bar: seconds of audio or megapixels, so that one long recording or
-        # large photo moves the bar too (fed chunk by chunk or tile batch by tile batch)
-        size_of, unit = (io.audio_seconds, "audio (seconds)") if domain == "audio" else \
-            (io.image_megapixels, "images (megapixels)")
-        sizes = {job.src: size_of(job.src) if show_bar else 1.0 for job in plan.jobs}
-        total = sum(sizes.values())
-        # outputs are written by rename, so every file that exists after Ctrl-C is complete
-        with exit_on_interrupt(f"{nl}interrupted: every output file that exists is complete; run the same "
-                                "command with --skip-existing to do the rest"), \
-                progress_bar(math.ceil(total), f"denoising {unit}", quiet) as bar:
-            meter = Meter(bar, total, len(plan.jobs))
-            # closing(): an interrupt that lands in this loop body, not inside the generator, still closes
-            # it at once, so the output it holds open removes its temporary file before the message
-            with contextlib.closing(_iter_results(domain, plan.jobs, net, model, device, overwrite,
-                                                  skip_existing, strength, batch_size,
-                                                  meter.add if show_bar else None, ensemble)) as results:
-                for r in results:  # images: skipped files come first, so sizes go by source, not position
-                    meter.finish_file(sizes[r.src])
-                    if r.status == "done":
-                        done += 1
-                        log.info("%s -> %s (%.2f s)", r.src, r.dst, r.seconds)
-                    elif r.status == "skipped":
-                        skipped += 1
-                        if not quiet:
-                            click.echo(f"{nl}skipped: {r.src}: {r.reason}", err=True)
-                    else:
-                        failed += 1
-                        click.echo(f"{nl}failed: {r.src}: {flags(r.reason)}", err=True)
+        # the default image model is picked per file: gray and colour need different ones
+        net = None if domain == "image" and model == "default" else load_model(model, domain, device)
+        options = dict(overwrite=overwrite, skip_existing=skip_existing, strength=strength, batch_size=batch_size,
+                       ensemble=ensemble)
+        _denoise_jobs(domain, plan.jobs, net, model, device, options, quiet, counts)
     if not quiet:
-        click.echo(f"{done} done, {failed} failed, {skipped} skipped in {time.perf_counter() - t0:.1f} s", err=True)
-    raise SystemExit(EXIT_FAILED if failed else EXIT_OK)
+        click.echo(f"{counts['done']} done, {counts['failed']} failed, {counts['skipped']} skipped in "
+                   f"{time.perf_counter() - t0:.1f} s", err=True)
+    raise SystemExit(EXIT_FAILED if counts["failed"] else EXIT_OK)
 
 
-def _iter_results(domain, jobs, net, model, device, overwrite, skip_existing, strength, batch_size,  # type: ignore[no-untyped-def]
-                  progress=None, ensemble=False):
+def _denoise_jobs(domain: str, jobs: list, net: Any, model: str, device: str, options: dict[str, Any],
+                  quiet: bool, counts: dict[str, int]) -> None:
+    """Runs the jobs under a progress bar, printing a line per skipped or failed file and counting them."""
+    from denoise import io
+
+    show_bar = shows_bar(quiet)
+    nl = "\n" if show_bar else ""  # start a fresh line below the progress bar
+    # what each file adds to the bar: seconds of audio or megapixels, so that one long recording or large
+    # photo moves the bar too (fed chunk by chunk or tile batch by tile batch)
+    size_of, unit = ((io.audio_seconds, "audio (seconds)") if domain == "audio" else
+                     (io.image_megapixels, "images (megapixels)"))
+    sizes = {job.src: size_of(job.src) if show_bar else 1.0 for job in jobs}
+    total = sum(sizes.values())
+    # outputs are written by rename, so every file that exists after Ctrl-C is complete
+    with exit_on_interrupt(f"{nl}interrupted: every output file that exists is complete; run the same command "
+                           "with --skip-existing to do the rest"), \
+            progress_bar(math.ceil(total), f"denoising {unit}", quiet) as bar:
+        meter = Meter(bar, total, len(jobs))
+        results = _iter_results(domain, jobs, net, model, device, progress=meter.add if show_bar else None,
+                                **options)
+        # closing(): an interrupt that lands in this loop body, not inside the generator, still closes it at
+        # once, so the output it holds open removes its temporary file before the message
+        with contextlib.closing(results):
+            for r in results:  # images: skipped files come first, so sizes go by source, not position
+                meter.finish_file(sizes[r.src])
+                counts[r.status] += 1
+                if r.status == "done":
+                    log.info("%s -> %s (%.2f s)", r.src, r.dst, r.seconds)
+                elif r.status == "failed" or not quiet:
+                    click.echo(f"{nl}{r.status}: {r.src}: {flags(r.reason)}", err=True)
+
+
+def _iter_results(domain: str, jobs: list, net: Any, model: str, device: str, progress: Any = None,
+                  **options: Any) -> Any:
     """``denoise_paths`` over the jobs; without ``net`` (the default image model) each file gets the model
     for its channels (see ``inference.denoise_decoded``), each loaded once."""
     from functools import lru_cache
 
     from denoise.inference import denoise_paths
 
-    kw = dict(overwrite=overwrite, skip_existing=skip_existing, strength=strength, batch_size=batch_size,
-              audio_progress=progress, image_progress=progress, ensemble=ensemble)
     pick = net if net is not None else lru_cache(maxsize=None)(lambda ch: load_model(model, "image", device, ch))
-    yield from denoise_paths(pick, jobs, **kw)
+    yield from denoise_paths(pick, jobs, audio_progress=progress, image_progress=progress, **options)
 
 
 @click.command()

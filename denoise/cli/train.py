@@ -93,53 +93,13 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
     from denoise.data import DataError
     from denoise.device import DeviceError, reuse_freed_cpu_memory
     from denoise.checkpoint import CheckpointError
-    from denoise.train import TrainingError, fit, resumed_config
+    from denoise.train import TrainingError, fit
 
     reuse_freed_cpu_memory()  # an audio training step on the CPU: about half the time
-
-    args: Optional[dict[str, Any]] = None
-    if arch_args is not None:
-        try:
-            args = json.loads(arch_args)
-            if not isinstance(args, dict):
-                raise ValueError
-        except ValueError:
-            fail("--arch-args must be a JSON object")
-    if resume and overwrite:
-        fail("--resume and --overwrite contradict each other")
-    if resume:  # the run's own settings; those named on this command line must agree with them
-        ctx = click.get_current_context()
-        named = {k: v for k, v in ctx.params.items()
-                 if ctx.get_parameter_source(k) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
-        given = train_fields(named, args)
-        try:
-            cfg = resumed_config(out, given)
-        except (ConfigError, TrainingError) as exc:
-            fail(flags(str(exc)))
-    else:
-        try:
-            cfg = new_train_config(domain, init, arch, args, channels, steps, epochs, locals())
-        except ConfigError as exc:
-            fail(str(exc))
-    previous: dict[str, Any] = {}
-
-    def report(rec: dict[str, Any]) -> None:
-        if not quiet:
-            metric = {k: v for k, v in rec.items() if k.startswith("val_")}
-            click.echo(f"step {rec['step']}/{rec['total_steps']}: loss {rec['loss']:.4f}, lr {rec['lr']:.2e}, "
-                       + ", ".join(f"{k} {v}" for k, v in metric.items()) + f", best {rec['best']}, "
-                       f"{rec['seconds']} s{time_left(rec, previous)}", err=True)
-        previous.update(rec)
-
-    def interrupted() -> str:
-        if Path(out, "last.pt").exists():
-            return f"error: interrupted; continue with --resume (last checkpoint: {out}/last.pt)"
-        return ("error: interrupted before the first checkpoint (saved every --eval-every steps); "
-                "nothing to resume: run the same command again to start over")
-
+    cfg = _config(locals())
     try:
-        with exit_on_interrupt(interrupted):
-            fit(cfg, on_log=report)
+        with exit_on_interrupt(lambda: _interrupted(out)):
+            fit(cfg, on_log=_Reporter(quiet))
     except (ConfigError, TrainingError) as exc:
         fail(flags(str(exc)), EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILED)
     except (DeviceError, ValueError) as exc:
@@ -148,3 +108,51 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
         fail(flags(str(exc)), EXIT_FAILED)
     if not quiet:
         click.echo(f"done: {out}/best.pt (use it with --model)", err=True)
+
+
+def _config(o: dict[str, Any]) -> Any:
+    """The TrainConfig of this command line: a new run's from its options, or the run's own to resume
+    (the options named on this command line must agree with it)."""
+    from denoise.config import ConfigError
+    from denoise.train import TrainingError, resumed_config
+
+    args: Optional[dict[str, Any]] = None
+    if o["arch_args"] is not None:
+        try:
+            args = json.loads(o["arch_args"])
+        except ValueError:
+            args = None
+        if not isinstance(args, dict):
+            fail("--arch-args must be a JSON object")
+    if o["resume"] and o["overwrite"]:
+        fail("--resume and --overwrite contradict each other")
+    try:
+        if not o["resume"]:
+            return new_train_config(o["domain"], o["init"], o["arch"], args, o["channels"], o["steps"], o["epochs"], o)
+        ctx = click.get_current_context()
+        named = {k: v for k, v in ctx.params.items()
+                 if ctx.get_parameter_source(k) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
+        return resumed_config(o["out"], train_fields(named, args))
+    except (ConfigError, TrainingError) as exc:
+        fail(flags(str(exc)))
+
+
+class _Reporter:
+    """Prints each evaluation line of a training run, with the time left at the pace since the last one."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet, self.previous = quiet, {}
+
+    def __call__(self, rec: dict[str, Any]) -> None:
+        if not self.quiet:
+            metric = ", ".join(f"{k} {v}" for k, v in rec.items() if k.startswith("val_"))
+            click.echo(f"step {rec['step']}/{rec['total_steps']}: loss {rec['loss']:.4f}, lr {rec['lr']:.2e}, "
+                       f"{metric}, best {rec['best']}, {rec['seconds']} s{time_left(rec, self.previous)}", err=True)
+        self.previous.update(rec)
+
+
+def _interrupted(out: str) -> str:
+    if Path(out, "last.pt").exists():
+        return f"error: interrupted; continue with --resume (last checkpoint: {out}/last.pt)"
+    return ("error: interrupted before the first checkpoint (saved every --eval-every steps); "
+            "nothing to resume: run the same command again to start over")

@@ -105,11 +105,16 @@ def _denoise_jobs(domain: str, jobs: list, net: Any, model: str, device: str, op
         with contextlib.closing(results):
             for r in results:  # images: skipped files come first, so sizes go by source, not position
                 meter.finish_file(sizes[r.src])
-                counts[r.status] += 1
-                if r.status == "done":
-                    log.info("%s -> %s (%.2f s)", r.src, r.dst, r.seconds)
-                elif r.status == "failed" or not quiet:
-                    click.echo(f"{nl}{r.status}: {r.src}: {flags(r.reason)}", err=True)
+                _tally(r, counts, quiet, nl)
+
+
+def _tally(r: Any, counts: dict[str, int], quiet: bool, nl: str) -> None:
+    """Counts one file's result; a failure (and, without -q, a skip) gets its line."""
+    counts[r.status] += 1
+    if r.status == "done":
+        log.info("%s -> %s (%.2f s)", r.src, r.dst, r.seconds)
+    elif r.status == "failed" or not quiet:
+        click.echo(f"{nl}{r.status}: {r.src}: {flags(r.reason)}", err=True)
 
 
 def _iter_results(domain: str, jobs: list, net: Any, model: str, device: str, progress: Any = None,

@@ -139,8 +139,9 @@ class TrainConfig(_Dictable):
     time runs out first, so a time-limited run still ends annealed. ``precision`` is the autocast of the
     training step only (see `denoise.device.autocast_dtype`); validation runs as inference does, so scores
     stay comparable across runs and resumes. ``init`` (a shipped model's name or a checkpoint path) starts a
-    new run from that model's weights instead of random ones, to fine-tune it; its model configuration must
-    be the one this config builds. ``loss`` is the supervised image loss (``IMAGE_LOSSES``; None: l1). A run
+    new run from that model's weights instead of random ones, to fine-tune it; ``arch``, ``arch_args`` and
+    ``channels`` left as None are taken from it (see ``denoise.train.resolve_init``), and the rest must
+    describe the same model. ``loss`` is the supervised image loss (``IMAGE_LOSSES``; None: l1). A run
     never replaces another run's files in ``out`` unless ``overwrite`` (or ``resume``, which continues it) is
     set."""
 
@@ -149,8 +150,8 @@ class TrainConfig(_Dictable):
     out: str
     noise_dir: Optional[str] = None
     val: Optional[str] = None
-    arch: str = "dae"
-    arch_args: dict[str, Any] = field(default_factory=dict)
+    arch: Optional[str] = None  # None: init's architecture, or "dae"
+    arch_args: Optional[dict[str, Any]] = None  # None: init's arguments, or the architecture's defaults
     channels: Optional[int] = None
     steps: Optional[int] = None
     epochs: Optional[int] = None

@@ -54,27 +54,16 @@ def new_train_config(domain: str, init: Optional[str], arch: Optional[str], args
                       channels: Optional[str], steps: Optional[int], epochs: Optional[int],
                       options: dict[str, Any]) -> Any:
     """The TrainConfig of a new run. With ``init``, the architecture, its arguments and the channels left
-    out come from that checkpoint (fit() checks that the rest matches it). Raises ConfigError with a
-    message in terms of the options."""
-    from denoise.checkpoint import CheckpointError, load
+    out come from that checkpoint (``denoise.train.resolve_init``). Raises ConfigError with a message in
+    terms of the options."""
     from denoise.config import ConfigError, CorruptionConfig, TrainConfig
 
-    if init is not None:
-        try:
-            base = load(init, domain, int(channels) if channels else 1).config
-        except (CheckpointError, ConfigError) as exc:
-            raise ConfigError(f"--init: {exc}") from None
-        if arch in (None, base.arch) and args is None:
-            args = base.args
-        arch = arch or base.arch
-        if channels is None and domain == "image":
-            channels = str(base.channels)
     if steps is None and epochs is None:
         steps = 1000
     o = options
     try:
         return TrainConfig(domain=domain, data=list(o["data_dirs"]), noise_dir=o["noise_dir"], val=o["val"],
-                           out=o["out"], arch=arch or "dae", arch_args=args or {}, init=init,
+                           out=o["out"], arch=arch, arch_args=args, init=init,
                            channels=int(channels) if channels else None, steps=steps, epochs=epochs,
                            batch_size=o["batch_size"], lr=o["lr"], patch_size=o["patch_size"], device=o["device"],
                            seed=o["seed"], overwrite=o["overwrite"], eval_every=o["eval_every"],

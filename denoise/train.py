@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import re
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,8 @@ class TrainingError(Exception):
 
 
 def model_config_for(cfg: TrainConfig, channels: int) -> ModelConfig:
-    args = {**registered_defaults(cfg.domain, cfg.arch), **cfg.arch_args}
+    """The ModelConfig a run of ``cfg`` builds (``cfg`` resolved by :func:`resolve_init`)."""
+    args = {**registered_defaults(cfg.domain, cfg.arch), **(cfg.arch_args or {})}  # type: ignore[arg-type]
     if cfg.domain == "image":
         output = "residual" if is_residual(cfg.arch) else "direct"
         return ModelConfig(arch=cfg.arch, domain="image", channels=channels, args=args, output=output)
@@ -44,10 +46,26 @@ def model_config_for(cfg: TrainConfig, channels: int) -> ModelConfig:
                        sample_rate=cfg.sample_rate, stft=cfg.stft)
 
 
-def _load_init(model: nn.Module, cfg: TrainConfig, mcfg: ModelConfig) -> dict[str, Any]:
-    """Loads ``cfg.init``'s weights into ``model`` (strict keys) after checking that it is the same model;
+def resolve_init(cfg: TrainConfig) -> tuple[TrainConfig, Optional[nn.Module]]:
+    """``cfg`` with ``arch``, ``arch_args`` and ``channels`` settled, and the ``init`` model (None without
+    one, or when resuming): what is left as None comes from the init checkpoint (its architecture; its
+    arguments when the architecture is its own; its channels), else from the defaults ("dae", the
+    architecture's registered arguments, the data). The checkpoint is read here, once."""
+    if not cfg.init or cfg.resume:
+        return dataclasses.replace(cfg, arch=cfg.arch or "dae", arch_args=cfg.arch_args or {}), None
+    try:
+        start = checkpoint.load(cfg.init, cfg.domain, cfg.channels or 1)
+    except checkpoint.CheckpointError as exc:
+        raise ConfigError(f"init={cfg.init}: {exc}") from None
+    base = start.config
+    args = cfg.arch_args if cfg.arch_args is not None else (base.args if cfg.arch in (None, base.arch) else {})
+    channels = cfg.channels if cfg.channels is not None or cfg.domain != "image" else base.channels
+    return dataclasses.replace(cfg, arch=cfg.arch or base.arch, arch_args=args, channels=channels), start
+
+
+def _load_init(model: nn.Module, cfg: TrainConfig, mcfg: ModelConfig, start: nn.Module) -> dict[str, Any]:
+    """Loads the init model's weights into ``model`` (strict keys) after checking that it is the same model;
     returns what the new checkpoints record about it (their weights descend from its training data too)."""
-    start = checkpoint.load(cfg.init, cfg.domain, mcfg.channels)  # type: ignore[arg-type]
     theirs = start.config
     if theirs != mcfg:
         raise ConfigError(
@@ -234,11 +252,12 @@ class _State:
 
 
 def _restore(cfg: TrainConfig, model: nn.Module, opt: torch.optim.Optimizer, mcfg: ModelConfig,
-             device: torch.device) -> _State:
-    """A resumed run's weights, optimiser and position from ``last.pt``; a new one's weights from ``init``."""
+             device: torch.device, start: Optional[nn.Module]) -> _State:
+    """A resumed run's weights, optimiser and position from ``last.pt``; a new one's weights from the init
+    model ``start``."""
     last_path = Path(cfg.out) / "last.pt"
     if not cfg.resume:
-        return _State(init=_load_init(model, cfg, mcfg) if cfg.init else None)
+        return _State(init=_load_init(model, cfg, mcfg, start) if start is not None else None)
     io.remove_stale_temps(Path(cfg.out))  # a half-written checkpoint from a killed run
     if not last_path.is_file():
         raise TrainingError(f"resume=True: no {last_path} to resume from")
@@ -384,6 +403,7 @@ def _fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]]) -
         device = torch.device("cuda", dist_info.local_rank)
     seed_everything(cfg.seed + dist_info.rank)
     _check_out(Path(cfg.out), cfg)
+    cfg, start = resolve_init(cfg)
     with torch.device("meta"):  # bad arch_args fail here, not after the data are read (that can take minutes)
         build_model(model_config_for(cfg, cfg.channels or 1))
     d = _load_data(cfg, dist_info.rank)
@@ -391,7 +411,7 @@ def _fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]]) -
     mcfg = model_config_for(cfg, d.channels)
     model = build_model(mcfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    state = _restore(cfg, model, opt, mcfg, device)
+    state = _restore(cfg, model, opt, mcfg, device, start)
     if distributed.is_main_process():
         _start_run_dir(cfg, total, model, device)
     run = _make_step(cfg, model, opt, device, dist_info)

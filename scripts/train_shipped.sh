@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Trains the shipped checkpoints exactly as recorded in checkpoints/README.md.
-# Usage: scripts/train_shipped.sh image-gray|image-color|audio-speech [DATA_ROOT]
+# Usage: scripts/train_shipped.sh image-gray|image-color|image-photo|audio-speech [DATA_ROOT]
 # DATA_ROOT defaults to ../shared/data (see that folder's README.md for sources and licences).
 # Each run writes runs/NAME/{best.pt,last.pt,config.json,history.jsonl}. Rerunning continues an interrupted
 # run (resuming is exact on CPU: per-step seeded batches, optimizer and schedule state in last.pt).
@@ -46,15 +46,30 @@ image_model() {  # NAME DATA_DIR CHANNELS "F32_STEPS" "BF16_STEPS" "DEEP_STEPS" 
 
 case "$name" in
   image-gray)
-    # Phases 1-4: the depth-2 model shipped until session 10 (step 66500, validation PSNR 29.91 dB).
+    # Phases 1-4: the depth-2 model (step 66500, validation PSNR 29.91 dB).
     # Phases 5-7: that model grown one level deeper (same function, 4x the parameters), then trained on from
     # it with --init: shipped is runs/image-gray-d3/best.pt, step 82500 (validation PSNR 29.99 dB).
     image_model image-gray "$data/images/train-gray-400" 1 "4000 18000 33000" "67000" "19000 60000 85000" ;;
   image-color)
-    # Phases 1-4: the depth-2 model shipped until session 11 (step 67000, validation PSNR 30.96 dB).
+    # Phases 1-4: the depth-2 model (step 67000, validation PSNR 30.96 dB).
     # Phases 5-6: grown one level deeper as image-gray was (best: step 59000, validation PSNR 31.02 dB).
     # Phase 7: 7000 MSE steps from that file; shipped is runs/image-color-mse/best.pt, step 7000 (31.04 dB).
     image_model image-color "$data/images/cbsd432-color" 3 "3500 16000 34000" "68000" "19000 60000" 7000 ;;
+  image-photo)
+    # image-color fine-tuned for camera noise: 60 % of the patches get the camera-noise corruption
+    # (`--camera-noise 0.6`) for 5400 s of training, then that run's best.pt with half of the patches cut
+    # from the training part of PolyU (benchmarks/real_noise.py --write-split; the held-out scenes are never
+    # seen) for 1500 s. Shipped is runs/image-photo-pairs/best.pt.
+    [ -f checkpoints/image-color.pt ] || { echo "needs checkpoints/image-color.pt" >&2; exit 2; }
+    photo=(--domain image --data "$data/images/cbsd432-color" --camera-noise 0.6 --eval-every 500
+      --batch-size 16 --patch-size 80 --precision bf16 --workers 1 --steps 40000)
+    [ -f runs/image-photo/last.pt ] && r=--resume || r=
+    denoise train --out runs/image-photo --init checkpoints/image-color.pt "${photo[@]}" --max-time 5400 \
+      --lr 3e-4 --seed 1 $r $extra
+    [ -d runs/polyu-train ] || python benchmarks/real_noise.py --data-root "$data" --write-split runs/polyu-train
+    [ -f runs/image-photo-pairs/last.pt ] && r=--resume || r=
+    denoise train --out runs/image-photo-pairs --init runs/image-photo/best.pt "${photo[@]}" --max-time 1500 \
+      --pairs runs/polyu-train --pairs-fraction 0.5 --lr 1e-4 --seed 2 --steps 20000 $r $extra ;;
   audio-speech)
     # Shipped: step 4500 (validation SI-SDR 10.707 dB). Phase 2 was itself run in two pieces (stopped after
     # step 3500, resumed to 5000).

@@ -343,24 +343,28 @@ def test_train_errors_are_one_line(tmp_path):
     torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB. GPU 0 has a total capacity of 79 GiB"),
     MemoryError()])
 def test_train_out_of_memory_is_one_line_naming_the_options(tmp_path, monkeypatch, error):
-    def out_of_memory(cfg, on_log=None):
+    def out_of_memory(*args, **kwargs):  # the first training step runs out of memory
         raise error
 
-    monkeypatch.setattr("denoise.train._fit", out_of_memory)
-    r = run("train", "--domain", "image", "--data", tmp_path, "--out", tmp_path / "run", "--batch-size", "512")
+    monkeypatch.setattr("denoise.train.train_one_step", out_of_memory)
+    data = _images(tmp_path / "data", 2)
+    r = run("train", "--domain", "image", "--data", data, "--out", tmp_path / "run", "--batch-size", "512",
+            "--patch-size", "32", "--arch-args", '{"width": 4}', "--workers", "0", "-q")
     assert r.exit_code == 1 and len(r.output.strip().splitlines()) == 1, r.output
-    assert "out of memory" in r.output and "--batch-size (now 512)" in r.output and "--patch-size (now 64)" in r.output
+    assert "out of memory" in r.output and "--batch-size (now 512)" in r.output and "--patch-size (now 32)" in r.output
     if "52428800000" in str(error):
         assert "48.8 GiB asked for" in r.output
 
 
 def test_other_training_errors_are_not_called_out_of_memory(tmp_path, monkeypatch):
-    def bug(cfg, on_log=None):
+    def bug(*args, **kwargs):
         raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (4x3 and 5x6)")
 
-    monkeypatch.setattr("denoise.train._fit", bug)
+    monkeypatch.setattr("denoise.train.train_one_step", bug)
+    data = _images(tmp_path / "data", 2)
     with pytest.raises(RuntimeError, match="mat1 and mat2"):
-        run("train", "--domain", "image", "--data", tmp_path, "--out", tmp_path / "run")
+        run("train", "--domain", "image", "--data", data, "--out", tmp_path / "run", "--patch-size", "32",
+            "--arch-args", '{"width": 4}', "--workers", "0", "-q")
 
 
 def test_eval_image_and_audio_json(tmp_path, gray_ckpt, audio_ckpt):

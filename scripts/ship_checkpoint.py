@@ -57,7 +57,8 @@ def main(name: str, run_ckpt: str, purpose: str) -> None:
         "step": meta.get("step"),
         "metrics": meta.get("metrics", {}),
         "data": ", ".join("/".join(Path(p).parts[-2:]) for p in data.get("train", []))
-        + (f" + {'/'.join(Path(data['noise']).parts[-2:])}" if data.get("noise") else ""),
+        + (f" + {'/'.join(Path(data['noise']).parts[-2:])}" if data.get("noise") else "")
+        + (" + PolyU pairs (training part)" if data.get("pairs") else ""),
     }
     man_path.write_text(json.dumps(man, indent=2, sort_keys=True) + "\n")
     history = Path(run_ckpt).parent / "history.jsonl"

@@ -88,7 +88,7 @@ def test_newer_format_and_wrong_domain_and_garbage(tmp_path):
 
 def test_shipped_manifest_hashes_match():
     entries = checkpoint.manifest()
-    assert {"image-gray", "image-color", "audio-speech"} <= set(entries)
+    assert {"image-gray", "image-color", "image-photo", "audio-speech"} <= set(entries)
     for name, e in entries.items():
         assert checkpoint.sha256_file(checkpoint.checkpoints_dir() / e["file"]) == e["sha256"], name
 

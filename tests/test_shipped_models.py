@@ -1,9 +1,11 @@
 """The shipped checkpoints must measurably improve synthetic noisy inputs (generated inputs only)."""
 
 import numpy as np
+import pytest
+import torch
 
 import denoise
-from denoise import metrics
+from denoise import metrics, noise
 from tests.conftest import smooth_image, speechlike
 
 
@@ -18,11 +20,25 @@ def test_image_gray_improves_psnr():
     assert metrics.psnr(clean, out) > metrics.psnr(clean, np.clip(noisy, 0, 1)) + 5
 
 
-def test_image_color_improves_psnr():
+@pytest.mark.parametrize("model", ["image-color", "default"])  # the default for colour is image-photo
+def test_colour_models_improve_psnr_on_gaussian_noise(model):
     clean = smooth_image(96, 128, 3, seed=4)
     noisy = _noisy(clean, 25)
-    out = np.clip(denoise.denoise_image(noisy, device="cpu"), 0, 1)
+    out = np.clip(denoise.denoise_image(noisy, model=model, device="cpu"), 0, 1)
     assert metrics.psnr(clean, out) > metrics.psnr(clean, np.clip(noisy, 0, 1)) + 5
+
+
+def test_image_photo_removes_camera_noise_that_the_gaussian_model_leaves():
+    """Shot and read noise in raw, demosaiced and colour-processed (a fixed ISO-1600-like camera): the photo
+    model gains far more than the Gaussian-noise one (measured: +11.5 against +4.9 dB)."""
+    clean = smooth_image(96, 128, 3, seed=6)
+    cam = noise.CameraParams.draw(1, torch.Generator().manual_seed(0))
+    cam.shot, cam.read = torch.tensor([3e-3]), torch.tensor([1e-5])
+    x = torch.from_numpy(clean.transpose(2, 0, 1))[None]
+    noisy = noise.camera(x, torch.Generator().manual_seed(1), p_jpeg=0.0, params=cam)[0].numpy().transpose(1, 2, 0)
+    gain = {m: metrics.psnr(clean, np.clip(denoise.denoise_image(noisy, model=m, device="cpu"), 0, 1))
+            - metrics.psnr(clean, noisy) for m in ("image-photo", "image-color")}
+    assert gain["image-photo"] > 9 and gain["image-photo"] > gain["image-color"] + 4, gain
 
 
 def test_audio_speech_improves_si_sdr_at_any_level():

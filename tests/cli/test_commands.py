@@ -418,8 +418,10 @@ def test_ensemble_flag_for_images_and_image_eval_only(tmp_path, gray_ckpt, audio
 def test_models_lists_shipped_checkpoints():
     r = run("models")
     assert r.exit_code == 0
-    for name in ("image-gray", "image-color", "audio-speech"):
-        assert name in r.output
+    rows = {line.split()[0]: line for line in r.output.splitlines()[1:]}
+    assert set(rows) == {"image-gray", "image-color", "image-photo", "audio-speech"}
+    assert "colour images" in rows["image-photo"] and "gray images" in rows["image-gray"]  # what each is default for
+    assert "photographs" in rows["image-photo"]  # and what it is for
     assert "dae" in run("models", "--archs").output
 
 

@@ -34,6 +34,7 @@ from _common import best_time, data_root, machine, parser, table  # noqa: E402
 from denoise import checkpoint, inference, io, metrics  # noqa: E402
 from denoise.device import reuse_freed_cpu_memory  # noqa: E402
 from denoise.evaluation import to8  # noqa: E402
+from denoise.noise import LUMA  # noqa: E402
 
 FOLDER = "images/real-polyu100"
 
@@ -135,7 +136,7 @@ def main() -> None:
     held = split(folder)[1][: args.limit]
     pairs = [(io.read_image(clean_of(f)).pixels, io.read_image(f).pixels) for f in held]
     if args.gray:
-        luma = np.array([0.299, 0.587, 0.114], np.float32)
+        luma = np.array(LUMA, np.float32)
         pairs = [((c @ luma)[:, :, None], (n @ luma)[:, :, None]) for c, n in pairs]
         if args.models == ap.get_default("models"):
             args.models = ["image-gray", "image-photo"]

@@ -18,7 +18,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from denoise import io
 from denoise.config import MIN_PATCH_SIZE, CorruptionConfig
 from denoise.dsp import resample
-from denoise.noise import AudioCorruption, ImageCorruption
+from denoise.noise import LUMA, AudioCorruption, ImageCorruption
 from denoise.noise import camera as camera_noise
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def load_images(dirs: Sequence[str | Path], channels: Optional[int], min_size: i
             largest_small = max(largest_small, min(px.shape[0], px.shape[1]))
             continue
         if channels == 1 and px.shape[2] == 3:
-            px = (px @ np.array([0.299, 0.587, 0.114], np.float32))[:, :, None]
+            px = (px @ np.array(LUMA, np.float32))[:, :, None]
         elif channels == 3 and px.shape[2] == 1:
             px = np.repeat(px, 3, axis=2)
         images.append(np.ascontiguousarray(px.transpose(2, 0, 1)))

@@ -524,7 +524,7 @@ def denoise_paths(
                                 batch_size=batch_size, ensemble=ensemble)
 
 
-def _settled(job: io.Job, settle: dict[str, bool], t0: float = 0.0) -> Optional[FileResult]:
+def _settled(job: io.Job, settle: dict[str, bool]) -> Optional[FileResult]:
     """A result for ``job`` when its output exists and may not be replaced (see io.existing_output)."""
     found = io.existing_output(job, settle["overwrite"], settle["skip_existing"])
     return None if found is None else FileResult(job.src, job.dst, *found)

@@ -8,6 +8,7 @@ in [0, 1]; waveforms are (B, T); log-spectrogram features are (B, 1, F, N).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
@@ -68,6 +69,9 @@ def pixel_mask(x: torch.Tensor, fraction: torch.Tensor, gen: torch.Generator) ->
 # then has the spatial and cross-channel correlation of demosaiced raw noise, while a patch with no noise
 # comes back unchanged (a demosaiced signal would be blurred, and the model would learn to sharpen).
 
+LUMA = (0.299, 0.587, 0.114)  # RGB weights of gray (ITU-R BT.601), wherever colour becomes gray
+
+
 def tone_curve(x: torch.Tensor) -> torch.Tensor:
     """The global tone curve of an image pipeline (smoothstep 3x² - 2x³), [0, 1] -> [0, 1]."""
     x = x.clamp(0, 1)
@@ -89,6 +93,7 @@ def gamma_compress(x: torch.Tensor) -> torch.Tensor:
     return x.clamp_min(1e-10).pow(1 / 2.2)
 
 
+@dataclass
 class CameraParams:
     """Per-patch camera parameters (all (B,) or (B, 3, 3)), drawn by :meth:`draw`.
 
@@ -104,10 +109,13 @@ class CameraParams:
     - ``phase``: the Bayer pattern's offset, 0..3 (RGGB, GRBG, GBRG, BGGR).
     """
 
-    def __init__(self, rgb2cam: torch.Tensor, red_gain: torch.Tensor, blue_gain: torch.Tensor,
-                 exposure: torch.Tensor, shot: torch.Tensor, read: torch.Tensor, phase: torch.Tensor) -> None:
-        self.rgb2cam, self.red_gain, self.blue_gain = rgb2cam, red_gain, blue_gain
-        self.exposure, self.shot, self.read, self.phase = exposure, shot, read, phase
+    rgb2cam: torch.Tensor
+    red_gain: torch.Tensor
+    blue_gain: torch.Tensor
+    exposure: torch.Tensor
+    shot: torch.Tensor
+    read: torch.Tensor
+    phase: torch.Tensor
 
     @classmethod
     def draw(cls, b: int, gen: torch.Generator, shot_range: tuple[float, float] = (1e-5, 1e-2)) -> "CameraParams":
@@ -199,7 +207,7 @@ def camera(x: torch.Tensor, gen: torch.Generator, p_jpeg: float = 0.5,
     use_jpeg = torch.rand(b, generator=gen) < p_jpeg
     out = torch.stack([jpeg(o, int(q)) if j else o for o, q, j in zip(out, quality, use_jpeg)])
     if c == 1:
-        out = (out * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1).to(x)).sum(1, keepdim=True)
+        out = (out * torch.tensor(LUMA).view(1, 3, 1, 1).to(x)).sum(1, keepdim=True)
     return out
 
 

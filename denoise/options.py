@@ -20,20 +20,27 @@ _FIELD_FLAGS.update({"p_camera": "--camera-noise", "overwrite": "--overwrite", "
 _BARE_FIELDS = frozenset(f for f in _FIELD_FLAGS if "_" in f) | {"lr", "steps", "epochs"}  # never plain words in errors
 
 
+def _alternatives(names: frozenset[str] | dict[str, str]) -> str:
+    return "|".join(sorted(map(re.escape, names), key=len, reverse=True))  # longest first: batch_size before size
+
+
+# `name=True`, `name='value'`, `name=` (alone) or `name=value`; and the names no plain word could be, bare
+_NAMED = re.compile(rf"(?<![\w-])({_alternatives(_FIELD_FLAGS)})(=True\b|='([^']*)'|=(?=[\s,;)]|$)()|=)")
+_BARE = re.compile(rf"(?<![\w.-])({_alternatives(_BARE_FIELDS)})(?![\w=-])")
+
+
+def _option(m: re.Match) -> str:
+    groups = m.groups() + (None, None, None)
+    name, how, value, bare_eq = groups[:4]
+    if how is None or how == "=True" or bare_eq is not None:  # a flag, or an option named without a value
+        return _FIELD_FLAGS[name]
+    return f"{_FIELD_FLAGS[name]} {value}" if value is not None else _FIELD_FLAGS[name] + " "
+
+
 def flags(message: str) -> str:
     """A library message in the terms of this command line: settings are named there as in Python
     (``batch_size``, ``lr``, ``data=[...]``, ``overwrite=True``), here as the options that set them."""
-    def option(m: re.Match) -> str:
-        groups = m.groups() + (None, None, None)
-        name, how, value, bare_eq = groups[:4]
-        if how is None or how == "=True" or bare_eq is not None:  # a flag, or an option named without a value
-            return _FIELD_FLAGS[name]
-        return f"{_FIELD_FLAGS[name]} {value}" if value is not None else _FIELD_FLAGS[name] + " "
-
-    names = "|".join(sorted(map(re.escape, _FIELD_FLAGS), key=len, reverse=True))
-    message = re.sub(rf"(?<![\w-])({names})(=True\b|='([^']*)'|=(?=[\s,;)]|$)()|=)", option, message)
-    bare = "|".join(sorted(map(re.escape, _BARE_FIELDS), key=len, reverse=True))
-    return re.sub(rf"(?<![\w.-])({bare})(?![\w=-])", option, message)
+    return _BARE.sub(_option, _NAMED.sub(_option, message))
 
 
 def train_fields(named: dict[str, Any], arch_args: Optional[dict[str, Any]]) -> dict[str, Any]:
@@ -50,26 +57,17 @@ def train_fields(named: dict[str, Any], arch_args: Optional[dict[str, Any]]) -> 
     return given
 
 
-def new_train_config(domain: str, init: Optional[str], arch: Optional[str], args: Optional[dict[str, Any]],
-                      channels: Optional[str], steps: Optional[int], epochs: Optional[int],
-                      options: dict[str, Any]) -> Any:
+def new_train_config(o: dict[str, Any], args: Optional[dict[str, Any]]) -> Any:
     """The TrainConfig of a new run. With ``init``, the architecture, its arguments and the channels left
     out come from that checkpoint (``denoise.train.resolve_init``). Raises ConfigError with a message in
     terms of the options."""
     from denoise.config import ConfigError, CorruptionConfig, TrainConfig
 
-    if steps is None and epochs is None:
-        steps = 1000
-    o = options
+    fields = train_fields({k: v for k, v in o.items() if k in _TRAIN_FIELDS or k == "camera_noise"}, args)
+    if fields.get("steps") is None and fields.get("epochs") is None:
+        fields["steps"] = 1000
     try:
-        return TrainConfig(domain=domain, data=list(o["data_dirs"]), noise_dir=o["noise_dir"], val=o["val"],
-                           out=o["out"], arch=arch, arch_args=args, init=init,
-                           channels=int(channels) if channels else None, steps=steps, epochs=epochs,
-                           batch_size=o["batch_size"], lr=o["lr"], patch_size=o["patch_size"], device=o["device"],
-                           seed=o["seed"], overwrite=o["overwrite"], eval_every=o["eval_every"],
-                           save_every=o["eval_every"], num_workers=o["workers"], max_time=o["max_time"],
-                           self_supervised=o["self_supervised"], blind_spot_fraction=o["blind_spot_fraction"],
-                           precision=o["precision"], loss=o["loss"], pairs=o["pairs"],
-                           pairs_fraction=o["pairs_fraction"], corruption=CorruptionConfig(p_camera=o["camera_noise"]))
+        return TrainConfig(out=o["out"], overwrite=o["overwrite"],
+                           corruption=CorruptionConfig(**fields.pop("corruption", {})), **fields)
     except ConfigError as exc:
         raise ConfigError(flags(str(exc))) from None

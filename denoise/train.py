@@ -211,6 +211,11 @@ class _Data:
     metric_name: str
     channels: int
 
+    @property
+    def sign(self) -> float:
+        """Scores are kept higher-is-better; a loss (the blind-spot metric) is reported as it is."""
+        return -1.0 if self.metric_name == "val_blind_spot_loss" else 1.0
+
 
 def _load_data(cfg: TrainConfig, rank: int) -> _Data:
     if cfg.domain == "image":
@@ -329,7 +334,7 @@ def _loss(run: _Step, noisy: torch.Tensor, clean: torch.Tensor, step: int) -> to
     with run.autocast:
         if cfg.self_supervised:
             loss = losses.blind_spot_loss(run.ddp_model, noisy, cfg.blind_spot_fraction, g, cfg.domain,
-                                    getattr(run.model, "stft_cfg", None))
+                                          getattr(run.model, "stft_cfg", None))
         elif cfg.domain == "image":
             loss = losses.image_loss(run.ddp_model(noisy).float() - clean, cfg.loss)
         else:
@@ -362,10 +367,9 @@ def train_one_step(run: _Step, noisy: torch.Tensor, clean: torch.Tensor, step: i
 
 def _meta(cfg: TrainConfig, mcfg: ModelConfig, model: nn.Module, d: _Data, state: _State, score: float) -> dict[str, Any]:
     """A checkpoint's metadata (JSON): the model to rebuild, the run's settings, data, init and metric."""
-    sign = -1.0 if cfg.self_supervised else 1.0  # scores are kept higher-is-better; the loss is reported as is
     return {"model": mcfg.to_dict(), "domain": cfg.domain, "train": {**cfg.to_dict(), "resume": False},
             "data": {"train": list(cfg.data), "noise": cfg.noise_dir, "val": cfg.val, "pairs": cfg.pairs},
-            "init": state.init, "corruption": cfg.corruption.to_dict(), "metrics": {d.metric_name: sign * score},
+            "init": state.init, "corruption": cfg.corruption.to_dict(), "metrics": {d.metric_name: d.sign * score},
             "step": state.step, "parameters": count_parameters(model), "versions": checkpoint.software_versions()}
 
 
@@ -387,10 +391,9 @@ def _checkpoint(cfg: TrainConfig, mcfg: ModelConfig, run: _Step, d: _Data, state
         checkpoint.save_checkpoint(out / "best.pt", run.model, _meta(cfg, mcfg, run.model, d, state, score))
     checkpoint.save_checkpoint(out / "last.pt", run.model, _meta(cfg, mcfg, run.model, d, state, state.best),
                                optimizer=run.opt.state_dict(), step=state.step, best=state.best, elapsed=seconds)
-    sign = -1.0 if cfg.self_supervised else 1.0
     record = {"step": state.step, "loss": round(loss, 6), "lr": lr,
-              d.metric_name: None if math.isnan(score) else round(sign * score, 4),
-              "best": round(sign * state.best, 4), "seconds": round(seconds, 1)}
+              d.metric_name: None if math.isnan(score) else round(d.sign * score, 4),
+              "best": round(d.sign * state.best, 4), "seconds": round(seconds, 1)}
     with open(out / "history.jsonl", "a") as f:
         f.write(json.dumps(record) + "\n")
     return record

@@ -128,7 +128,7 @@ def _config(o: dict[str, Any]) -> Any:
         fail("--resume and --overwrite contradict each other")
     try:
         if not o["resume"]:
-            return new_train_config(o["domain"], o["init"], o["arch"], args, o["channels"], o["steps"], o["epochs"], o)
+            return new_train_config(o, args)
         ctx = click.get_current_context()
         named = {k: v for k, v in ctx.params.items()
                  if ctx.get_parameter_source(k) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}

@@ -451,24 +451,13 @@ class FileResult:
 ModelChoice = Union[nn.Module, Callable[[int], nn.Module]]
 
 
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, io.InputError):
-        return str(exc)
-    if isinstance(exc, PermissionError):
-        return f"permission denied: {exc.filename or exc}"
-    if isinstance(exc, OSError) and exc.strerror:
-        return f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
 def _failure(job: io.Job, exc: BaseException, t0: float, skip_existing: bool) -> FileResult:
     """The result of a file that raised ``exc``: an output that another run wrote meanwhile is a skip
     under ``skip_existing`` (two runs sharing a folder), anything else a failure."""
     if skip_existing and isinstance(exc, io.OutputExists):
         return FileResult(job.src, job.dst, "skipped", "output exists (written meanwhile)", time.perf_counter() - t0)
     log.debug("failed on %s", job.src, exc_info=True)
-    return FileResult(job.src, job.dst, "failed", _reason(exc), time.perf_counter() - t0)
+    return FileResult(job.src, job.dst, "failed", io.reason(exc), time.perf_counter() - t0)
 
 
 def is_gray_rgb(pixels: np.ndarray) -> bool:

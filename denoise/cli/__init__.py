@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from denoise.cli.estimate import estimate
 from denoise.cli.evaluate import eval_cmd, models, score
 from denoise.cli.files import audio, image
 from denoise.cli.train import train
@@ -44,7 +45,7 @@ def cli() -> None:
     """
 
 
-for _command in (image, audio, train, eval_cmd, score, models):
+for _command in (image, audio, train, eval_cmd, score, estimate, models):
     cli.add_command(_command)
 
 

@@ -4,9 +4,13 @@ summary and an exit status out."""
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import time
-from typing import Any, Callable, Optional
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable
 
 import click
 
@@ -47,45 +51,122 @@ def _file_options(domain: str) -> list[Callable]:
                      help="Blend: 0 returns the input, 1 the fully denoised output."),
         click.option("--overwrite", is_flag=True, help="Replace existing output files."),
         click.option("--skip-existing", is_flag=True, help="Skip inputs whose output already exists (resume a batch)."),
+        click.option("--report", default=None, metavar="PATH.html",
+                     help="Also write an HTML page showing every file before and after, with noise estimates "
+                          "(media in PATH_files/ beside it; opens offline)." +
+                          (" Needs the report extra: pip install \"denoise[report]\"." if domain == "audio" else "")),
+        click.option("--json", "as_json", is_flag=True,
+                     help="Print one JSON object per file on stdout (input, output, status, reason, seconds, "
+                          "noise before and after), then a summary object."),
         quiet_option,
         verbose_option,
     ]
 
 
-def _run_files(domain: str, inputs: tuple[str, ...], output: Optional[str], model: str, device: str,
-               batch_size: Optional[int], strength: float, overwrite: bool, skip_existing: bool, quiet: bool,
-               verbose: bool, ensemble: bool = False) -> None:
+@dataclass
+class _Run:
+    """One ``denoise image`` / ``denoise audio`` invocation: what it was asked for and how it is going."""
+
+    domain: str
+    quiet: bool
+    as_json: bool
+    extras: Any  # report.Extras
+    counts: dict[str, int] = field(default_factory=lambda: {"done": 0, "failed": 0, "skipped": 0})
+    models: dict[str, Any] = field(default_factory=dict)  # name shown -> loaded model, for the report
+    t0: float = field(default_factory=time.perf_counter)
+
+    def emit(self, rec: dict[str, Any], nl: str = "") -> None:
+        """A file's record: counted, its line on stderr (failures; skips without -q), JSON on stdout."""
+        self.counts[rec["status"]] += 1
+        if rec["status"] == "done":
+            log.info("%s -> %s (%.2f s)%s", rec["input"], rec["output"], rec["seconds"], _noise_text(rec))
+            if rec.get("extras_error"):
+                click.echo(f"{nl}warning: {rec['output']}: written, but its pictures or report entry not: "
+                           f"{flags(rec['extras_error'])}", err=True)
+        elif rec["status"] == "failed" or not self.quiet:
+            click.echo(f"{nl}{rec['status']}: {rec['input']}: {flags(rec['reason'] or '')}", err=True)
+        if self.as_json:
+            click.echo(json.dumps(rec, ensure_ascii=False))
+
+
+def _noise_text(rec: dict[str, Any]) -> str:
+    from denoise.report_html import noise_summary
+
+    text = noise_summary(rec)
+    return f", {text}" if text else ""
+
+
+def _extras(domain: str, kw: dict[str, Any]) -> Any:
+    """The per-file extras asked for (estimates for --json, -v and the report), or a one-line error."""
+    from denoise import io
+    from denoise.report import Extras, Report
+    from denoise.visuals import MissingExtra
+
+    try:
+        report = None if kw["report"] is None else Report(Path(kw["report"]), domain, kw["overwrite"])
+        return Extras(domain, estimates=kw["as_json"] or kw["verbose"], compare=kw.get("compare", False),
+                      spectrogram=kw.get("spectrogram", False), overwrite=kw["overwrite"], report=report)
+    except (io.InputError, MissingExtra) as exc:
+        fail(flags(str(exc)))
+
+
+def _run_files(domain: str, **kw: Any) -> None:
     from denoise import io
 
-    setup_logging(quiet, verbose)
-    t0 = time.perf_counter()
+    setup_logging(kw["quiet"], kw["verbose"])
+    run = _Run(domain, kw["quiet"], kw["as_json"], _extras(domain, kw))
     try:  # before the model loads: a finished batch returns at once
-        plan = io.plan(inputs, output, domain, overwrite, skip_existing)
+        plan = io.plan(kw["inputs"], kw["output"], domain, kw["overwrite"], kw["skip_existing"])
     except io.InputError as exc:
         fail(flags(str(exc)))
-    for item, reason in plan.errors:
-        click.echo(f"failed: {item}: {flags(reason)}", err=True)
-    for item, reason in [] if quiet else plan.skipped:
-        click.echo(f"skipped: {item}: {reason}", err=True)
-    counts = {"done": 0, "failed": len(plan.errors), "skipped": len(plan.skipped)}
+    for status, items in (("failed", plan.errors), ("skipped", plan.skipped)):
+        for item, reason in items:  # a namespace, not inference.FileResult: no torch import for a finished batch
+            run.emit(run.extras.record(SimpleNamespace(src=item, dst=None, status=status, reason=reason, seconds=0.0)))
     if plan.jobs:
-        # the default image model is picked per file: gray and colour need different ones
-        net = None if domain == "image" and model == "default" else load_model(model, domain, device)
-        options = dict(overwrite=overwrite, skip_existing=skip_existing, strength=strength, batch_size=batch_size,
-                       ensemble=ensemble)
-        _denoise_jobs(domain, plan.jobs, net, model, device, options, quiet, counts)
-    if not quiet:
-        click.echo(f"{counts['done']} done, {counts['failed']} failed, {counts['skipped']} skipped in "
-                   f"{time.perf_counter() - t0:.1f} s", err=True)
-    raise SystemExit(EXIT_FAILED if counts["failed"] else EXIT_OK)
+        _denoise_jobs(run, plan.jobs, kw)
+    _finish(run, kw)
 
 
-def _denoise_jobs(domain: str, jobs: list, net: Any, model: str, device: str, options: dict[str, Any],
-                  quiet: bool, counts: dict[str, int]) -> None:
-    """Runs the jobs under a progress bar, printing a line per skipped or failed file and counting them."""
+def _finish(run: _Run, kw: dict[str, Any]) -> None:
+    """The report (its failure loses no output, but fails the run), the summary line, the exit status."""
+    seconds = time.perf_counter() - run.t0
+    report = run.extras.report
+    if report is not None:
+        try:
+            report.write(_report_header(run, kw, seconds))
+            if not run.quiet:
+                click.echo(f"report: {report.path}", err=True)
+        except OSError as exc:
+            from denoise import io
+
+            click.echo(f"error: report not written: {io.reason(exc)} (the denoised files are kept)", err=True)
+            run.counts["failed"] += 1
+    if run.as_json:
+        click.echo(json.dumps({"summary": {**run.counts, "seconds": round(seconds, 3)}}))
+    if not run.quiet:
+        c = run.counts
+        click.echo(f"{c['done']} done, {c['failed']} failed, {c['skipped']} skipped in {seconds:.1f} s", err=True)
+    raise SystemExit(EXIT_FAILED if run.counts["failed"] else EXIT_OK)
+
+
+def _report_header(run: _Run, kw: dict[str, Any], seconds: float) -> dict[str, Any]:
+    from denoise.checkpoint import sha256_file
+
+    models = [{"name": name, "sha256": sha256_file(Path(m.source))} for name, m in run.models.items()]
+    settings = {"model": kw["model"], "strength": kw["strength"], "device": kw["device"],
+                "batch size": kw["batch_size"] or "default", "output": kw["output"] or "beside each input"}
+    if kw.get("ensemble"):
+        settings["x8 ensemble"] = "yes"
+    return {"totals": {**run.counts, "seconds": seconds}, "models": models, "settings": settings,
+            "media_folder": run.extras.report.media.name}
+
+
+def _denoise_jobs(run: _Run, jobs: list, kw: dict[str, Any]) -> None:
+    """Runs the jobs under a progress bar, emitting a record per file."""
     from denoise import io
 
-    show_bar = shows_bar(quiet)
+    domain = run.domain
+    show_bar = shows_bar(run.quiet)
     nl = "\n" if show_bar else ""  # start a fresh line below the progress bar
     # what each file adds to the bar: seconds of audio or megapixels, so that one long recording or large
     # photo moves the bar too (fed chunk by chunk or tile batch by tile batch)
@@ -93,40 +174,46 @@ def _denoise_jobs(domain: str, jobs: list, net: Any, model: str, device: str, op
                      (io.image_megapixels, "images (megapixels)"))
     sizes = {job.src: size_of(job.src) if show_bar else 1.0 for job in jobs}
     total = sum(sizes.values())
+    options = {k: kw[k] for k in ("overwrite", "skip_existing", "strength", "batch_size")}
+    options["ensemble"] = kw.get("ensemble", False)
+    model = _model_choice(run, kw)
     # outputs are written by rename, so every file that exists after Ctrl-C is complete
     with exit_on_interrupt(f"{nl}interrupted: every output file that exists is complete; run the same command "
                            "with --skip-existing to do the rest"), \
-            progress_bar(math.ceil(total), f"denoising {unit}", quiet) as bar:
+            progress_bar(math.ceil(total), f"denoising {unit}", run.quiet) as bar:
         meter = Meter(bar, total, len(jobs))
-        results = _iter_results(domain, jobs, net, model, device, progress=meter.add if show_bar else None,
+        results = _iter_results(domain, jobs, model, progress=meter.add if show_bar else None,
                                 **options)
         # closing(): an interrupt that lands in this loop body, not inside the generator, still closes it at
         # once, so the output it holds open removes its temporary file before the message
         with contextlib.closing(results):
             for r in results:  # images: skipped files come first, so sizes go by source, not position
                 meter.finish_file(sizes[r.src])
-                _tally(r, counts, quiet, nl)
+                run.emit(run.extras.record(r), nl)
 
 
-def _tally(r: Any, counts: dict[str, int], quiet: bool, nl: str) -> None:
-    """Counts one file's result; a failure (and, without -q, a skip) gets its line."""
-    counts[r.status] += 1
-    if r.status == "done":
-        log.info("%s -> %s (%.2f s)", r.src, r.dst, r.seconds)
-    elif r.status == "failed" or not quiet:
-        click.echo(f"{nl}{r.status}: {r.src}: {flags(r.reason)}", err=True)
-
-
-def _iter_results(domain: str, jobs: list, net: Any, model: str, device: str, progress: Any = None,
-                  **options: Any) -> Any:
-    """``denoise_paths`` over the jobs; without ``net`` (the default image model) each file gets the model
-    for its channels (see ``inference.denoise_decoded``), each loaded once."""
+def _model_choice(run: _Run, kw: dict[str, Any]) -> Any:
+    """The model, or for the default image model a choice by channel count (gray and colour pictures need
+    different ones), each loaded once and remembered for the report."""
     from functools import lru_cache
 
+    model, device = kw["model"], kw["device"]
+
+    def loaded(channels: int = 1) -> Any:
+        net = load_model(model, run.domain, device, channels)
+        run.models[Path(net.source).stem if model == "default" else model] = net
+        return net
+
+    if run.domain == "image" and model == "default":
+        return lru_cache(maxsize=None)(loaded)
+    return loaded()
+
+
+def _iter_results(domain: str, jobs: list, model: Any, progress: Any = None, **options: Any) -> Any:
+    """``denoise_paths`` over the jobs with ``model`` (a model or a choice by channel count)."""
     from denoise.inference import denoise_paths
 
-    pick = net if net is not None else lru_cache(maxsize=None)(lambda ch: load_model(model, "image", device, ch))
-    yield from denoise_paths(pick, jobs, audio_progress=progress, image_progress=progress, **options)
+    yield from denoise_paths(model, jobs, audio_progress=progress, image_progress=progress, **options)
 
 
 @click.command()
@@ -134,6 +221,9 @@ def _iter_results(domain: str, jobs: list, net: Any, model: str, device: str, pr
 @click.option("--ensemble", is_flag=True,
               help="Average the model over the 8 flips and rotations of each image (x8 self-ensemble): "
                    "about 8 times slower (7.5 to 8.3 on a CPU), +0.06 to +0.09 dB PSNR on BSD68 / CBSD68.")
+@click.option("--compare", is_flag=True,
+              help="Also write NAME.compare.png beside each output: before and after side by side, with an "
+                   "enlarged detail.")
 def image(**kw: Any) -> None:
     """Denoise images (png, jpg, bmp, tif, webp, gif): files, directories (recursive) or globs.
 
@@ -145,6 +235,9 @@ def image(**kw: Any) -> None:
 
 @click.command()
 @common_options("audio")
+@click.option("--spectrogram", is_flag=True,
+              help="Also write NAME.spectrogram.png beside each output: spectrograms before and after (the "
+                   "first 20 s). Needs the report extra: pip install \"denoise[report]\".")
 def audio(**kw: Any) -> None:
     """Denoise audio (wav, flac, ogg and whatever libsndfile reads): files, directories or globs.
 

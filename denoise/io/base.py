@@ -10,6 +10,14 @@ AUDIO_EXTS = frozenset(
      ".mp3"}
 )
 DENOISED_TAG = ".denoised"
+# NAME.compare.png / NAME.spectrogram.png: pictures a run writes beside its outputs, never inputs of a later
+# one found in a directory; nor is a report's media folder, NAME_files/ beside NAME.html
+PICTURE_TAGS = (".compare", ".spectrogram")
+
+
+def is_report_media(folder: Path) -> bool:
+    """Whether ``folder`` is the media folder of an HTML report beside it (``NAME_files`` and ``NAME.html``)."""
+    return folder.name.endswith("_files") and folder.with_name(folder.name[: -len("_files")] + ".html").is_file()
 # Common formats that Pillow / libsndfile cannot decode at all (not by extension, nor by content): named in
 # a "convert it first" error before the model loads, rather than failing on the output's extension
 UNREADABLE_EXTS = {
@@ -30,3 +38,16 @@ class OutputExists(InputError):
     def __init__(self, dst: Path) -> None:
         super().__init__(f"output exists: {dst} (overwrite=True replaces it)")
         self.dst = dst
+
+
+def reason(exc: BaseException) -> str:
+    """The one line that tells a user why a file failed: our own messages as they are, the OS's reason with
+    the file name, else the exception's type and first line."""
+    if isinstance(exc, InputError):
+        return str(exc)
+    if isinstance(exc, PermissionError):
+        return f"permission denied: {exc.filename or exc}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")

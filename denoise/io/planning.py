@@ -13,7 +13,7 @@ from typing import Callable, Optional, Sequence
 
 from denoise.io.atomic import create_temp
 from denoise.io.audio import audio_format_for
-from denoise.io.base import AUDIO_EXTS, DENOISED_TAG, IMAGE_EXTS, UNREADABLE_EXTS, InputError
+from denoise.io.base import AUDIO_EXTS, DENOISED_TAG, IMAGE_EXTS, PICTURE_TAGS, UNREADABLE_EXTS, InputError, is_report_media
 from denoise.io.images import image_format_for
 
 
@@ -33,7 +33,8 @@ class Plan:
 def _walk(root: Path, exts: frozenset[str], exclude: Optional[Path], skip_tagged: bool) -> tuple[list[Path], int]:
     """Files under ``root`` with a matching extension, sorted, and how many earlier outputs
     (``NAME.denoised.EXT``) ``skip_tagged`` left out. Symlinked directories are not followed (no loops);
-    hidden entries (our temporary files start with '.') and ``exclude`` are skipped."""
+    hidden entries (our temporary files start with '.'), ``exclude``, the pictures and report media that
+    runs write (``PICTURE_TAGS``, :func:`is_report_media`) are skipped."""
     found: list[Path] = []
     tagged = 0
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
@@ -41,10 +42,11 @@ def _walk(root: Path, exts: frozenset[str], exclude: Optional[Path], skip_tagged
         dirnames[:] = sorted(
             n for n in dirnames
             if not n.startswith(".") and (exclude is None or (d / n).resolve() != exclude)
+            and not is_report_media(d / n)
         )
         for name in sorted(filenames):
             p = d / name
-            if name.startswith(".") or p.suffix.lower() not in exts:
+            if name.startswith(".") or p.suffix.lower() not in exts or p.stem.endswith(PICTURE_TAGS):
                 continue
             if skip_tagged and Path(name).stem.endswith(DENOISED_TAG):
                 tagged += 1  # an earlier run's output written beside its input

@@ -1,0 +1,197 @@
+"""What a run says about each file beyond writing it: a JSON-ready record (noise before and after), the
+``--compare`` / ``--spectrogram`` pictures, and the HTML report.
+
+:class:`Extras` turns one :class:`~denoise.inference.FileResult` into a record, re-reading the input and
+the finished output (so it never slows or risks the denoising itself, and a failure here never touches
+an output). :class:`Report` collects the records and writes one self-contained page, ``NAME.html``, with
+its media in ``NAME_files/`` beside it: no external URL, so it opens offline and can be zipped and sent.
+"""
+
+from __future__ import annotations
+
+import datetime
+import html
+import logging
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+from urllib.parse import quote
+
+import numpy as np
+
+from denoise import io
+
+log = logging.getLogger(__name__)
+
+
+def report_media_folder(page: Path) -> Path:
+    """``NAME_files/`` beside ``NAME.html``, as browsers save a page."""
+    return page.with_name(page.stem + "_files")
+
+
+@dataclass
+class Report:
+    """Records of a run, written as one HTML page by :meth:`write`. ``path`` must not exist unless
+    ``overwrite``; media go to :func:`report_media_folder` as each file finishes."""
+
+    path: Path
+    domain: str
+    overwrite: bool = False
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        if self.path.suffix.lower() not in (".html", ".htm"):
+            raise io.InputError(f"report must be an .html file, got {self.path}")
+        self.media = report_media_folder(self.path)
+        if not self.overwrite:
+            if self.path.exists():
+                raise io.OutputExists(self.path)
+            if self.media.is_dir() and any(self.media.iterdir()):
+                raise io.OutputExists(self.media)
+
+    def media_path(self, index: int, role: str, ext: str) -> Path:
+        return self.media / f"{index:05d}-{role}{ext}"
+
+    def relative(self, path: Path) -> str:
+        return quote(Path(path).relative_to(self.path.parent).as_posix())
+
+    def write(self, header: dict[str, Any]) -> None:
+        """Writes the page atomically. ``header``: totals (done/failed/skipped/seconds), models (list of
+        {name, sha256}), settings (label -> value)."""
+        from denoise.report_html import render
+
+        page = render(self.domain, header, self.records, versions())
+        with io.atomic_output(self.path, self.overwrite) as tmp:
+            tmp.write_text(page, encoding="utf-8")
+
+
+def versions() -> dict[str, str]:
+    import PIL
+    import soundfile
+    import torch
+
+    import denoise
+
+    return {"denoise": denoise.__version__, "python": platform.python_version(), "torch": torch.__version__,
+            "numpy": np.__version__, "Pillow": PIL.__version__, "soundfile": soundfile.__version__,
+            "system": f"{platform.system()} {platform.machine()}",
+            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
+
+
+@dataclass
+class Extras:
+    """What to make for each finished file: ``estimates`` (noise before and after), the ``compare`` /
+    ``spectrogram`` picture beside the output, entries in ``report``. ``overwrite`` applies to the pictures
+    as to the outputs."""
+
+    domain: str
+    estimates: bool = False
+    compare: bool = False
+    spectrogram: bool = False
+    overwrite: bool = False
+    report: Optional[Report] = None
+
+    def __post_init__(self) -> None:
+        if self.spectrogram or (self.report is not None and self.domain == "audio"):
+            from denoise.visuals import require_matplotlib
+
+            require_matplotlib()
+
+    @property
+    def reads_files(self) -> bool:
+        return self.estimates or self.compare or self.spectrogram or self.report is not None
+
+    def record(self, result: Any) -> dict[str, Any]:
+        """The JSON-ready record of one :class:`~denoise.inference.FileResult`; for a finished file with
+        the extras asked for. A failure while making them leaves the output alone and is noted in the
+        record as ``extras_error``."""
+        rec: dict[str, Any] = {"input": str(result.src), "output": None if result.dst is None else str(result.dst),
+                               "status": result.status, "reason": result.reason or None,
+                               "seconds": round(result.seconds, 3)}
+        if result.status == "done" and self.reads_files:
+            make = _image_extras if self.domain == "image" else _audio_extras
+            try:
+                make(self, Path(result.src), Path(result.dst), rec, len(self.records_so_far()))
+            except Exception as exc:  # noqa: BLE001 -- the output is written; only the extras are lost
+                log.debug("extras of %s", result.dst, exc_info=True)
+                rec["extras_error"] = io.reason(exc)  # the caller says it (in its own words for options)
+        if self.report is not None:
+            self.report.records.append(rec)
+        return rec
+
+    def records_so_far(self) -> list[dict[str, Any]]:
+        return [] if self.report is None else self.report.records
+
+    def picture_path(self, dst: Path, kind: str) -> Path:
+        """``NAME.compare.png`` / ``NAME.spectrogram.png`` beside the output ``NAME.EXT``."""
+        return dst.with_name(f"{dst.stem}.{kind}.png")
+
+
+def _estimate(rec: dict[str, Any], before: Callable[[], Any], after: Callable[[], Any]) -> None:
+    rec["noise_before"] = before().as_dict()
+    rec["noise_after"] = after().as_dict()
+
+
+def _image_extras(ex: Extras, src: Path, dst: Path, rec: dict[str, Any], index: int) -> None:
+    from denoise.estimate import image_noise
+    from denoise.visuals import compare_picture, pick_crop, save_picture
+
+    before, after = io.read_image(src).pixels, io.read_image(dst).pixels
+    if ex.estimates or ex.report is not None:
+        _estimate(rec, lambda: image_noise(before), lambda: image_noise(after))
+    crop = pick_crop(after)
+    if ex.compare:
+        path = ex.picture_path(dst, "compare")
+        save_picture(compare_picture(before, after, crop), path, ex.overwrite)
+        rec["compare"] = str(path)
+    if ex.report is not None:
+        rec["media"] = _image_media(ex.report, index, before, after, crop)
+
+
+def _image_media(report: Report, index: int, before: np.ndarray, after: np.ndarray, crop: Any) -> dict[str, Any]:
+    """Thumbnails (JPEG) and detail crops (PNG: lossless, so the noise shows as it is) in the media folder."""
+    from denoise.visuals import THUMB_BYTES, crop_image, save_picture, thumbnail
+
+    media: dict[str, Any] = {"width": int(before.shape[1]), "height": int(before.shape[0]),
+                             "crop": [crop.left, crop.top, crop.side], "bytes": 0}
+    for role, pixels in (("before", before), ("after", after)):
+        thumb, detail = report.media_path(index, role, ".jpg"), report.media_path(index, role + "-detail", ".png")
+        media["bytes"] += save_picture(thumbnail(pixels), thumb, True, THUMB_BYTES, quality=85)
+        media["bytes"] += save_picture(crop_image(pixels, crop), detail, True, optimize=True)
+        media[role], media[role + "_detail"] = report.relative(thumb), report.relative(detail)
+    return media
+
+
+def _audio_extras(ex: Extras, src: Path, dst: Path, rec: dict[str, Any], index: int) -> None:
+    from denoise.estimate import estimate_file
+    from denoise.visuals import read_preview, save_figure, spectrogram_figure
+
+    if ex.estimates or ex.report is not None:
+        rec["noise_before"], rec["noise_after"] = estimate_file(src, "audio"), estimate_file(dst, "audio")
+    if not (ex.spectrogram or ex.report is not None):
+        return
+    (before, sr), (after, _) = read_preview(src), read_preview(dst)
+    if ex.spectrogram:
+        path = ex.picture_path(dst, "spectrogram")
+        save_figure(spectrogram_figure(before, after, sr, src.name), path, ex.overwrite)
+        rec["spectrogram"] = str(path)
+    if ex.report is not None:
+        rec["media"] = _audio_media(ex.report, index, before, after, sr, src.name)
+
+
+def _audio_media(report: Report, index: int, before: np.ndarray, after: np.ndarray, sr: int,
+                 title: str) -> dict[str, Any]:
+    """Player clips (MP3) and the spectrogram (PNG) of the first seconds, in the media folder."""
+    from denoise.visuals import PREVIEW_SECONDS, save_figure, spectrogram_figure, write_preview
+
+    media: dict[str, Any] = {"preview_seconds": min(PREVIEW_SECONDS, len(before) / sr), "bytes": 0}
+    for role, mono in (("before", before), ("after", after)):
+        clip = report.media_path(index, role, ".mp3")
+        media["bytes"] += write_preview(mono, sr, clip, True)
+        media[role] = report.relative(clip)
+    spec = report.media_path(index, "spectrogram", ".jpg")
+    media["bytes"] += save_figure(spectrogram_figure(before, after, sr, title), spec, True, dpi=96)
+    media["spectrogram"] = report.relative(spec)
+    return media

@@ -300,6 +300,23 @@ def _run_windows(model: nn.Module, windows: list[np.ndarray], sr: int, strength:
     return outs  # type: ignore[return-value]
 
 
+@dataclass(frozen=True)
+class Chunking:
+    """How audio is cut: chunks of ``chunk`` seconds, ``context`` seconds more on each side computed and
+    thrown away, ``fade`` seconds of cross-fade each side of a boundary. ``merge_tail``: a last chunk
+    shorter than half a chunk joins the one before (files; it needs half a chunk of look-ahead)."""
+
+    chunk: float = DEFAULT_CHUNK_SECONDS
+    context: float = CONTEXT_SECONDS
+    fade: float = FADE_SECONDS
+    merge_tail: bool = True
+
+    def samples(self, rate: int) -> tuple[int, int, int]:
+        """(chunk, context, fade) in samples at ``rate``, as ``stream_audio`` rounds them."""
+        fade = max(int(self.fade * rate), 1)
+        return max(int(self.chunk * rate), 4 * fade + 8), max(int(self.context * rate), 1), fade
+
+
 def stream_audio(
     model: nn.Module,
     read: Callable[[int, int], np.ndarray],
@@ -327,10 +344,9 @@ def stream_audio(
     if n_frames < MIN_AUDIO_SECONDS * sample_rate:
         return _pass_through(read, write, n_frames, sample_rate, name, progress)
     batch_size = batch_size or default_batch_size(model)
-    hop = max(int(chunk_seconds * sample_rate), 4 * int(FADE_SECONDS * sample_rate) + 8)
-    ctx = max(int(CONTEXT_SECONDS * sample_rate), 1)
+    hop, ctx, fade = Chunking(chunk=chunk_seconds).samples(sample_rate)
     bounds = _boundaries(n_frames, hop)
-    joiner = _CrossFade(bounds, max(int(FADE_SECONDS * sample_rate), 1), write)
+    joiner = _CrossFade(bounds, fade, write)
     nonfinite = False
     for g in range(0, len(bounds) - 1, batch_size):
         ks = list(range(g, min(g + batch_size, len(bounds) - 1)))
@@ -357,11 +373,13 @@ def stream_audio(
 class _CrossFade:
     """Joins denoised chunks into one stream: chunk k covers [bounds[k], bounds[k+1]) and is cross-faded
     with its neighbours over ``2 * fade`` samples around each inner boundary; ``write`` receives the joined
-    output in order, holding back only the fade region that awaits the next chunk."""
+    output in order, holding back only the fade region that awaits the next chunk. ``last`` is the index
+    of the last chunk (default: from ``bounds``; a stream of unknown length sets it when it ends)."""
 
-    def __init__(self, bounds: list[int], fade: int, write: Callable[[np.ndarray], None]) -> None:
+    def __init__(self, bounds: list[int], fade: int, write: Callable[[np.ndarray], None],
+                 last: Optional[int] = None) -> None:
         self.bounds, self.fade, self.write = bounds, fade, write
-        self.last = len(bounds) - 2
+        self.last = len(bounds) - 2 if last is None else last
         self.pending: Optional[np.ndarray] = None  # weighted output over [b_k - fade, b_k + fade)
 
     def add(self, k: int, start: int, y: np.ndarray) -> None:
@@ -388,6 +406,79 @@ def _pass_through(read: Callable[[int, int], np.ndarray], write: Callable[[np.nd
     if progress is not None:
         progress(n_frames)
     return bool(bad.any())
+
+
+class _Buffer:
+    """The recent part of a stream of blocks: samples [start, end) in memory, read further on demand."""
+
+    def __init__(self, source: Callable[[int], Optional[np.ndarray]], block: int) -> None:
+        self.source, self.block = source, block
+        self.parts: list[np.ndarray] = []
+        self.start = self.end = 0
+        self.ended = False
+
+    def fill(self, until: int) -> None:
+        """Reads until ``end >= until`` or the stream ends."""
+        while not self.ended and self.end < until:
+            b = self.source(self.block)
+            if b is None or b.shape[1] == 0:
+                self.ended = True
+            else:
+                self.parts.append(b)
+                self.end += b.shape[1]
+
+    def read(self, a: int, b: int) -> np.ndarray:
+        data = np.concatenate(self.parts, axis=1) if len(self.parts) > 1 else self.parts[0]
+        self.parts = [data]
+        return data[:, a - self.start : b - self.start].copy()
+
+    def drop_before(self, pos: int) -> None:
+        """Forgets samples before ``pos``: memory stays that of one chunk and its context."""
+        if pos > self.start and self.parts:
+            data = np.concatenate(self.parts, axis=1)[:, pos - self.start :]
+            self.parts, self.start = [data], pos
+
+
+def stream_audio_blocks(
+    model: nn.Module,
+    source: Callable[[int], Optional[np.ndarray]],
+    write: Callable[[np.ndarray], None],
+    sample_rate: int,
+    strength: float = 1.0,
+    chunking: Chunking = Chunking(),
+    name: str = "audio",
+) -> bool:
+    """:func:`stream_audio` for a stream of unknown length, such as standard input: ``source(n)`` gives the
+    next (channels, <= n) block or None at the end. Each chunk is computed as soon as its right-hand
+    context (and, with ``chunking.merge_tail``, half a chunk more) has arrived, and its output written at
+    once, so memory holds one chunk and its context. With the default chunking the output is the same as
+    :func:`stream_audio` on the whole recording. Returns True if NaN or Inf samples were met."""
+    _check_strength(strength)
+    hop, ctx, fade = chunking.samples(sample_rate)
+    buf = _Buffer(source, max(1, sample_rate // 20))
+    buf.fill(int(MIN_AUDIO_SECONDS * sample_rate))
+    if buf.ended and buf.end < MIN_AUDIO_SECONDS * sample_rate:
+        return _pass_through(buf.read, write, buf.end, sample_rate, name, None) if buf.end else False
+    bounds, nonfinite = [0], False
+    joiner = _CrossFade(bounds, fade, write, last=-1)
+    # a chunk is not the last while at least `tail` samples follow it: half a chunk for files (as
+    # _boundaries decides), else enough for the cross-fade into the next one
+    tail = max(hop // 2 if chunking.merge_tail else 0, 2 * fade + 1)
+    while joiner.last < 0:
+        lo = bounds[-1]
+        buf.fill(lo + hop + tail)
+        last = buf.ended and buf.end < lo + hop + tail
+        bounds.append(buf.end if last else lo + hop)
+        joiner.last = len(bounds) - 2 if last else -1
+        buf.fill(bounds[-1] + ctx)
+        a = max(0, lo - ctx)
+        window = buf.read(a, min(buf.end, bounds[-1] + ctx))
+        bad = ~np.isfinite(window)
+        nonfinite |= bool(bad.any())
+        window[bad] = 0.0
+        joiner.add(len(bounds) - 2, a, _run_windows(model, [window], sample_rate, strength)[0])
+        buf.drop_before(max(0, bounds[-1] - ctx - fade))
+    return nonfinite
 
 
 def denoise_audio_array(

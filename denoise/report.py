@@ -10,7 +10,6 @@ its media in ``NAME_files/`` beside it: no external URL, so it opens offline and
 from __future__ import annotations
 
 import datetime
-import html
 import logging
 import platform
 from dataclasses import dataclass, field

@@ -337,3 +337,30 @@ print(r.status, r.reason)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.startswith("failed File too large: "), out.stdout + out.stderr
     assert not (tmp_path / "out.wav").exists()
+
+
+@pytest.mark.parametrize("seconds", [0.1, 0.7, 1.0, 1.4, 1.6, 2.0, 3.3])
+def test_a_stream_of_unknown_length_gives_what_the_file_path_gives(audio_ckpt, seconds):
+    """stream_audio_blocks (standard input) against stream_audio (files), with 1 s chunks so that these
+    lengths cover one chunk, a short tail merged into the chunk before, and several chunks."""
+    from denoise.checkpoint import load
+    from denoise.inference import Chunking, stream_audio, stream_audio_blocks
+
+    model = load(str(audio_ckpt))
+    n = int(seconds * 16000)
+    x = (np.random.default_rng(1).standard_normal((2, n)) * 0.1).astype(np.float32)
+    ref: list = []
+    stream_audio(model, lambda a, b: x[:, a:b].copy(), ref.append, n, 16000, chunk_seconds=1.0)
+    pos = [0]
+
+    def source(k):  # pieces of an odd size, as a pipe delivers them
+        piece = x[:, pos[0] : pos[0] + min(k, 1111)]
+        pos[0] += piece.shape[1]
+        return piece if piece.shape[1] else None
+
+    out: list = []
+    stream_audio_blocks(model, source, out.append, 16000, chunking=Chunking(chunk=1.0))
+    np.testing.assert_array_equal(np.concatenate(out, axis=1), np.concatenate(ref, axis=1))
+    pos[0], short = 0, []
+    stream_audio_blocks(model, source, short.append, 16000, chunking=Chunking(0.1, 0.1, 0.02, merge_tail=False))
+    assert sum(b.shape[1] for b in short) == n and all(b.shape[1] <= 1600 + 640 for b in short)

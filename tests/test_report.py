@@ -9,7 +9,6 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import numpy as np
-import pytest
 import soundfile as sf
 
 from tests.conftest import run, smooth_image, speechlike, write_image

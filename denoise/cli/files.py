@@ -114,6 +114,10 @@ def _run_files(domain: str, **kw: Any) -> None:
     from denoise import io
 
     setup_logging(kw["quiet"], kw["verbose"])
+    from denoise.cli.pipes import is_pipe, run_pipe
+
+    if is_pipe(kw):
+        run_pipe(domain, kw)
     run = _Run(domain, kw["quiet"], kw["as_json"], _extras(domain, kw))
     try:  # before the model loads: a finished batch returns at once
         plan = io.plan(kw["inputs"], kw["output"], domain, kw["overwrite"], kw["skip_existing"])
@@ -218,6 +222,9 @@ def _iter_results(domain: str, jobs: list, model: Any, progress: Any = None, **o
 
 @click.command()
 @common_options("image")
+@click.option("--format", "image_format", default=None, metavar="FORMAT",
+              help="With -o -: the image format on standard output (png, jpeg, tiff, webp, ...).  [default: the "
+                   "input's]")
 @click.option("--ensemble", is_flag=True,
               help="Average the model over the 8 flips and rotations of each image (x8 self-ensemble): "
                    "about 8 times slower (7.5 to 8.3 on a CPU), +0.06 to +0.09 dB PSNR on BSD68 / CBSD68.")
@@ -225,7 +232,8 @@ def _iter_results(domain: str, jobs: list, model: Any, progress: Any = None, **o
               help="Also write NAME.compare.png beside each output: before and after side by side, with an "
                    "enlarged detail.")
 def image(**kw: Any) -> None:
-    """Denoise images (png, jpg, bmp, tif, webp, gif): files, directories (recursive) or globs.
+    """Denoise images (png, jpg, bmp, tif, webp, gif): files, directories (recursive) or globs; '-' reads
+    standard input, -o - writes standard output (cat a.png | denoise image - -o - > b.png).
 
     Without -o each output is written beside its input as NAME.denoised.EXT. Format, size, bit depth
     (8/16), gray/colour and alpha are kept.
@@ -235,11 +243,22 @@ def image(**kw: Any) -> None:
 
 @click.command()
 @common_options("audio")
+@click.option("--raw-format", type=click.Choice(["u8", "s16le", "s24le", "s32le", "f32le", "f64le"]), default=None,
+              help="Standard input is raw PCM of this sample format (with --rate and --channels), not WAV; the "
+                   "output is then raw too.")
+@click.option("--rate", type=click.IntRange(1), default=None, help="Sample rate of raw PCM on standard input.")
+@click.option("--channels", type=click.IntRange(1), default=None, help="Channels of raw PCM on standard input.")
+@click.option("--stream", is_flag=True,
+              help="Standard input only: short chunks, each written as soon as it is done (0.32 s of delay plus "
+                   "about 14 ms of compute per 0.1 s on one core), for live audio. The output differs slightly "
+                   "from a file run (benchmarks/streaming.py).")
 @click.option("--spectrogram", is_flag=True,
               help="Also write NAME.spectrogram.png beside each output: spectrograms before and after (the "
                    "first 20 s). Needs the report extra: pip install \"denoise[report]\".")
 def audio(**kw: Any) -> None:
-    """Denoise audio (wav, flac, ogg and whatever libsndfile reads): files, directories or globs.
+    """Denoise audio (wav, flac, ogg and whatever libsndfile reads): files, directories or globs; '-' reads
+    a WAV stream (or raw PCM) on standard input, -o - writes standard output, chunk by chunk as it flows
+    (ffmpeg -i talk.mp4 -f wav - | denoise audio - -o - | ffmpeg -i - clean.flac).
 
     Any sample rate and channel count; the output keeps rate, channels and (where possible) sample
     format. Long files are streamed in overlapping chunks.

@@ -111,7 +111,8 @@ class _Target:
 
 def _target(inputs: Sequence[str], output: Optional[str], exts: frozenset[str]) -> _Target:
     if output == "-":
-        raise InputError("-o -: writing to standard output is not supported; name an output file or directory")
+        raise InputError("-o -: a plan of files cannot write to standard output (denoise.streams does, for one "
+                         "input); name an output file or directory")
     if output is None:
         return _Target(None, False, None, False)
     out = Path(output)

@@ -1,0 +1,111 @@
+"""`denoise audio --stream`: delay, real-time factor on one core, and how far the output is from a file run.
+
+Each dev utterance (16 kHz speech/dev, and 48 kHz speech48k/dev) gets noise/dev noise at 5 dB SNR and is
+denoised twice through `denoise.streams.denoise_audio_stream`, the code behind `denoise audio - -o -`:
+as a file would be (10 s chunks) and with `--stream` (0.1 s chunks). Per sample rate the table gives
+the algorithmic delay (a chunk, its right-hand context, a cross-fade), the compute time of one chunk
+(median and 95th percentile over all chunks, one thread), the real-time factor (compute time over audio
+time; under 1 keeps up), the delay including the 95th-percentile compute, and the SI-SDR of the
+streamed output against the file run's (how much the short chunks change the result).
+
+    python benchmarks/streaming.py
+    python benchmarks/streaming.py --limit 5
+"""
+
+from __future__ import annotations
+
+import io as stdio
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import data_root, machine, parser, table  # noqa: E402
+
+from denoise import checkpoint, io, metrics  # noqa: E402
+from denoise.dsp import resample  # noqa: E402
+from denoise.io.pipes import PcmFormat, PcmSink, PcmStream, read_wav_header  # noqa: E402
+from denoise.streams import STREAM_CHUNKING, denoise_audio_stream, stream_latency_seconds  # noqa: E402
+
+
+def _mixtures(root: Path, folder: str, limit: int) -> list[tuple[np.ndarray, int]]:
+    noises = io.list_files([root / "audio/noise/dev"], io.AUDIO_EXTS)
+    out = []
+    for i, f in enumerate(io.list_files([root / folder], io.AUDIO_EXTS)[:limit]):
+        s, sr = io.read_audio(f)
+        s = s.mean(axis=0)
+        n, nsr = io.read_audio(noises[i % len(noises)])
+        n = np.resize(resample(n.mean(axis=0), nsr, sr), s.shape)
+        out.append((s + n * np.sqrt(np.mean(s**2) / max(np.mean(n**2), 1e-12) / 10 ** 0.5), sr))
+    return out
+
+
+def _wav(x: np.ndarray, sr: int) -> bytes:
+    buf = stdio.BytesIO()
+    PcmSink(buf, PcmFormat("f32le", sr, 1), wav=True).write(x[None])
+    return buf.getvalue()
+
+
+def _run(model: torch.nn.Module, wav: bytes, stream: bool) -> tuple[np.ndarray, list[float]]:
+    """The output, and the compute time of each chunk (time spent between reads of the input)."""
+    times: list[float] = []
+    src = stdio.BytesIO(wav)
+    real_read = src.read
+    last = [time.perf_counter()]
+
+    def timed_read(n: int = -1) -> bytes:  # time between the end of one read and the next is compute
+        now = time.perf_counter()
+        if now - last[0] > 1e-4:
+            times.append(now - last[0])
+        data = real_read(n)
+        last[0] = time.perf_counter()
+        return data
+
+    src.read = timed_read  # type: ignore[method-assign]
+    out = stdio.BytesIO()
+    denoise_audio_stream(model, src, out, stream=stream)
+    out.seek(0)
+    fmt, size = read_wav_header(out)
+    reader, blocks = PcmStream(out, fmt, size), []
+    while (b := reader.read(1 << 16)) is not None:
+        blocks.append(b)
+    return np.concatenate(blocks, axis=1)[0], times
+
+
+def _rows(model: torch.nn.Module, mixtures: list[tuple[np.ndarray, int]]) -> dict:
+    chunk_times, agree, audio = [], [], 0.0
+    for x, sr in mixtures:
+        wav = _wav(x, sr)
+        ref, _ = _run(model, wav, stream=False)
+        out, times = _run(model, wav, stream=True)
+        chunk_times += times
+        agree.append(metrics.si_sdr(out, ref))
+        audio += len(x) / sr
+    delay = stream_latency_seconds()
+    t = np.array(chunk_times)
+    return {"rate": f"{mixtures[0][1] // 1000} kHz", "files": len(mixtures), "audio s": audio,
+            "delay ms": 1000 * delay, "chunk compute ms (median)": 1000 * float(np.median(t)),
+            "p95 ms": 1000 * float(np.quantile(t, 0.95)), "real-time factor": f"{float(t.sum()) / audio:.3f}",
+            "delay + p95 ms": 1000 * (delay + float(np.quantile(t, 0.95))),
+            "SI-SDR vs file run dB (median)": float(np.median(agree)), "worst dB": float(np.min(agree))}
+
+
+def main() -> None:
+    ap = parser(__doc__)
+    ap.add_argument("--data-root", default=None)
+    ap.add_argument("--limit", type=int, default=20, help="files per sample rate")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    root = data_root(args.data_root)
+    model = checkpoint.load("audio-speech", "audio")
+    print(f"machine: {machine()}; chunks of {STREAM_CHUNKING.chunk * 1000:.0f} ms, context "
+          f"{STREAM_CHUNKING.context * 1000:.0f} ms, fade {STREAM_CHUNKING.fade * 1000:.0f} ms\n")
+    rows = [_rows(model, _mixtures(root, folder, args.limit)) for folder in ("audio/speech/dev", "audio/speech48k/dev")]
+    print(table(rows, floats=1))
+
+
+if __name__ == "__main__":
+    main()

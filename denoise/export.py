@@ -1,0 +1,127 @@
+"""ONNX export: run the models without PyTorch (onnxruntime in C++, C#, Java, JavaScript, mobile).
+
+- Image models: the graph maps ``noisy`` (N, C, H, W) float32 in [0, 1] to ``denoised`` of the same shape,
+  the residual subtraction included. Batch, height and width are dynamic; the network pads inside the
+  graph to its size multiple (by reflection) and crops back, so any size from the size multiple up works.
+- Audio models: the graph is the network on its features, ``features`` (N, 1, F, T) -> ``mask`` (N, 1, F,
+  T) in [0, 1]; the STFT, the level normalisation and the mask application around it are written in the
+  model's metadata (:data:`AUDIO_RECIPE`) and done in numpy by ``examples/onnx_inference.py``.
+
+The model's metadata (``metadata_props``) also holds the domain, channels, sample rate, STFT settings, the
+checkpoint's SHA-256 and the denoise version. Needs the ``onnx`` extra (``pip install "denoise[onnx]"``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from denoise import io
+
+log = logging.getLogger(__name__)
+
+OPSET = 17
+# What examples/onnx_inference.py does around the audio graph, step by step (stored in the metadata).
+AUDIO_RECIPE = (
+    "1. mono float32 audio at sample_rate (resample first); "
+    "2. X = STFT(x): periodic Hann window of win_length, n_fft, hop_length, frames centred (x padded by "
+    "n_fft//2 on both sides, reflect), X of shape (F = n_fft//2 + 1, T = 1 + len(x)//hop_length); "
+    "3. level: r = max(sqrt(mean(x**2)), 1e-5); "
+    "4. features = 0.1 * ln((|X| / r)**2 + 1e-8), shaped (1, 1, F, T); "
+    "5. mask = graph(features), (1, 1, F, T); "
+    "6. y = ISTFT(X * mask) with the same window (overlap-add divided by the summed squared window), "
+    "trimmed to len(x). denoise audio does this on 10 s chunks with 0.5 s of context each side, "
+    "cross-faded over 0.1 s; on a file of up to 10 s it is one chunk.")
+
+
+class MissingOnnx(RuntimeError):
+    """onnx / onnxruntime are not installed; the message says what to install."""
+
+
+class _AudioMask(nn.Module):
+    """features (N, 1, F, T) -> mask (N, 1, F, T): the audio network with its sigmoid."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.net(features))
+
+
+def require_onnx() -> None:
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise MissingOnnx('ONNX export needs onnx: pip install "denoise[onnx]"') from None
+
+
+def _graph(model: nn.Module) -> tuple[nn.Module, torch.Tensor, str, str]:
+    """(module to export, an example input, input name, output name). The example's free sides are one more
+    than the size multiple: the tracer records the padding the network does inside (reflect, whose
+    amounts are then computed from the input's shape); on a side that is already a multiple it would
+    record no padding at all."""
+    side = model.size_multiple + 1
+    if model.domain == "image":
+        return model, torch.rand(1, model.config.channels, side, side), "noisy", "denoised"
+    freqs = model.stft_cfg.n_fft // 2 + 1
+    return _AudioMask(model.net), torch.randn(1, 1, freqs, side) * 0.3 - 1.0, "features", "mask"
+
+
+def metadata(model: nn.Module) -> dict[str, str]:
+    """What a user of the .onnx file needs to know, as string key/values (ONNX ``metadata_props``)."""
+    import denoise
+    from denoise.checkpoint import sha256_file
+
+    meta = {"producer": f"denoise {denoise.__version__}", "domain": model.domain,
+            "min_size": f"{model.size_multiple} (height and width; frames for audio)",
+            "channels": str(model.config.channels), "size_multiple": str(model.size_multiple),
+            "checkpoint_sha256": sha256_file(Path(model.source)) if getattr(model, "source", None) else ""}
+    if model.domain == "image":
+        meta["io"] = ("noisy (N, C, H, W) float32 in [0, 1] -> denoised (N, C, H, W); H and W at least "
+                      "size_multiple (padded inside, by reflection, to a multiple of it); values may leave "
+                      "[0, 1] slightly: clip before converting to 8 bits")
+    else:
+        meta.update(sample_rate=str(model.sample_rate), stft=json.dumps(model.stft_cfg.to_dict()),
+                    io="features (N, 1, F, T) float32 -> mask (N, 1, F, T) in [0, 1]", recipe=AUDIO_RECIPE)
+    return meta
+
+
+def export_onnx(model: nn.Module, dst: Path, overwrite: bool = False, opset: int = OPSET) -> Path:
+    """Writes ``model`` (a loaded checkpoint) as ONNX to ``dst``, atomically; see the module docstring for
+    the graph's inputs and outputs. Raises :class:`MissingOnnx` without the onnx package."""
+    require_onnx()
+    import onnx
+
+    module, example, name_in, name_out = _graph(model)
+    module = module.to("cpu", memory_format=torch.contiguous_format).eval()
+    axes = {0: "batch", 2: "height" if model.domain == "image" else "freq",
+            3: "width" if model.domain == "image" else "frames"}
+    if model.domain == "audio":
+        axes.pop(2)
+    with io.atomic_output(Path(dst), overwrite) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's notices; the result is checked below
+        torch.onnx.export(module, (example,), str(tmp), input_names=[name_in], output_names=[name_out],
+                          dynamic_axes={name_in: axes, name_out: axes}, opset_version=opset, dynamo=False)
+        proto = onnx.load(str(tmp))
+        for key, value in metadata(model).items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.checker.check_model(proto)
+        onnx.save(proto, str(tmp))
+    log.info("exported %s to %s", getattr(model, "source", "model"), dst)
+    return Path(dst)
+
+
+def onnx_metadata(path: Path) -> dict[str, Any]:
+    """The metadata_props of an exported file, as a dict."""
+    require_onnx()
+    import onnx
+
+    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}

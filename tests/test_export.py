@@ -1,0 +1,101 @@
+"""ONNX export: onnxruntime agrees with PyTorch, and the numpy reference example reproduces the CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from tests.conftest import run, smooth_image, speechlike, write_image
+
+ort = pytest.importorskip("onnxruntime")
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "onnx_inference.py"
+
+
+def _session(path: Path):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize("name", ["image-gray", "image-photo"])
+def test_image_graph_matches_pytorch_on_any_size(tmp_path, name):
+    from denoise.checkpoint import load
+    from denoise.export import export_onnx, onnx_metadata
+
+    model = load(name, "image").eval()
+    path = export_onnx(model, tmp_path / "m.onnx")
+    session = _session(path)
+    for shape in [(1, model.config.channels, 64, 64), (2, model.config.channels, 37, 90)]:
+        x = torch.rand(*shape)
+        with torch.inference_mode():
+            expected = model(x).numpy()
+        got = session.run(None, {"noisy": x.numpy()})[0]
+        assert got.shape == expected.shape and np.abs(got - expected).max() <= 1e-4
+    meta = onnx_metadata(path)
+    assert meta["domain"] == "image" and len(meta["checkpoint_sha256"]) == 64
+
+
+def test_audio_graph_matches_the_network_and_says_its_recipe(tmp_path):
+    from denoise import dsp
+    from denoise.checkpoint import load
+    from denoise.export import export_onnx, onnx_metadata
+
+    model = load("audio-speech", "audio").eval()
+    path = export_onnx(model, tmp_path / "s.onnx")
+    wave = torch.from_numpy(speechlike(3.0, 16000))[None] + 0.01 * torch.randn(1, 48000)
+    spec = dsp.stft(wave, model.stft_cfg)
+    feats = model.features(wave, spec)
+    with torch.inference_mode():
+        expected = torch.sigmoid(model.net(feats)).numpy()
+    got = _session(path).run(None, {"features": feats.numpy()})[0]
+    assert np.abs(got - expected).max() <= 1e-4
+    meta = onnx_metadata(path)
+    assert meta["sample_rate"] == "16000" and "n_fft" in meta["stft"] and "ISTFT" in meta["recipe"]
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def test_numpy_example_reproduces_denoise_image(tmp_path, color_ckpt):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    noisy = np.clip(smooth_image(150, 200, 3) + rng.normal(0, 0.1, (150, 200, 3)), 0, 1)
+    src = write_image(tmp_path / "noisy.png", (noisy * 255).astype(np.uint8))
+    assert run("export", color_ckpt, "-o", tmp_path / "m.onnx").exit_code == 0
+    assert run("image", src, "-o", tmp_path / "cli.png", "--model", color_ckpt).exit_code == 0
+    subprocess.run([sys.executable, str(EXAMPLE), str(tmp_path / "m.onnx"), str(src), str(tmp_path / "ex.png")],
+                   check=True, timeout=120)
+    a, b = (np.asarray(Image.open(tmp_path / n)) for n in ("ex.png", "cli.png"))
+    assert _psnr(a, b) >= 50
+
+
+def test_numpy_example_reproduces_denoise_audio(tmp_path):
+    x = speechlike(4.0, 16000) + 0.02 * np.random.default_rng(0).standard_normal(64000)
+    src = tmp_path / "noisy.wav"
+    sf.write(src, x, 16000, subtype="FLOAT")
+    assert run("export", "audio-speech", "-o", tmp_path / "s.onnx").exit_code == 0
+    assert run("audio", src, "-o", tmp_path / "cli.wav").exit_code == 0
+    subprocess.run([sys.executable, str(EXAMPLE), str(tmp_path / "s.onnx"), str(src), str(tmp_path / "ex.wav")],
+                   check=True, timeout=120)
+    from denoise.metrics import si_sdr
+
+    assert si_sdr(sf.read(tmp_path / "ex.wav")[0], sf.read(tmp_path / "cli.wav")[0]) >= 40
+
+
+def test_export_refuses_what_it_should(tmp_path, gray_ckpt, monkeypatch):
+    (tmp_path / "m.onnx").write_bytes(b"mine")
+    r = run("export", gray_ckpt, "-o", tmp_path / "m.onnx")
+    assert r.exit_code == 2 and "exists" in r.output and (tmp_path / "m.onnx").read_bytes() == b"mine"
+    assert run("export", gray_ckpt, "-o", tmp_path / "m.pt").exit_code == 2
+    assert run("export", "no-such-model", "-o", tmp_path / "x.onnx").exit_code == 2
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx -> ImportError
+    r = run("export", gray_ckpt, "-o", tmp_path / "y.onnx")
+    assert r.exit_code == 2 and 'pip install "denoise[onnx]"' in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "y.onnx").exists()

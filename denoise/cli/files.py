@@ -71,6 +71,7 @@ class _Run:
     quiet: bool
     as_json: bool
     extras: Any  # report.Extras
+    shard: Any  # sharding.Shard: this process's part of a torchrun job
     counts: dict[str, int] = field(default_factory=lambda: {"done": 0, "failed": 0, "skipped": 0})
     models: dict[str, Any] = field(default_factory=dict)  # name shown -> loaded model, for the report
     t0: float = field(default_factory=time.perf_counter)
@@ -118,17 +119,47 @@ def _run_files(domain: str, **kw: Any) -> None:
 
     if is_pipe(kw):
         run_pipe(domain, kw)
-    run = _Run(domain, kw["quiet"], kw["as_json"], _extras(domain, kw))
+    run = _Run(domain, kw["quiet"], kw["as_json"], _extras(domain, kw), _shard(kw))
     try:  # before the model loads: a finished batch returns at once
         plan = io.plan(kw["inputs"], kw["output"], domain, kw["overwrite"], kw["skip_existing"])
     except io.InputError as exc:
         fail(flags(str(exc)))
-    for status, items in (("failed", plan.errors), ("skipped", plan.skipped)):
-        for item, reason in items:  # a namespace, not inference.FileResult: no torch import for a finished batch
-            run.emit(run.extras.record(SimpleNamespace(src=item, dst=None, status=status, reason=reason, seconds=0.0)))
-    if plan.jobs:
-        _denoise_jobs(run, plan.jobs, kw)
+    jobs = _my_share(run, plan, domain)
+    if run.shard.is_main:  # every rank has the same plan: its failures and skips are said once
+        for status, items in (("failed", plan.errors), ("skipped", plan.skipped)):
+            for item, reason in items:  # a namespace, not inference.FileResult: no torch import needed
+                run.emit(run.extras.record(SimpleNamespace(src=item, dst=None, status=status, reason=reason,
+                                                           seconds=0.0)))
+    if jobs:
+        _denoise_jobs(run, jobs, kw)
     _finish(run, kw)
+
+
+def _shard(kw: dict[str, Any]) -> Any:
+    """This process's part under torchrun (a whole run without it); each rank on its own GPU."""
+    from denoise import sharding
+
+    shard = sharding.from_environment()
+    if shard.enabled:
+        if kw["report"] is not None:
+            fail("--report is written by one process: run it without torchrun, or use --json on each rank")
+        sharding.join(shard)
+        kw["device"] = sharding.device_for(shard, kw["device"])
+    return shard
+
+
+def _my_share(run: _Run, plan: Any, domain: str) -> list:
+    """The jobs of this rank: the same plan on every rank (checked), split by size."""
+    from denoise import io, sharding
+
+    if not run.shard.enabled:
+        return plan.jobs
+    listed = [str(j.src) for j in plan.jobs] + [f"{s}: {r}" for s, r in [*plan.errors, *plan.skipped]]
+    if not sharding.same_plan_everywhere(run.shard, listed):
+        fail("the ranks found different files to do (were files written or removed meanwhile?); run again",
+             EXIT_FAILED)
+    size_of = io.audio_seconds if domain == "audio" else io.image_megapixels
+    return sharding.share(plan.jobs, [size_of(j.src) for j in plan.jobs], run.shard)
 
 
 def _finish(run: _Run, kw: dict[str, Any]) -> None:
@@ -145,12 +176,17 @@ def _finish(run: _Run, kw: dict[str, Any]) -> None:
 
             click.echo(f"error: report not written: {io.reason(exc)} (the denoised files are kept)", err=True)
             run.counts["failed"] += 1
+    from denoise import sharding
+
+    counts = sharding.merged_counts(run.shard, run.counts)
+    sharding.leave(run.shard)
     if run.as_json:
         click.echo(json.dumps({"summary": {**run.counts, "seconds": round(seconds, 3)}}))
-    if not run.quiet:
-        c = run.counts
-        click.echo(f"{c['done']} done, {c['failed']} failed, {c['skipped']} skipped in {seconds:.1f} s", err=True)
-    raise SystemExit(EXIT_FAILED if run.counts["failed"] else EXIT_OK)
+    if not run.quiet and run.shard.is_main:
+        ranks = f" on {run.shard.world_size} ranks" if run.shard.enabled else ""
+        click.echo(f"{counts['done']} done, {counts['failed']} failed, {counts['skipped']} skipped in "
+                   f"{seconds:.1f} s{ranks}", err=True)
+    raise SystemExit(EXIT_FAILED if counts["failed"] else EXIT_OK)
 
 
 def _report_header(run: _Run, kw: dict[str, Any], seconds: float) -> dict[str, Any]:

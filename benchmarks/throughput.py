@@ -83,30 +83,26 @@ def instrumented() -> Iterator[None]:
         batching.denoise_tensor = saved[2]
 
 
-def make_folders(root: Path) -> dict[str, list[Path]]:
+def _pictures(folder: Path, n: int, h: int, w: int, ext: str, rng: np.random.Generator, **save: Any) -> list[Path]:
     from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{i:03d}{ext}" for i in range(n)]
+    for p in paths:
+        Image.fromarray((rng.random((h, w, 3)) * 255).astype(np.uint8)).save(p, **save)
+    return paths
+
+
+def make_folders(root: Path) -> dict[str, list[Path]]:
     import soundfile as sf
 
     rng = np.random.default_rng(0)
-    sets: dict[str, list[Path]] = {"200 png 128x128": [], "25 jpeg 1024x768": [], "1 png 2048x2048": [],
-                                   "40 wav 10 s": []}
-    for i in range(200):
-        p = root / "small" / f"{i:03d}.png"
-        p.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray((rng.random((128, 128, 3)) * 255).astype(np.uint8)).save(p)
-        sets["200 png 128x128"].append(p)
-    for i in range(25):
-        p = root / "jpeg" / f"{i:02d}.jpg"
-        p.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray((rng.random((768, 1024, 3)) * 255).astype(np.uint8)).save(p, quality=90)
-        sets["25 jpeg 1024x768"].append(p)
-    big = root / "big" / "big.png"
-    big.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray((rng.random((2048, 2048, 3)) * 255).astype(np.uint8)).save(big)
-    sets["1 png 2048x2048"].append(big)
+    sets = {"200 png 128x128": _pictures(root / "small", 200, 128, 128, ".png", rng),
+            "25 jpeg 1024x768": _pictures(root / "jpeg", 25, 768, 1024, ".jpg", rng, quality=90),
+            "1 png 2048x2048": _pictures(root / "big", 1, 2048, 2048, ".png", rng), "40 wav 10 s": []}
+    (root / "wav").mkdir(parents=True, exist_ok=True)
     for i in range(40):
         p = root / "wav" / f"{i:02d}.wav"
-        p.parent.mkdir(parents=True, exist_ok=True)
         sf.write(p, (rng.standard_normal(160000) * 0.05).astype(np.float32), 16000, subtype="PCM_16")
         sets["40 wav 10 s"].append(p)
     return sets

@@ -231,17 +231,49 @@ def _run_windows(model: nn.Module, windows: list[np.ndarray], sr: int, strength:
     for length, idx in by_len.items():
         stack = np.concatenate([windows[i] for i in idx], axis=0)  # (sum channels, L)
         x = resample(stack, sr, msr)
-        y = denoise_tensor(model, torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
-        y = resample(y, msr, sr)
-        if y.shape[1] < length:
-            y = np.pad(y, ((0, 0), (0, length - y.shape[1])))
-        y = y[:, :length]
+        y_model = denoise_tensor(model, torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
+        y = _fit(resample(y_model, msr, sr), length)
+        if sr > msr and getattr(model, "stft_cfg", None) is not None:
+            y = y + _high_band(model, stack, x, y_model, sr)
         pos = 0
         for i in idx:
             ch = windows[i].shape[0]
             outs[i] = _blend(y[pos : pos + ch], windows[i], strength)
             pos += ch
     return outs  # type: ignore[return-value]
+
+
+def _fit(y: np.ndarray, length: int) -> np.ndarray:
+    """(channels, n) cut or zero-padded to ``length`` samples (resampling rounds lengths)."""
+    return np.pad(y, ((0, 0), (0, length - y.shape[1]))) if y.shape[1] < length else y[:, :length]
+
+
+HIGH_BAND_GUIDE_HZ = 4000.0  # the model's gains from here to its Nyquist frequency guide the band above it
+
+
+def _high_band(model: nn.Module, stack: np.ndarray, x: np.ndarray, y_model: np.ndarray, sr: int) -> np.ndarray:
+    """The part of (channels, L) audio at ``sr`` above the model's band, scaled frame by frame by the gain
+    the model gave the top octave of its band (its denoised over its noisy energy, 4–8 kHz for a 16 kHz
+    model): sibilants and breath, which reach up there, are kept with the consonants that carry them, and
+    noise-only frames are attenuated as the model attenuated them below. ``x`` is ``stack`` at the
+    model's rate, ``y_model`` the model's output for it. The gain is a ratio, so the level
+    independence of the model holds, and it looks no further ahead than the model does."""
+    from denoise import dsp
+    from denoise.dsp import resample
+
+    msr, cfg = model.sample_rate, model.stft_cfg
+    high = stack - _fit(resample(x, msr, sr), stack.shape[1])  # what the model's rate cannot hold
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    spec_x = dsp.stft(xt, cfg)
+    spec_y = dsp.stft(torch.from_numpy(np.ascontiguousarray(y_model, dtype=np.float32)), cfg)
+    lo = int(HIGH_BAND_GUIDE_HZ / msr * cfg.n_fft)
+    ex = spec_x[:, lo:].abs().pow(2).sum(dim=1)  # (channels, frames)
+    ey = spec_y[:, lo:].abs().pow(2).sum(dim=1)
+    gain = torch.where(ex > 1e-12, (ey / ex.clamp_min(1e-12)).sqrt(), torch.zeros_like(ex)).clamp(0.0, 1.0)
+    frames_at = np.arange(gain.shape[1]) * cfg.hop_length * sr / msr  # frame k is centred on sample k·hop
+    t = np.arange(stack.shape[1])
+    per_sample = np.stack([np.interp(t, frames_at, g) for g in gain.numpy()])
+    return (high * per_sample).astype(np.float32)
 
 
 @dataclass(frozen=True)

@@ -370,3 +370,21 @@ def test_a_stream_of_unknown_length_gives_what_the_file_path_gives(audio_ckpt, s
     pos[0], short = 0, []
     stream_audio_blocks(model, source, short.append, 16000, chunking=Chunking(0.1, 0.1, 0.02, merge_tail=False))
     assert sum(b.shape[1] for b in short) == n and all(b.shape[1] <= 1600 + 640 for b in short)
+
+
+def test_full_band_audio_keeps_a_high_band_gained_like_the_models_top_octave(audio_ckpt):
+    """44.1/48 kHz: the band above the model's 8 kHz is carried through, scaled by the gain the model gave
+    4-8 kHz (at most 1), with the level independence of the model; before, it was dropped."""
+    from denoise.checkpoint import load
+    from denoise.inference import denoise_audio_array
+
+    model = load(str(audio_ckpt))
+    rng = np.random.default_rng(0)
+    sr = 48000
+    x = (rng.standard_normal(2 * sr) * 0.05).astype(np.float32)  # white: energy in every band
+    y = denoise_audio_array(model, x, sr)
+    f = np.fft.rfftfreq(len(x), 1 / sr)
+    high = lambda s: float(np.sum(np.abs(np.fft.rfft(s))[(f > 9000) & (f < 20000)] ** 2))  # noqa: E731
+    assert 1e-4 * high(x) < high(y) <= 1.05 * high(x)
+    y_quiet = denoise_audio_array(model, 0.001 * x, sr)
+    np.testing.assert_allclose(y_quiet / 0.001, y, atol=1e-4 * np.abs(y).max())

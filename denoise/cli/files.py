@@ -23,8 +23,9 @@ from denoise.progress import bar as progress_bar
 from denoise.signals import exit_on_interrupt
 
 
-_BATCH_HELP = {"image": "Image tiles (512 pixels a side) per forward pass.  [default: 1 on the CPU (larger is no "
-                        "faster there, only uses more memory); 8 on a GPU]",
+_BATCH_HELP = {"image": "Image tiles (512 pixels a side) per forward pass, from one picture or several of the "
+                        "same size.  [default: 1 on the CPU (larger is no faster there, only uses more memory); "
+                        "8 on a GPU]",
                "audio": "Audio chunks (10 s each) per forward pass.  [default: 1 on the CPU (larger is no faster "
                         "there, only uses more memory); 4 on a GPU]"}
 

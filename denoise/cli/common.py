@@ -31,16 +31,17 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise SystemExit(code)
 
 
-def load_model(name: str, domain: str, device: str, channels: int = 1) -> Any:
+def load_model(name: str, domain: str, device: str, channels: int = 1, compile: bool = False) -> Any:
     from denoise.checkpoint import CheckpointError, load
-    from denoise.device import DeviceError, pick_device, reuse_freed_cpu_memory
+    from denoise.device import DeviceError, compiled, pick_device, reuse_freed_cpu_memory
 
     reuse_freed_cpu_memory()  # CPU inference: about a quarter less time (benchmarks/cpu_allocator.py)
     try:
         dev = pick_device(device)
-        return load(name, domain=domain, channels=channels, device=dev)
+        model = load(name, domain=domain, channels=channels, device=dev)
     except (CheckpointError, DeviceError) as exc:
         fail(str(exc))
+    return compiled(model) if compile else model
 
 
 # Options every command shares, defined once so that their help reads the same everywhere.

@@ -61,9 +61,10 @@ def run_pipe(domain: str, kw: dict[str, Any]) -> None:
     if domain == "image" and kw["model"] == "default":  # gray or colour: known once the picture is decoded
         from functools import lru_cache
 
-        model: Any = lru_cache(maxsize=None)(lambda ch: load_model("default", "image", kw["device"], ch))
+        model: Any = lru_cache(maxsize=None)(lambda ch: load_model("default", "image", kw["device"], ch,
+                                                                   kw["compile_model"]))
     else:
-        model = load_model(kw["model"], domain, kw["device"])
+        model = load_model(kw["model"], domain, kw["device"], compile=kw["compile_model"])
     try:
         what = _image(model, src, dst, kw) if domain == "image" else _audio(model, src, dst, kw)
     except BrokenPipeError:

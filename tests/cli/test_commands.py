@@ -502,3 +502,12 @@ def test_a_gray_scan_saved_as_rgb_is_cleaned_by_the_gray_model(tmp_path):
     assert "gray stored as RGB (R = G = B): denoised with the gray model" in r.output
     out = np.asarray(Image.open(tmp_path / "scan.denoised.png"))
     assert out.shape == (40, 40, 3) and np.array_equal(out[:, :, 0], out[:, :, 2])
+
+
+@pytest.mark.slow
+def test_compile_gives_the_same_pictures(tmp_path, gray_ckpt):
+    src = _img(tmp_path / "a.png", (smooth_image(40, 60, 1)[:, :, 0] * 255).astype(np.uint8))
+    assert run("image", src, "-o", tmp_path / "eager.png", "--model", gray_ckpt).exit_code == 0
+    r = run("image", src, "-o", tmp_path / "compiled.png", "--model", gray_ckpt, "--compile", "-v")
+    assert r.exit_code == 0 and "torch.compile" in r.output
+    assert (tmp_path / "eager.png").read_bytes() == (tmp_path / "compiled.png").read_bytes()

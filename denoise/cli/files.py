@@ -52,8 +52,9 @@ def _file_options(domain: str) -> list[Callable]:
         click.option("--strength", default=1.0, show_default=True, type=click.FloatRange(0.0, 1.0),
                      help="Blend: 0 returns the input, 1 the fully denoised output."),
         click.option("--compile", "compile_model", is_flag=True,
-                     help="Compile the model with torch.compile first: 2 to 13 s on a CPU, after which a tile or "
-                          "chunk took 6 to 15 % less time there; for long runs (benchmarks/compile_speed.py)."),
+                     help="Compile the model with torch.compile first: 2 to 13 s on a CPU, after which a "
+                          f"{'tile' if domain == 'image' else 'chunk'} took 6 to 15 % less time there; for long "
+                          "runs (benchmarks/compile_speed.py)."),
         click.option("--workers", default=None, type=click.IntRange(1),
                      help="Threads that decode and encode files while the model runs.  [default: the CPU count, "
                           "at most 8]"),

@@ -168,7 +168,11 @@ def _audio_extras(ex: Extras, src: Path, dst: Path, rec: dict[str, Any], index: 
     from denoise.visuals import read_preview, save_figure, spectrogram_figure
 
     if ex.estimates or ex.report is not None:
-        rec["noise_before"], rec["noise_after"] = estimate_file(src, "audio"), estimate_file(dst, "audio")
+        try:
+            rec["noise_before"], rec["noise_after"] = estimate_file(src, "audio"), estimate_file(dst, "audio")
+        except io.InputError as exc:  # too short or silent to judge: the pictures are still made
+            rec["noise_before"] = rec["noise_after"] = None
+            rec["noise_unknown"] = str(exc)
     if not (ex.spectrogram or ex.report is not None):
         return
     (before, sr), (after, _) = read_preview(src), read_preview(dst)

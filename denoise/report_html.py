@@ -56,6 +56,8 @@ def _e(value: Any) -> str:
 def noise_summary(rec: dict[str, Any]) -> str:
     """'σ 24.8 → 2.1' or 'SNR 5.0 → 21.3 dB, floor -41.0 → -63.2 dBFS' or ''."""
     b, a = rec.get("noise_before"), rec.get("noise_after")
+    if rec.get("noise_unknown"):
+        return f"noise not estimated: {rec['noise_unknown']}"
     if not b or not a:
         return ""
     if "sigma" in b:

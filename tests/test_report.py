@@ -13,6 +13,8 @@ import soundfile as sf
 
 from tests.conftest import run, smooth_image, speechlike, write_image
 
+SR_TEST = 16000
+
 
 class _Page(HTMLParser):
     """Every attribute value, tag and text of a page; fails on markup the parser cannot take."""
@@ -203,3 +205,12 @@ def test_a_thousand_files_make_a_light_page():
     page = render("image", {"totals": {"done": 1000, "failed": 0, "skipped": 0, "seconds": 1.0}}, records, {})
     assert time.perf_counter() - t0 < 2.0
     assert len(page.encode()) / 1000 < 3000  # bytes of HTML per file; the pictures load lazily
+
+
+def test_audio_too_short_to_estimate_still_gets_its_entry(tmp_path, audio_ckpt):
+    sf.write(tmp_path / "blip.wav", speechlike(0.1, SR_TEST), SR_TEST)  # under 4 frames of the estimator
+    r = run("audio", tmp_path / "blip.wav", "--model", audio_ckpt, "--report", tmp_path / "r.html", "--spectrogram")
+    assert r.exit_code == 0 and "warning" not in r.output
+    page = check_page(tmp_path / "r.html", [tmp_path / "blip.wav"])
+    assert "noise not estimated: too short" in " ".join(page.text)
+    assert len([a for t, a in page.tags if t == "audio"]) == 2 and (tmp_path / "blip.denoised.spectrogram.png").is_file()

@@ -20,28 +20,21 @@ os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="induct
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, parser, table  # noqa: E402
+from _common import best_time, machine, parser, table  # noqa: E402
 
 from denoise import checkpoint  # noqa: E402
 from denoise.device import autocast  # noqa: E402
 
 
-def _time(model: torch.nn.Module, x: torch.Tensor, repeat: int = 8) -> float:
-    """The fastest of ``repeat`` passes after a first one: the least disturbed by other work."""
-    def once() -> torch.Tensor:
+def _time(model: torch.nn.Module, x: torch.Tensor) -> float:
+    """The fastest of 8 passes after a first one (``best_time``): the least disturbed by other work."""
+    def once() -> None:
         with torch.inference_mode(), autocast(x.device):
-            y = model(x)
+            model(x)
         if x.device.type == "cuda":
             torch.cuda.synchronize()
-        return y
 
-    once()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        once()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    return best_time(once, repeat=8)
 
 
 def main() -> None:

@@ -69,16 +69,17 @@ def _release(device: torch.device) -> None:
 
 
 # ----------------------------------------------------------------------------------------- tensor core
-def denoise_tensor(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def denoise_tensor(model: nn.Module, x: torch.Tensor, level: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Runs ``model`` on a batch already shaped for it: images (B, C, H, W), audio (B, T) at the model's
     rate. The batch is moved to the model's device, run under inference mode (autocast on CUDA), and the
-    result comes back as float32 on the CPU.
+    result comes back as float32 on the CPU. ``level`` (B, 1), audio only: the level each item is to be
+    normalised by instead of its own RMS (see ``SpectralMaskDenoiser.features``).
 
     When the device runs out of memory, the batch is split in halves and each half retried, down to one
     item; only a single item that does not fit raises (the callers then shrink tiles or give up)."""
     device = next(model.parameters()).device
     try:
-        return _run_batch(model, x, device)
+        return _run_batch(model, x, device, level)
     except RuntimeError as exc:
         if not _torch_out_of_memory(exc):
             raise
@@ -88,13 +89,15 @@ def denoise_tensor(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         half = x.shape[0] // 2
         log.info("out of %s memory with a batch of %d: retrying as %d + %d", device.type, x.shape[0], half,
                  x.shape[0] - half)
-        return torch.cat([denoise_tensor(model, x[:half]), denoise_tensor(model, x[half:])])
+        parts = [(x[:half], None if level is None else level[:half]), (x[half:], None if level is None else level[half:])]
+        return torch.cat([denoise_tensor(model, xs, ls) for xs, ls in parts])
 
 
-def _run_batch(model: nn.Module, x: torch.Tensor, device: torch.device) -> torch.Tensor:
+def _run_batch(model: nn.Module, x: torch.Tensor, device: torch.device,
+               level: Optional[torch.Tensor] = None) -> torch.Tensor:
     with torch.inference_mode(), autocast(device):
         xin = x.to(device, non_blocking=True).float()
-        y = model(xin).float()
+        y = (model(xin) if level is None else model(xin, level=level.to(device).float())).float()
     if not torch.isfinite(y.sum()):  # one pass, no mask: the sum of finite outputs in [0, 1] is finite
         raise io.InputError("the model produced NaN or Inf values; nothing was written")
     return y.cpu()
@@ -217,10 +220,12 @@ def _chunk_weight(start: int, stop: int, lo: int, hi: int, fade: int, first: boo
     return w.astype(np.float32)
 
 
-def _run_windows(model: nn.Module, windows: list[np.ndarray], sr: int, strength: float) -> list[np.ndarray]:
+def _run_windows(model: nn.Module, windows: list[np.ndarray], sr: int, strength: float,
+                 levels: Optional[list[np.ndarray]] = None) -> list[np.ndarray]:
     """Denoises (channels, L) windows at rate ``sr``: resampled to the model's rate, every channel of
     every window as one batch item (windows of equal length share a batch), resampled back, and mixed
-    with the window's own samples by ``strength`` (linear, so the cross-fade of the chunks keeps it)."""
+    with the window's own samples by ``strength`` (linear, so the cross-fade of the chunks keeps it).
+    ``levels``: per window, the (channels,) level to normalise by instead of the window's own RMS."""
     from denoise.dsp import resample
 
     msr = model.sample_rate
@@ -231,7 +236,9 @@ def _run_windows(model: nn.Module, windows: list[np.ndarray], sr: int, strength:
     for length, idx in by_len.items():
         stack = np.concatenate([windows[i] for i in idx], axis=0)  # (sum channels, L)
         x = resample(stack, sr, msr)
-        y_model = denoise_tensor(model, torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
+        level = None if levels is None else torch.from_numpy(
+            np.concatenate([levels[i] for i in idx]).astype(np.float32)[:, None])
+        y_model = denoise_tensor(model, torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), level).numpy()
         y = _fit(resample(y_model, msr, sr), length)
         if sr > msr and getattr(model, "stft_cfg", None) is not None:
             y = y + _high_band(model, stack, x, y_model, sr)
@@ -280,12 +287,16 @@ def _high_band(model: nn.Module, stack: np.ndarray, x: np.ndarray, y_model: np.n
 class Chunking:
     """How audio is cut: chunks of ``chunk`` seconds, ``context`` seconds more on each side computed and
     thrown away, ``fade`` seconds of cross-fade each side of a boundary. ``merge_tail``: a last chunk
-    shorter than half a chunk joins the one before (files; it needs half a chunk of look-ahead)."""
+    shorter than half a chunk joins the one before (files; it needs half a chunk of look-ahead).
+    ``level``: short windows normalised by their own RMS are seen at another scale than in a file run's
+    10 s chunks; with ``level`` > 0 the RMS of that many seconds up to the window's end is used instead
+    (streams only)."""
 
     chunk: float = DEFAULT_CHUNK_SECONDS
     context: float = CONTEXT_SECONDS
     fade: float = FADE_SECONDS
     merge_tail: bool = True
+    level: float = 0.0  # > 0: normalise by the RMS of the last this many seconds, not the window's own
 
     def samples(self, rate: int) -> tuple[int, int, int]:
         """(chunk, context, fade) in samples at ``rate``, as ``stream_audio`` rounds them."""
@@ -408,6 +419,13 @@ class _Buffer:
         self.parts = [data]
         return data[:, a - self.start : b - self.start].copy()
 
+    def rms(self, span: int) -> np.ndarray:
+        """(channels,) RMS of the last ``span`` samples read (non-finite ones as silence)."""
+        data = np.concatenate(self.parts, axis=1) if len(self.parts) > 1 else self.parts[0]
+        self.parts = [data]
+        tail = np.nan_to_num(data[:, -span:].astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        return np.sqrt(np.mean(tail**2, axis=1))
+
     def drop_before(self, pos: int) -> None:
         """Forgets samples before ``pos``: memory stays that of one chunk and its context."""
         if pos > self.start and self.parts:
@@ -452,8 +470,9 @@ def stream_audio_blocks(
         bad = ~np.isfinite(window)
         nonfinite |= bool(bad.any())
         window[bad] = 0.0
-        joiner.add(len(bounds) - 2, a, _run_windows(model, [window], sample_rate, strength)[0])
-        buf.drop_before(max(0, bounds[-1] - ctx - fade))
+        levels = None if not chunking.level else [buf.rms(int(chunking.level * sample_rate))]
+        joiner.add(len(bounds) - 2, a, _run_windows(model, [window], sample_rate, strength, levels)[0])
+        buf.drop_before(max(0, bounds[-1] - ctx - fade - int(chunking.level * sample_rate)))
     return nonfinite
 
 

@@ -388,3 +388,33 @@ def test_full_band_audio_keeps_a_high_band_gained_like_the_models_top_octave(aud
     assert 1e-4 * high(x) < high(y) <= 1.05 * high(x)
     y_quiet = denoise_audio_array(model, 0.001 * x, sr)
     np.testing.assert_allclose(y_quiet / 0.001, y, atol=1e-4 * np.abs(y).max())
+
+
+def test_streams_normalised_by_a_longer_level_come_closer_to_the_file_run():
+    """Short windows each scaled by their own RMS are seen at other levels than in a file run's 10 s
+    chunks; the RMS of the last 10.5 s brings the streamed output closer to the file's."""
+    from denoise import metrics
+    from denoise.checkpoint import load
+    from denoise.inference import Chunking, stream_audio_blocks
+
+    model = load("audio-speech")
+    t = np.arange(320000) / 16000
+    talk = speechlike(20.0, 16000) * (np.sin(2 * np.pi * t / 5) > 0)  # 2.5 s of speech, 2.5 s of pause
+    x = (talk + 0.01 * np.random.default_rng(0).standard_normal(320000))[None].astype(np.float32)
+
+    def run(chunking):
+        pos, out = [0], []
+
+        def source(k):
+            piece = x[:, pos[0] : pos[0] + k]
+            pos[0] += piece.shape[1]
+            return piece if piece.shape[1] else None
+
+        stream_audio_blocks(model, source, out.append, 16000, chunking=chunking)
+        return np.concatenate(out, axis=1)[0]
+
+    file_run = run(Chunking())
+    short = dict(chunk=0.1, context=0.2, fade=0.02, merge_tail=False)
+    own = metrics.si_sdr(file_run, run(Chunking(**short)))
+    longer = metrics.si_sdr(file_run, run(Chunking(**short, level=10.5)))
+    assert longer > own + 1.0, (own, longer)

@@ -296,7 +296,7 @@ def image(**kw: Any) -> None:
 @click.option("--channels", type=click.IntRange(1), default=None, help="Channels of raw PCM on standard input.")
 @click.option("--stream", is_flag=True,
               help="Standard input only: short chunks, each written as soon as it is done (0.32 s of delay plus "
-                   "about 14 ms of compute per 0.1 s on one core), for live audio. The output differs slightly "
+                   "11 to 13 ms of compute per 0.1 s on one core), for live audio. The output differs slightly "
                    "from a file run (benchmarks/streaming.py).")
 @click.option("--spectrogram", is_flag=True,
               help="Also write NAME.spectrogram.png beside each output: spectrograms before and after (the "

@@ -27,7 +27,8 @@ class Denoiser(Protocol):
     - ``size_multiple``: image sides are padded to a multiple of it inside the model; tiles are aligned to
       it, since a U-Net is only shift-equivariant for shifts that are multiples of its down-sampling.
     - ``sample_rate``: the rate audio models work at (None for images).
-    - calling it: images (B, C, H, W) -> (B, C, H, W), the denoised image; audio (B, T) -> (B, T).
+    - calling it: images (B, C, H, W) -> (B, C, H, W), the denoised image; audio (B, T) -> (B, T), with an
+      optional ``level=`` (B, 1) to normalise by instead of each item's own RMS (streams pass a longer one).
     - ``aux_loss()``: the architecture's own training loss for the last forward pass (a VAE's KL), or None.
     """
 
@@ -105,9 +106,11 @@ class SpectralMaskDenoiser(_Wrapper):
     def domain(self) -> str:
         return "audio"
 
-    def features(self, wave: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
-        """Level-normalised log power: (B, F, N) complex -> (B, 1, F, N) real, roughly in [-3, 1]."""
-        scale = dsp.rms(wave).unsqueeze(-1)  # (B, 1, 1)
+    def features(self, wave: torch.Tensor, spec: torch.Tensor, level: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Level-normalised log power: (B, F, N) complex -> (B, 1, F, N) real, roughly in [-3, 1]. The level
+        is the RMS of ``wave``, or ``level`` (B, 1) when given: a stream cut into short windows passes the
+        level of a longer stretch, so that each window is seen at the scale a file run would see it."""
+        scale = (dsp.rms(wave) if level is None else level.clamp_min(1e-5)).unsqueeze(-1)  # (B, 1, 1)
         power = (spec.abs() / scale).pow(2)
         return (0.1 * torch.log(power + dsp.EPS)).unsqueeze(1)
 
@@ -116,12 +119,14 @@ class SpectralMaskDenoiser(_Wrapper):
         wave: torch.Tensor,
         spec: torch.Tensor,
         feature_transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+        level: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """(B, T) waveform and a (B, F, N) complex spectrogram -> the (B, F, N) masked estimate. ``spec`` is
         normally ``stft(wave)``; self-supervised training passes one with blind-spot bins replaced, so the
         estimate at those bins cannot depend on their own noisy values. ``feature_transform`` corrupts
-        only the network's input (time-frequency masking in supervised training)."""
-        feats = self.features(wave, spec)
+        only the network's input (time-frequency masking in supervised training); ``level``: see
+        :meth:`features`."""
+        feats = self.features(wave, spec, level)
         if feature_transform is not None:
             feats = feature_transform(feats)
         logits = self.net(feats).squeeze(1).float()  # (B, F, N)
@@ -134,12 +139,13 @@ class SpectralMaskDenoiser(_Wrapper):
         wave: torch.Tensor,
         feature_transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
         spectrum: Optional[torch.Tensor] = None,
+        level: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """(B, T) -> (B, T) denoised waveform. Given ``spectrum`` (B, F, N) instead of ``stft(wave)``
         (self-supervised training's blind-spot input), returns the (B, F, N) spectrum estimate: it goes
-        through ``forward`` so that DistributedDataParallel sees the call."""
+        through ``forward`` so that DistributedDataParallel sees the call. ``level``: see :meth:`features`."""
         if spectrum is not None:
-            return self.estimate_spectrum(wave, spectrum, feature_transform)
+            return self.estimate_spectrum(wave, spectrum, feature_transform, level)
         spec = dsp.stft(wave, self.stft_cfg)
-        est = self.estimate_spectrum(wave, spec, feature_transform)
+        est = self.estimate_spectrum(wave, spec, feature_transform, level)
         return dsp.istft(est, self.stft_cfg, wave.shape[-1])

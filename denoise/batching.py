@@ -114,8 +114,6 @@ class ImageBatcher:
             yield from self._added(pic, a, b, out)
 
     def _run_part(self, run: Callable, pic: _Picture, a: int, b: int) -> Iterator[tuple[Any, Any]]:
-        if id(pic) not in self.pending:
-            return
         try:
             out = run(pic.model, pic.tiled.items(a, b))
         except Exception:  # noqa: BLE001 -- this picture alone

@@ -152,14 +152,23 @@ def image_noise(pixels: np.ndarray) -> ImageNoise:
 
 
 # ------------------------------------------------------------------------------------------------- audio
+def power_frames(audio: np.ndarray, n: int, hop: int, remove_mean: bool = False) -> np.ndarray:
+    """(..., T) -> (..., frames, n // 2 + 1): the power spectra of Hann-windowed frames of ``n`` samples every
+    ``hop``, each frame's mean removed first when asked (numpy, for analysis and pictures; the models'
+    own STFT is ``dsp.stft``)."""
+    frames = np.lib.stride_tricks.sliding_window_view(audio, n, axis=-1)[..., ::hop, :]
+    if remove_mean:
+        frames = frames - frames.mean(axis=-1, keepdims=True)
+    return np.abs(np.fft.rfft(frames * np.hanning(n), axis=-1)) ** 2
+
+
 def _power_frames(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """(frames, bins) power spectra of every channel's Hann-windowed, mean-removed frames, and per bin the
-    weight that turns a sum over bins into mean-square amplitude per sample (Parseval, one-sided)."""
+    """(frames, bins) power spectra of every channel's Hann-windowed, mean-removed frames (a DC offset is
+    not noise), and per bin the weight that turns a sum over bins into mean-square amplitude per sample
+    (Parseval, one-sided)."""
     n = max(16, int(FRAME_SECONDS * sample_rate))
     window = np.hanning(n)
-    frames = np.lib.stride_tricks.sliding_window_view(audio, n, axis=-1)[..., :: n // 2, :].reshape(-1, n)
-    frames = (frames - frames.mean(axis=1, keepdims=True)) * window  # a DC offset is not noise
-    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
+    power = power_frames(audio, n, n // 2, remove_mean=True).reshape(-1, n // 2 + 1)
     weight = np.full(power.shape[1], 2.0)
     weight[0] = 1.0
     if n % 2 == 0:
@@ -203,7 +212,7 @@ def estimate_file(path: Any, domain: Optional[str] = None) -> dict[str, Any]:
     from denoise import io
 
     path = Path(path)
-    domain = domain or ("audio" if path.suffix.lower() in io.AUDIO_EXTS else "image")
+    domain = domain or io.domain_of(path)
     if domain == "image":
         return image_noise(io.read_image(path).pixels).as_dict()
     info = io.audio_info(path)

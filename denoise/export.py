@@ -101,10 +101,7 @@ def export_onnx(model: nn.Module, dst: Path, overwrite: bool = False, opset: int
 
     module, example, name_in, name_out = _graph(model)
     module = module.to("cpu", memory_format=torch.contiguous_format).eval()
-    axes = {0: "batch", 2: "height" if model.domain == "image" else "freq",
-            3: "width" if model.domain == "image" else "frames"}
-    if model.domain == "audio":
-        axes.pop(2)
+    axes = {0: "batch", 2: "height", 3: "width"} if model.domain == "image" else {0: "batch", 3: "frames"}
     with io.atomic_output(Path(dst), overwrite) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's notices; the result is checked below
         torch.onnx.export(module, (example,), str(tmp), input_names=[name_in], output_names=[name_out],

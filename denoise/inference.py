@@ -339,10 +339,8 @@ def stream_audio(
         ks = list(range(g, min(g + batch_size, len(bounds) - 1)))
         spans = [(max(0, bounds[k] - ctx), min(n_frames, bounds[k + 1] + ctx)) for k in ks]
         windows = [read(a, b) for a, b in spans]
-        for w in windows:  # one bad sample must not spread through the STFT into the whole chunk
-            bad = ~np.isfinite(w)
-            nonfinite |= bool(bad.any())
-            w[bad] = 0.0
+        for w in windows:
+            nonfinite |= _silence_nonfinite(w)
         try:
             results = _run_windows(model, windows, sample_rate, strength)
         except RuntimeError as exc:
@@ -382,17 +380,24 @@ class _CrossFade:
         self.pending = None if k == self.last else seg[:, split:]
 
 
+def _silence_nonfinite(block: np.ndarray) -> bool:
+    """Sets NaN and Inf samples to 0 in place (one bad sample must not spread through the STFT into the
+    whole chunk); returns whether there were any."""
+    bad = ~np.isfinite(block)
+    block[bad] = 0.0
+    return bool(bad.any())
+
+
 def _pass_through(read: Callable[[int, int], np.ndarray], write: Callable[[np.ndarray], None], n_frames: int,
                   sample_rate: int, name: str, progress: Optional[Callable[[int], None]]) -> bool:
     block = read(0, n_frames)
-    bad = ~np.isfinite(block)
-    block[bad] = 0.0
+    nonfinite = _silence_nonfinite(block)
     log.warning("%s: %.0f ms long, too short for the model to judge (under %.1f s): passed through unchanged",
                 name, 1000 * n_frames / sample_rate, MIN_AUDIO_SECONDS)
     write(block)
     if progress is not None:
         progress(n_frames)
-    return bool(bad.any())
+    return nonfinite
 
 
 class _Buffer:
@@ -414,23 +419,24 @@ class _Buffer:
                 self.parts.append(b)
                 self.end += b.shape[1]
 
+    def _joined(self) -> np.ndarray:
+        """Samples [start, end) as one (channels, n) array (the blocks read are joined once, when needed)."""
+        if len(self.parts) > 1:
+            self.parts = [np.concatenate(self.parts, axis=1)]
+        return self.parts[0]
+
     def read(self, a: int, b: int) -> np.ndarray:
-        data = np.concatenate(self.parts, axis=1) if len(self.parts) > 1 else self.parts[0]
-        self.parts = [data]
-        return data[:, a - self.start : b - self.start].copy()
+        return self._joined()[:, a - self.start : b - self.start].copy()
 
     def rms(self, span: int) -> np.ndarray:
         """(channels,) RMS of the last ``span`` samples read (non-finite ones as silence)."""
-        data = np.concatenate(self.parts, axis=1) if len(self.parts) > 1 else self.parts[0]
-        self.parts = [data]
-        tail = np.nan_to_num(data[:, -span:].astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        tail = np.nan_to_num(self._joined()[:, -span:].astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
         return np.sqrt(np.mean(tail**2, axis=1))
 
     def drop_before(self, pos: int) -> None:
         """Forgets samples before ``pos``: memory stays that of one chunk and its context."""
         if pos > self.start and self.parts:
-            data = np.concatenate(self.parts, axis=1)[:, pos - self.start :]
-            self.parts, self.start = [data], pos
+            self.parts, self.start = [self._joined()[:, pos - self.start :]], pos
 
 
 def stream_audio_blocks(
@@ -467,9 +473,7 @@ def stream_audio_blocks(
         buf.fill(bounds[-1] + ctx)
         a = max(0, lo - ctx)
         window = buf.read(a, min(buf.end, bounds[-1] + ctx))
-        bad = ~np.isfinite(window)
-        nonfinite |= bool(bad.any())
-        window[bad] = 0.0
+        nonfinite |= _silence_nonfinite(window)
         levels = None if not chunking.level else [buf.rms(int(chunking.level * sample_rate))]
         joiner.add(len(bounds) - 2, a, _run_windows(model, [window], sample_rate, strength, levels)[0])
         buf.drop_before(max(0, bounds[-1] - ctx - fade - int(chunking.level * sample_rate)))

@@ -14,7 +14,7 @@ import logging
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 from urllib.parse import quote
 
 import numpy as np
@@ -67,14 +67,14 @@ class Report:
 
 
 def versions() -> dict[str, str]:
+    """What a checkpoint records (``checkpoint.software_versions``), plus what the page's reader may need."""
     import PIL
     import soundfile
-    import torch
 
-    import denoise
+    from denoise.checkpoint import software_versions
 
-    return {"denoise": denoise.__version__, "python": platform.python_version(), "torch": torch.__version__,
-            "numpy": np.__version__, "Pillow": PIL.__version__, "soundfile": soundfile.__version__,
+    return {**software_versions(), "python": platform.python_version(), "numpy": np.__version__,
+            "Pillow": PIL.__version__, "soundfile": soundfile.__version__,
             "system": f"{platform.system()} {platform.machine()}",
             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
 
@@ -99,8 +99,12 @@ class Extras:
             require_matplotlib()
 
     @property
+    def wants_estimates(self) -> bool:
+        return self.estimates or self.report is not None
+
+    @property
     def reads_files(self) -> bool:
-        return self.estimates or self.compare or self.spectrogram or self.report is not None
+        return self.wants_estimates or self.compare or self.spectrogram
 
     def record(self, result: Any) -> dict[str, Any]:
         """The JSON-ready record of one :class:`~denoise.inference.FileResult`; for a finished file with
@@ -112,7 +116,7 @@ class Extras:
         if result.status == "done" and self.reads_files:
             make = _image_extras if self.domain == "image" else _audio_extras
             try:
-                make(self, Path(result.src), Path(result.dst), rec, len(self.records_so_far()))
+                make(self, Path(result.src), Path(result.dst), rec)
             except Exception as exc:  # noqa: BLE001 -- the output is written; only the extras are lost
                 log.debug("extras of %s", result.dst, exc_info=True)
                 rec["extras_error"] = io.reason(exc)  # the caller says it (in its own words for options)
@@ -120,33 +124,27 @@ class Extras:
             self.report.records.append(rec)
         return rec
 
-    def records_so_far(self) -> list[dict[str, Any]]:
-        return [] if self.report is None else self.report.records
-
     def picture_path(self, dst: Path, kind: str) -> Path:
         """``NAME.compare.png`` / ``NAME.spectrogram.png`` beside the output ``NAME.EXT``."""
         return dst.with_name(f"{dst.stem}.{kind}.png")
 
 
-def _estimate(rec: dict[str, Any], before: Callable[[], Any], after: Callable[[], Any]) -> None:
-    rec["noise_before"] = before().as_dict()
-    rec["noise_after"] = after().as_dict()
-
-
-def _image_extras(ex: Extras, src: Path, dst: Path, rec: dict[str, Any], index: int) -> None:
+def _image_extras(ex: Extras, src: Path, dst: Path, rec: dict[str, Any]) -> None:
     from denoise.estimate import image_noise
     from denoise.visuals import compare_picture, pick_crop, save_picture
 
     before, after = io.read_image(src).pixels, io.read_image(dst).pixels
-    if ex.estimates or ex.report is not None:
-        _estimate(rec, lambda: image_noise(before), lambda: image_noise(after))
+    if ex.wants_estimates:
+        rec["noise_before"], rec["noise_after"] = image_noise(before).as_dict(), image_noise(after).as_dict()
+    if not (ex.compare or ex.report is not None):
+        return
     crop = pick_crop(after)
     if ex.compare:
         path = ex.picture_path(dst, "compare")
         save_picture(compare_picture(before, after, crop), path, ex.overwrite)
         rec["compare"] = str(path)
     if ex.report is not None:
-        rec["media"] = _image_media(ex.report, index, before, after, crop)
+        rec["media"] = _image_media(ex.report, len(ex.report.records), before, after, crop)
 
 
 def _image_media(report: Report, index: int, before: np.ndarray, after: np.ndarray, crop: Any) -> dict[str, Any]:
@@ -163,11 +161,11 @@ def _image_media(report: Report, index: int, before: np.ndarray, after: np.ndarr
     return media
 
 
-def _audio_extras(ex: Extras, src: Path, dst: Path, rec: dict[str, Any], index: int) -> None:
+def _audio_extras(ex: Extras, src: Path, dst: Path, rec: dict[str, Any]) -> None:
     from denoise.estimate import estimate_file
     from denoise.visuals import read_preview, save_figure, spectrogram_figure
 
-    if ex.estimates or ex.report is not None:
+    if ex.wants_estimates:
         try:
             rec["noise_before"], rec["noise_after"] = estimate_file(src, "audio"), estimate_file(dst, "audio")
         except io.InputError as exc:  # too short or silent to judge: the pictures are still made
@@ -181,7 +179,7 @@ def _audio_extras(ex: Extras, src: Path, dst: Path, rec: dict[str, Any], index: 
         save_figure(spectrogram_figure(before, after, sr, src.name), path, ex.overwrite)
         rec["spectrogram"] = str(path)
     if ex.report is not None:
-        rec["media"] = _audio_media(ex.report, index, before, after, sr, src.name)
+        rec["media"] = _audio_media(ex.report, len(ex.report.records), before, after, sr, src.name)
 
 
 def _audio_media(report: Report, index: int, before: np.ndarray, after: np.ndarray, sr: int,

@@ -40,12 +40,13 @@ def stream_latency_seconds(chunking: Chunking = STREAM_CHUNKING) -> float:
 
 _SUBTYPE_OF = {"u8": "PCM_U8", "s16le": "PCM_16", "s24le": "PCM_24", "s32le": "PCM_32", "f32le": "FLOAT",
                "f64le": "DOUBLE"}
+_PCM_OF = {v: k for k, v in _SUBTYPE_OF.items()}
 
 
 def _pcm_of(subtype: str) -> str:
     """The PCM sample format closest to a libsndfile subtype (FLAC 16 bit -> s16le; anything unknown, such
     as Vorbis or MP3, -> f32le, which loses nothing)."""
-    return {v: k for k, v in _SUBTYPE_OF.items()}.get(subtype, "f32le")
+    return _PCM_OF.get(subtype, "f32le")
 
 
 @contextlib.contextmanager

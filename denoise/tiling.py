@@ -79,7 +79,6 @@ class TiledImage:
         # channels first, as the results come (no strided copies); a single tile needs no blending at all
         self.out = None if len(self.positions) == 1 else np.zeros((c, hp, wp), np.float32)
         self.norm = None if len(self.positions) == 1 else np.zeros((hp, wp), np.float32)
-        self.per_tile = 1 if mc == c or mc == 3 else c  # model items per tile
         self.done = 0  # tiles added so far
 
     @property
@@ -91,7 +90,8 @@ class TiledImage:
         return len(self.positions)
 
     def items(self, first: int, stop: int) -> torch.Tensor:
-        """The model inputs of tiles ``first``..``stop - 1``: (n·per_tile, mc, th, tw)."""
+        """The model inputs of tiles ``first``..``stop - 1``: (n, mc, th, tw), or (n·c, 1, th, tw) for a gray
+        model on c channels."""
         tiles = torch.stack([self.chw[:, y : y + self.th, x : x + self.tw] for y, x in self.positions[first:stop]])
         if self.mc == self.c:
             return tiles
@@ -100,7 +100,7 @@ class TiledImage:
         return tiles.repeat(1, 3, 1, 1)
 
     def add(self, results: torch.Tensor) -> None:
-        """The model outputs of the next tiles in order ((n·per_tile, mc, th, tw), float32 on the CPU)."""
+        """The model outputs of the next tiles in order (shaped as :meth:`items`, float32 on the CPU)."""
         if self.mc != self.c:
             results = results.reshape(-1, self.c, self.th, self.tw) if self.mc == 1 else \
                 results.mean(dim=1, keepdim=True)

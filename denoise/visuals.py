@@ -166,12 +166,13 @@ def write_preview(mono: np.ndarray, sample_rate: int, dst: Path, overwrite: bool
 
 def _power_db(mono: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(freqs, times, dB) of a Hann STFT with 32 ms frames and 8 ms hops, in dB relative to full scale."""
+    from denoise.estimate import power_frames
+
     n = max(64, int(0.032 * sample_rate))
     hop = max(1, n // 4)
     if len(mono) < n:
         mono = np.pad(mono, (0, n - len(mono)))
-    frames = np.lib.stride_tricks.sliding_window_view(mono, n)[::hop] * np.hanning(n)
-    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2 / (np.sum(np.hanning(n)) ** 2 / 4)
+    power = power_frames(mono, n, hop) / (np.sum(np.hanning(n)) ** 2 / 4)  # a full-scale sine: 0 dB
     freqs = np.fft.rfftfreq(n, 1.0 / sample_rate)
     times = (np.arange(power.shape[0]) * hop + n / 2) / sample_rate
     return freqs, times, 10 * np.log10(np.maximum(power.T, 1e-12))

@@ -58,7 +58,7 @@ def _record(path: Path, found: dict[str, Any] | None, error: str | None = None) 
     from denoise import io
 
     rec: dict[str, Any] = dict.fromkeys(_COLUMNS)
-    rec.update(path=str(path), domain="audio" if path.suffix.lower() in io.AUDIO_EXTS else "image", error=error)
+    rec.update(path=str(path), domain=io.domain_of(path), error=error)
     rec.update(found or {})
     return rec
 

@@ -159,7 +159,7 @@ def _shard(kw: dict[str, Any]) -> Any:
 
 def _my_share(run: _Run, plan: Any, domain: str) -> list:
     """The jobs of this rank: the same plan on every rank (checked), split by size."""
-    from denoise import io, sharding
+    from denoise import sharding
 
     if not run.shard.enabled:
         return plan.jobs
@@ -167,7 +167,7 @@ def _my_share(run: _Run, plan: Any, domain: str) -> list:
     if not sharding.same_plan_everywhere(run.shard, listed):
         fail("the ranks found different files to do (were files written or removed meanwhile?); run again",
              EXIT_FAILED)
-    size_of = io.audio_seconds if domain == "audio" else io.image_megapixels
+    size_of = _weight(domain)[0]
     return sharding.share(plan.jobs, [size_of(j.src) for j in plan.jobs], run.shard)
 
 
@@ -210,17 +210,22 @@ def _report_header(run: _Run, kw: dict[str, Any], seconds: float) -> dict[str, A
             "media_folder": run.extras.report.media.name}
 
 
-def _denoise_jobs(run: _Run, jobs: list, kw: dict[str, Any]) -> None:
-    """Runs the jobs under a progress bar, emitting a record per file."""
+def _weight(domain: str) -> tuple[Callable[[Any], float], str]:
+    """What a file weighs, from its header, and the unit: for the progress bar and the ranks' shares."""
     from denoise import io
 
+    return (io.audio_seconds, "audio (seconds)") if domain == "audio" else (io.image_megapixels,
+                                                                             "images (megapixels)")
+
+
+def _denoise_jobs(run: _Run, jobs: list, kw: dict[str, Any]) -> None:
+    """Runs the jobs under a progress bar, emitting a record per file."""
     domain = run.domain
     show_bar = shows_bar(run.quiet)
     nl = "\n" if show_bar else ""  # start a fresh line below the progress bar
     # what each file adds to the bar: seconds of audio or megapixels, so that one long recording or large
     # photo moves the bar too (fed chunk by chunk or tile batch by tile batch)
-    size_of, unit = ((io.audio_seconds, "audio (seconds)") if domain == "audio" else
-                     (io.image_megapixels, "images (megapixels)"))
+    size_of, unit = _weight(domain)
     sizes = {job.src: size_of(job.src) if show_bar else 1.0 for job in jobs}
     total = sum(sizes.values())
     options = {k: kw[k] for k in ("overwrite", "skip_existing", "strength", "batch_size")}

@@ -12,7 +12,7 @@ from denoise.io.atomic import FOREIGN_TEMP_AGE, MACHINE_ID, atomic_output, creat
 from denoise.io.audio import (AudioInfo, Reader, Writer, audio_format_for, audio_info, audio_seconds, open_reader,
                               open_writer, output_audio_format, read_audio)
 from denoise.io.base import (AUDIO_EXTS, DENOISED_TAG, IMAGE_EXTS, PICTURE_TAGS, UNREADABLE_EXTS, InputError,
-                             OutputExists, is_report_media, reason)
+                             OutputExists, domain_of, is_report_media, reason)
 from denoise.io.images import (ImageData, image_channels, image_format_for, image_megapixels, max_image_pixels,
                                read_image, save_image, write_image, write_png16)
 from denoise.io.planning import (Job, Plan, existing_output, list_files, plan, plan_jobs, refuse_unwritable,
@@ -21,7 +21,7 @@ from denoise.io.planning import (Job, Plan, existing_output, list_files, plan, p
 __all__ = [
     "AUDIO_EXTS", "DENOISED_TAG", "FOREIGN_TEMP_AGE", "IMAGE_EXTS", "MACHINE_ID", "UNREADABLE_EXTS", "AudioInfo",
     "ImageData", "InputError", "Job", "OutputExists", "Plan", "Reader", "Writer", "atomic_output",
-    "audio_format_for", "audio_info", "audio_seconds", "create_temp", "existing_output", "fsync_file",
+    "audio_format_for", "audio_info", "audio_seconds", "create_temp", "domain_of", "existing_output", "fsync_file",
     "image_channels", "image_format_for", "image_megapixels", "is_report_media", "PICTURE_TAGS", "reason",
     "list_files", "max_image_pixels", "open_reader", "open_writer", "output_audio_format", "plan", "plan_jobs",
     "read_audio", "read_image", "refuse_unwritable", "remove_stale_temps", "save_image", "settle_existing",

@@ -27,6 +27,11 @@ UNREADABLE_EXTS = {
 }
 
 
+def domain_of(path: Path) -> str:
+    """"audio" for an audio extension, else "image": the kind of a file named on its own."""
+    return "audio" if Path(path).suffix.lower() in AUDIO_EXTS else "image"
+
+
 class InputError(ValueError):
     """A problem with one input or output file, or input array, reported to the user as one line. A
     ValueError, so that API callers catch bad input the usual way."""

@@ -120,6 +120,8 @@ class CorruptionConfig(_Dictable):
     p_hum: float = 0.1
     p_clicks: float = 0.1
     p_tf_mask: float = 0.2
+    p_transient: float = 0.0  # synthetic sirens, horns, impacts over the noise (denoise.noise.transients)
+    p_eq: float = 0.0  # the noise through a random equaliser (denoise.noise.random_eq)
     gain_db_range: tuple[float, float] = (-40.0, 0.0)
 
 
@@ -129,6 +131,9 @@ PRECISIONS = ("auto", "fp32", "bf16")
 # salt-and-pepper and dropout corruptions), mse (what PSNR scores) or psnr (minus each patch's PSNR).
 # Audio always uses the spectral loss of denoise.train.
 IMAGE_LOSSES = ("l1", "mse", "psnr")
+# Supervised audio losses (denoise.losses): spectral (the default: compressed-magnitude L1 at the model's
+# STFT plus a waveform L1) or multires (that at three STFT sizes, plus SI-SDR).
+AUDIO_LOSSES = ("spectral", "multires")
 MIN_PATCH_SIZE = 8  # pixels or samples: the smallest crop --patch-size accepts
 
 
@@ -206,11 +211,12 @@ class TrainConfig(_Dictable):
             raise ConfigError(f"max_time must be > 0 seconds, got {self.max_time}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if self.loss is not None and self.loss not in IMAGE_LOSSES:
-            raise ConfigError(f"loss must be one of {', '.join(IMAGE_LOSSES)}, got {self.loss!r}")
-        if self.loss is not None and (self.domain != "image" or self.self_supervised):
-            raise ConfigError("loss= applies to supervised image training only (audio uses its spectral loss, "
-                              "self_supervised=True its blind-spot MSE)")
+        known = IMAGE_LOSSES if self.domain == "image" else AUDIO_LOSSES
+        if self.loss is not None and self.loss not in known:
+            raise ConfigError(f"loss for {self.domain} must be one of {', '.join(known)}, got {self.loss!r}")
+        if self.loss is not None and self.self_supervised:
+            raise ConfigError("loss= applies to supervised training only (self_supervised=True uses its "
+                              "blind-spot loss)")
         if self.patch_size is None:
             # images: pixels per side; audio: samples at sample_rate (2 s)
             self.patch_size = 64 if self.domain == "image" else 2 * self.sample_rate

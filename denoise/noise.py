@@ -281,6 +281,71 @@ def clicks(shape: tuple[int, int], sample_rate: int, gen: torch.Generator) -> to
     return out / out.pow(2).mean(-1, keepdim=True).sqrt().clamp_min(1e-8)
 
 
+def transients(shape: tuple[int, int], sample_rate: int, gen: torch.Generator) -> torch.Tensor:
+    """Synthetic non-stationary noise, one kind per row, the kinds that a slowly adapting noise estimate
+    misses: a siren (a harmonic tone whose pitch sweeps up and down), horn or bark-like bursts (harmonic
+    tones of 0.1-1.5 s, pitch falling), or impacts (noise bursts decaying in 5-80 ms: shots, slams,
+    dishes, keys). (B, T), unit RMS."""
+    b, t = shape
+    n = torch.arange(t, dtype=torch.float32) / sample_rate
+    out = torch.zeros(shape)
+    for i in range(b):
+        kind = int(torch.randint(3, (), generator=gen))
+        u = torch.rand(8, generator=gen)
+        if kind == 0:  # siren
+            f = 500 + 900 * u[0] + (150 + 500 * u[1]) * torch.sin(2 * math.pi * (0.2 + 2.8 * u[2]) * n)
+            out[i] = _harmonics(torch.cumsum(f, 0) / sample_rate, 3)
+        elif kind == 1:  # horn / bark bursts
+            f = (250 + 650 * u[0]) * (1 - 0.3 * u[1] * (n % 1.0))
+            gate = _bursts(t, sample_rate, 0.1 + 1.4 * u[2], 0.5 + 2 * u[3], gen)
+            out[i] = _harmonics(torch.cumsum(f, 0) / sample_rate, 6) * gate
+        else:  # impacts
+            starts = _event_starts(t, (1 + 4 * u[0]) / sample_rate, gen) * torch.rand(t, generator=gen)
+            decay = torch.exp(-torch.arange(t) / ((0.005 + 0.075 * u[1]) * sample_rate))
+            env = torch.fft.irfft(torch.fft.rfft(starts, n=2 * t) * torch.fft.rfft(decay, n=2 * t), n=2 * t)[:t]
+            out[i] = env * torch.randn(t, generator=gen)
+    return out / out.pow(2).mean(-1, keepdim=True).sqrt().clamp_min(1e-8)
+
+
+def _harmonics(cycles: torch.Tensor, k: int) -> torch.Tensor:
+    """Sum of the first ``k`` harmonics (amplitude 1/h) of a tone whose phase is ``cycles`` (turns)."""
+    return sum(torch.sin(2 * math.pi * h * cycles) / h for h in range(1, k + 1))  # type: ignore[return-value]
+
+
+def _event_starts(t: int, p: float, gen: torch.Generator) -> torch.Tensor:
+    """(T,) 0/1: each sample starts an event with probability ``p``; at least one does."""
+    starts = (torch.rand(t, generator=gen) < p).float()
+    if not starts.any():
+        starts[int(torch.randint(t, (), generator=gen))] = 1.0
+    return starts
+
+
+def _bursts(t: int, sample_rate: int, length_s: float, per_s: float, gen: torch.Generator) -> torch.Tensor:
+    """(T,) 0/1 gate: bursts of ``length_s`` seconds starting about ``per_s`` times a second."""
+    starts = _event_starts(t, per_s / sample_rate, gen)
+    width = max(1, int(length_s * sample_rate))
+    count = torch.cumsum(starts, 0)
+    active = count - torch.cat([torch.zeros(min(width, t)), count[: max(0, t - width)]])  # starts in the last width
+    return (active > 0).float()
+
+
+def random_eq(noise: torch.Tensor, gen: torch.Generator, max_db: float = 12.0) -> torch.Tensor:
+    """(B, T) noise through a random smooth equaliser per row (a gain curve over log frequency, made of
+    three cosines, within about ±``max_db`` dB), so that the network does not learn the recorded
+    noises' particular spectra. Unit RMS out."""
+    b, t = noise.shape
+    spec = torch.fft.rfft(noise, dim=-1)
+    bins = spec.shape[-1]
+    logf = (torch.arange(bins, dtype=torch.float32) * (80.0 / bins)).log1p().view(1, -1) / math.log1p(80.0)
+    db = torch.zeros(b, spec.shape[-1])
+    for k in range(1, 4):
+        amp = (torch.rand(b, 1, generator=gen) * 2 - 1) * max_db / k
+        phase = torch.rand(b, 1, generator=gen) * 2 * math.pi
+        db = db + amp * torch.cos(math.pi * k * logf + phase)
+    out = torch.fft.irfft(spec * 10 ** (db / 20), n=t, dim=-1)
+    return out / out.pow(2).mean(-1, keepdim=True).sqrt().clamp_min(1e-8)
+
+
 def mix_at_snr(clean: torch.Tensor, noise: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
     """clean + noise scaled so that 10*log10(P_clean / P_noise) = snr_db (B,). (B, T)."""
     p_clean = clean.pow(2).mean(-1, keepdim=True).clamp_min(1e-10)
@@ -363,6 +428,12 @@ class AudioCorruption:
             noise = torch.where(use_rec, rec, synth)
         else:
             noise = synth
+        if cfg.p_eq > 0:
+            use_eq = (torch.rand(b, generator=gen) < cfg.p_eq).view(b, 1)
+            noise = torch.where(use_eq, random_eq(noise, gen), noise)
+        if cfg.p_transient > 0:
+            use_tr = (torch.rand(b, generator=gen) < cfg.p_transient).view(b, 1)
+            noise = torch.where(use_tr, 0.5 * noise + transients((b, t), self.sample_rate, gen), noise)
         extra_hum = (torch.rand(b, generator=gen) < cfg.p_hum).view(b, 1).float()
         extra_clk = (torch.rand(b, generator=gen) < cfg.p_clicks).view(b, 1).float()
         noise = noise + extra_hum * 0.7 * hum((b, t), self.sample_rate, gen)

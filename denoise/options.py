@@ -15,7 +15,8 @@ _TRAIN_FIELDS = {"domain": "domain", "data_dirs": "data", "noise_dir": "noise_di
                  "seed": "seed", "precision": "precision", "loss": "loss", "self_supervised": "self_supervised",
                  "blind_spot_fraction": "blind_spot_fraction", "pairs": "pairs", "pairs_fraction": "pairs_fraction"}
 _FIELD_FLAGS = {field: "--" + param.replace("_dirs", "").replace("_", "-") for param, field in _TRAIN_FIELDS.items()}
-_FIELD_FLAGS.update({"p_camera": "--camera-noise", "overwrite": "--overwrite", "resume": "--resume",
+_CORRUPTION_FLAGS = {"camera_noise": "p_camera", "transient_noise": "p_transient", "noise_eq": "p_eq"}
+_FIELD_FLAGS.update({"p_camera": "--camera-noise", "p_transient": "--transient-noise", "p_eq": "--noise-eq", "overwrite": "--overwrite", "resume": "--resume",
                      "skip_existing": "--skip-existing", "save_every": "--eval-every", "raw_format": "--raw-format",
                      "rate": "--rate"})
 _BARE_FIELDS = frozenset(f for f in _FIELD_FLAGS if "_" in f) | {"lr", "steps", "epochs"}  # never plain words in errors
@@ -48,8 +49,8 @@ def train_fields(named: dict[str, Any], arch_args: Optional[dict[str, Any]]) -> 
     """The TrainConfig fields of the options in ``named`` (option name -> value), converted."""
     given: dict[str, Any] = {}
     for param, value in named.items():
-        if param == "camera_noise":
-            given["corruption"] = {"p_camera": value}
+        if param in _CORRUPTION_FLAGS:
+            given.setdefault("corruption", {})[_CORRUPTION_FLAGS[param]] = value
         elif param in _TRAIN_FIELDS:
             convert = {"data_dirs": list, "channels": int, "arch_args": lambda _: arch_args}.get(param)
             given[_TRAIN_FIELDS[param]] = convert(value) if convert and value is not None else value
@@ -64,7 +65,7 @@ def new_train_config(o: dict[str, Any], args: Optional[dict[str, Any]]) -> Any:
     terms of the options."""
     from denoise.config import ConfigError, CorruptionConfig, TrainConfig
 
-    fields = train_fields({k: v for k, v in o.items() if k in _TRAIN_FIELDS or k == "camera_noise"}, args)
+    fields = train_fields({k: v for k, v in o.items() if k in _TRAIN_FIELDS or k in _CORRUPTION_FLAGS}, args)
     if fields.get("steps") is None and fields.get("epochs") is None:
         fields["steps"] = 1000
     try:

@@ -2,8 +2,9 @@
 
 Audio flows through: WAV (also a stream of unknown length, as ffmpeg writes to a pipe) or raw PCM comes in,
 is denoised chunk by chunk as it arrives, and goes out in the same sample format, WAV or raw, each block
-flushed at once; memory holds one chunk. ``stream=True`` uses short chunks (:data:`STREAM_CHUNKING`) for
-a bounded delay. Images are read whole, then written in their own format or ``image_format``.
+flushed at once; memory holds one chunk. ``stream=True`` runs a causal model (crn) frame by frame
+(:mod:`denoise.realtime`, 40 ms of delay at the model's rate) and any other in short chunks
+(:data:`STREAM_CHUNKING`) for a bounded delay. Images are read whole, then written in their own format or ``image_format``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from torch import nn
 from denoise import io
 from denoise.inference import Chunking, ModelChoice, denoise_decoded, stream_audio_blocks
 from denoise.io.pipes import PcmFormat, PcmSink, PcmStream, read_wav_header
+from denoise.realtime import is_causal
 
 log = logging.getLogger(__name__)
 
@@ -101,14 +103,40 @@ def denoise_audio_stream(model: nn.Module, src: Union[BinaryIO, Path], dst: Unio
             frames += block.shape[1]
             write(block)
 
-        chunking = STREAM_CHUNKING if stream else Chunking()
-        if stream_audio_blocks(model, read, counted, fmt.rate, strength, chunking, name="standard input"):
+        if stream and is_causal(model):
+            nonfinite = _stream_frames(model, read, counted, fmt, strength)
+        else:
+            chunking = STREAM_CHUNKING if stream else Chunking()
+            nonfinite = stream_audio_blocks(model, read, counted, fmt.rate, strength, chunking, name="standard input")
+        if nonfinite:
             log.warning("%s: NaN or Inf samples were treated as silence", src if isinstance(src, Path) else "input")
     if stream_in is not None and stream_in.dropped_bytes:
         log.warning("standard input ended inside a frame: its last %d bytes were dropped", stream_in.dropped_bytes)
     if stream_in is not None and stream_in.ended_early:
         log.warning("standard input ended before the length its WAV header declared")
     return {"frames": frames, "sample_rate": fmt.rate, "channels": fmt.channels, "format": fmt.sample}
+
+
+def _stream_frames(model: nn.Module, read: Callable[[int], Optional[np.ndarray]],
+                   write: Callable[[np.ndarray], None], fmt: PcmFormat, strength: float) -> bool:
+    """A causal model, frame by frame (:class:`denoise.realtime.CausalStream`): blocks of one STFT hop are
+    read, and each output sample is written as soon as it is final. Returns True if NaN or Inf samples
+    were met (treated as silence)."""
+    from denoise.inference import _silence_nonfinite
+    from denoise.realtime import CausalStream
+
+    stream = CausalStream(model, fmt.rate, fmt.channels, strength)
+    block = max(1, round(model.stft_cfg.hop_length * fmt.rate / model.sample_rate))
+    nonfinite = False
+    while (b := read(block)) is not None and b.shape[1]:
+        nonfinite |= _silence_nonfinite(b)
+        out = stream.push(b)
+        if out.shape[1]:
+            write(out)
+    out = stream.finish()
+    if out.shape[1]:
+        write(out)
+    return nonfinite
 
 
 def _suffix_for(image_format: str) -> str:

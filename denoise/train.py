@@ -340,7 +340,10 @@ def _loss(run: _Step, noisy: torch.Tensor, clean: torch.Tensor, step: int) -> to
         else:
             fill = cfg.corruption.p_tf_mask
             est = run.ddp_model(noisy, feature_transform=lambda f: tf_mask(f, g, fill)).float()
-            loss = losses.spectral_loss(est, clean, noisy, run.model)
+            if cfg.loss == "multires":
+                loss = losses.multires_loss(est, clean, noisy)
+            else:
+                loss = losses.spectral_loss(est, clean, noisy, run.model)
         aux = run.model.aux_loss()
         return loss if aux is None else loss + aux.float()
 

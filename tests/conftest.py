@@ -29,7 +29,7 @@ def _logging_as_found():
     ours.setLevel(our_level)
 
 
-def _save(path: Path, domain: str, channels: int, output: str) -> Path:
+def _save(path: Path, domain: str, channels: int, output: str, arch: str = "dae") -> Path:
     from denoise.checkpoint import save_checkpoint
     from denoise.config import ModelConfig, STFTConfig
     from denoise.models import build_model
@@ -39,8 +39,9 @@ def _save(path: Path, domain: str, channels: int, output: str) -> Path:
         cfg = ModelConfig(arch="dae", domain="image", channels=channels, args={"width": 4, "depth": 2, "blocks": 1},
                           output=output)
     else:
-        cfg = ModelConfig(arch="dae", domain="audio", channels=1, args={"width": 4, "depth": 2, "blocks": 1},
-                          output="mask", sample_rate=16000, stft=STFTConfig())
+        args = {"width": 8, "depth": 3, "hidden": 16} if arch == "crn" else {"width": 4, "depth": 2, "blocks": 1}
+        cfg = ModelConfig(arch=arch, domain="audio", channels=1, args=args, output="mask", sample_rate=16000,
+                          stft=STFTConfig())
     model = build_model(cfg)
     save_checkpoint(path, model, {"model": cfg.to_dict(), "domain": domain})
     return path
@@ -64,6 +65,12 @@ def color_ckpt(models_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def audio_ckpt(models_dir: Path) -> Path:
     return _save(models_dir / "audio.pt", "audio", 1, "mask")
+
+
+@pytest.fixture(scope="session")
+def causal_audio_ckpt(models_dir: Path) -> Path:
+    """A small untrained causal audio model (crn), for frame-by-frame streaming."""
+    return _save(models_dir / "audio-crn.pt", "audio", 1, "mask", arch="crn")
 
 
 def smooth_image(h: int, w: int, c: int, seed: int = 0) -> np.ndarray:

@@ -39,20 +39,23 @@ def test_image_graph_matches_pytorch_on_any_size(tmp_path, name):
     assert meta["domain"] == "image" and len(meta["checkpoint_sha256"]) == 64
 
 
-def test_audio_graph_matches_the_network_and_says_its_recipe(tmp_path):
+@pytest.mark.parametrize("which", ["audio-speech", "causal_audio_ckpt"])
+def test_audio_graph_matches_the_network_and_says_its_recipe(tmp_path, request, which):
     from denoise import dsp
     from denoise.checkpoint import load
     from denoise.export import export_onnx, onnx_metadata
 
-    model = load("audio-speech", "audio").eval()
+    model = load(which if which == "audio-speech" else request.getfixturevalue(which), "audio").eval()
     path = export_onnx(model, tmp_path / "s.onnx")
-    wave = torch.from_numpy(speechlike(3.0, 16000))[None] + 0.01 * torch.randn(1, 48000)
-    spec = dsp.stft(wave, model.stft_cfg)
-    feats = model.features(wave, spec)
-    with torch.inference_mode():
-        expected = torch.sigmoid(model.net(feats)).numpy()
-    got = _session(path).run(None, {"features": feats.numpy()})[0]
-    assert np.abs(got - expected).max() <= 1e-4
+    for seconds in (3.0, 0.7, 11.0):  # the time axis is dynamic
+        n = int(seconds * 16000)
+        wave = torch.from_numpy(speechlike(seconds, 16000))[None] + 0.01 * torch.randn(1, n)
+        spec = dsp.stft(wave, model.stft_cfg)
+        feats = model.features(wave, spec)
+        with torch.inference_mode():
+            expected = torch.sigmoid(model.net(feats)).numpy()
+        got = _session(path).run(None, {"features": feats.numpy()})[0]
+        assert np.abs(got - expected).max() <= 1e-4
     meta = onnx_metadata(path)
     assert meta["sample_rate"] == "16000" and "n_fft" in meta["stft"] and "ISTFT" in meta["recipe"]
 

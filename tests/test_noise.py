@@ -61,3 +61,40 @@ def test_camera_noise_is_spatially_and_colour_correlated():
     right = torch.corrcoef(torch.stack([n[..., :, :-1].flatten(), n[..., :, 1:].flatten()]))[0, 1]
     channels = torch.corrcoef(torch.stack([n[:, 0].flatten(), n[:, 2].flatten()]))[0, 1]
     assert right > 0.2 and abs(channels) > 0.05
+
+
+def test_transients_are_unit_rms_and_come_and_go():
+    g = torch.Generator().manual_seed(0)
+    x = noise.transients((12, 32000), 16000, g)
+    assert x.shape == (12, 32000) and torch.isfinite(x).all()
+    torch.testing.assert_close(x.pow(2).mean(-1), torch.ones(12), atol=1e-4, rtol=1e-4)
+    frames = x.reshape(12, -1, 320).pow(2).mean(-1)  # 20 ms energies
+    spread = frames.amax(-1) / frames.median(-1).values.clamp_min(1e-12)
+    assert (spread > 10).sum() >= 3, "bursts and impacts: loud frames among quiet ones"
+    assert (spread < 3).sum() >= 1, "sirens: sounding throughout"
+
+
+def test_random_eq_reshapes_the_spectrum_and_keeps_the_level():
+    g = torch.Generator().manual_seed(0)
+    white = torch.randn(16, 16000, generator=g)
+    out = noise.random_eq(white, g)
+    torch.testing.assert_close(out.pow(2).mean(-1), torch.ones(16), atol=1e-4, rtol=1e-4)
+
+    def spread_db(x):  # loudest over quietest of 8 bands, per row
+        bands = torch.fft.rfft(x).abs().pow(2)[:, :8000].reshape(16, 8, 1000).mean(-1)
+        return 10 * torch.log10(bands.amax(-1) / bands.amin(-1))
+
+    assert spread_db(white).median() < 1 and spread_db(out).median() > 4
+
+
+def test_audio_corruption_adds_transients_and_eq_only_when_asked():
+    from denoise.config import CorruptionConfig
+
+    clean = torch.randn(4, 16000) * 0.1
+    base = noise.AudioCorruption(CorruptionConfig(), 16000)
+    rich = noise.AudioCorruption(CorruptionConfig(p_transient=1.0, p_eq=1.0), 16000)
+    a, _ = base(clean, None, torch.Generator().manual_seed(3))
+    again, _ = base(clean, None, torch.Generator().manual_seed(3))
+    b, _ = rich(clean, None, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(a, again)
+    assert not torch.allclose(a, b)

@@ -161,13 +161,29 @@ def test_psnr_loss_weights_each_patch_by_its_error_where_mse_favours_the_noisies
     assert gradient_ratio("psnr") == pytest.approx((0.01 / (0.01**2 + 1e-5)) / (0.1 / (0.1**2 + 1e-5)))  # ~9.1
 
 
-def test_loss_is_for_supervised_image_training_only() -> None:
-    with pytest.raises(ConfigError, match="loss= applies"):
+def test_loss_is_for_supervised_training_and_its_own_domain() -> None:
+    with pytest.raises(ConfigError, match="loss for audio must be one of spectral, multires"):
         TrainConfig(domain="audio", data=["x"], out="y", loss="mse")
+    with pytest.raises(ConfigError, match="loss for image must be one of"):
+        TrainConfig(domain="image", data=["x"], out="y", loss="multires")
     with pytest.raises(ConfigError, match="loss= applies"):
         TrainConfig(domain="image", data=["x"], out="y", loss="mse", self_supervised=True)
-    with pytest.raises(ConfigError, match="loss must be one of"):
+    with pytest.raises(ConfigError, match="loss for image must be one of"):
         TrainConfig(domain="image", data=["x"], out="y", loss="l2")
+    assert TrainConfig(domain="audio", data=["x"], out="y", loss="multires").loss == "multires"
+
+
+def test_multires_loss_prefers_the_better_estimate_at_any_level() -> None:
+    from denoise.losses import multires_loss
+
+    g = torch.Generator().manual_seed(0)
+    clean = torch.randn(2, 8000, generator=g)
+    noise = torch.randn(2, 8000, generator=g)
+    noisy = clean + noise
+    close, far = clean + 0.1 * noise, clean + 0.5 * noise
+    assert multires_loss(close, clean, noisy) < multires_loss(far, clean, noisy)
+    scaled = multires_loss(close * 0.01, clean * 0.01, noisy * 0.01)
+    assert scaled.item() == pytest.approx(multires_loss(close, clean, noisy).item(), rel=1e-4)
 
 
 # ------------------------------------------------------------------------- second reliability pass

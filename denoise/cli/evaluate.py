@@ -190,10 +190,10 @@ def _domain_of(model: str, inputs: tuple[str, ...]) -> str:
 def models(archs: bool, as_json: bool) -> None:
     """List the shipped models (domain, architecture, size, training data)."""
     if archs:
-        from denoise.models import available, default_arch_args, describe
+        from denoise.models import available, default_arch_args, describe, domains
 
         found = [{"arch": a, "summary": describe(a)["summary"],
-                  "defaults": {d: default_arch_args(d, a) for d in ("image", "audio")}} for a in available()]
+                  "defaults": {d: default_arch_args(d, a) for d in domains(a)}} for a in available()]
         if as_json:
             click.echo(json.dumps(found, indent=2))
             return

@@ -11,7 +11,7 @@ import click
 from click.core import ParameterSource
 
 from denoise.cli.common import EXIT_FAILED, EXIT_USAGE, device_option, fail, quiet_option, setup_logging, verbose_option
-from denoise.config import IMAGE_LOSSES, MIN_PATCH_SIZE, PRECISIONS
+from denoise.config import AUDIO_LOSSES, IMAGE_LOSSES, MIN_PATCH_SIZE, PRECISIONS
 from denoise.options import flags, new_train_config, train_fields
 from denoise.progress import time_left
 from denoise.signals import exit_on_interrupt
@@ -57,14 +57,20 @@ from denoise.signals import exit_on_interrupt
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
               help="Training-step arithmetic: auto is bf16/fp16 on CUDA and fp32 elsewhere; bf16 also on "
                    "CPU, about twice as fast on CPUs with AVX512-BF16 and three times slower on CPUs without.")
-@click.option("--loss", type=click.Choice(IMAGE_LOSSES), default=None,
+@click.option("--loss", type=click.Choice(IMAGE_LOSSES + AUDIO_LOSSES), default=None,
               help="Image loss: l1 is robust to outlier corruptions; mse is what PSNR scores; psnr is minus "
-                   "each patch's PSNR, so that low-noise patches count as much as noisy ones. Audio always "
-                   "uses its spectral loss.  [default: l1]")
+                   "each patch's PSNR, so that low-noise patches count as much as noisy ones. Audio loss: "
+                   "spectral (compressed magnitudes at the model's STFT, plus a waveform L1) or multires "
+                   "(that at three STFT sizes, plus SI-SDR).  [default: l1 / spectral]")
 @click.option("--camera-noise", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Image: fraction of patches that get real-camera noise (shot and read noise in raw, "
                    "demosaiced, colour-corrected, gamma, sometimes JPEG) instead of the Gaussian mix; the "
                    "photo models use 0.6.")
+@click.option("--transient-noise", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Audio: fraction of examples whose noise gets synthetic sirens, horn or bark-like bursts "
+                   "or impacts on top.")
+@click.option("--noise-eq", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Audio: fraction of examples whose noise goes through a random equaliser (±12 dB).")
 @click.option("--pairs", default=None, metavar="DIR",
               help="Image: real noisy/clean pairs, DIR/noisy/X beside DIR/clean/X (same names and sizes); a "
                    "fraction of the patches (--pairs-fraction) comes from them instead of synthetic noise.")
@@ -80,7 +86,8 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
           arch: Optional[str], arch_args: Optional[str], init: Optional[str], channels: Optional[str],
           steps: Optional[int], epochs: Optional[int], batch_size: int, lr: float, patch_size: Optional[int],
           eval_every: int, max_time: Optional[float], workers: int, device: str, seed: int, resume: bool,
-          overwrite: bool, precision: str, loss: Optional[str], camera_noise: float, pairs: Optional[str],
+          overwrite: bool, precision: str, loss: Optional[str], camera_noise: float, transient_noise: float,
+          noise_eq: float, pairs: Optional[str],
           pairs_fraction: float, self_supervised: bool, blind_spot_fraction: float, quiet: bool,
           verbose: bool) -> None:
     """Train a denoising autoencoder on clean data corrupted on the fly, or (--self-supervised) on noisy

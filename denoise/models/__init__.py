@@ -11,13 +11,14 @@ from torch import nn
 
 from denoise.config import ModelConfig
 from denoise.models import autoencoders as _autoencoders  # noqa: F401  (registers "ae", "sparse", "vae")
+from denoise.models import crn as _crn  # noqa: F401  (registers "crn")
 from denoise.models import unet as _unet  # noqa: F401  (registers "dae")
 from denoise.models.denoisers import Denoiser, ImageDenoiser, SpectralMaskDenoiser
-from denoise.models.registry import (available, build_net, default_arch_args, describe, is_residual, register,
-                                     registered_defaults)
+from denoise.models.registry import (available, build_net, check_domain, default_arch_args, describe, domains,
+                                     is_residual, register, registered_defaults)
 
-__all__ = ["Denoiser", "ImageDenoiser", "SpectralMaskDenoiser", "available", "build_model", "build_net", "default_arch_args", "describe",
-           "is_residual", "register", "registered_defaults"]
+__all__ = ["Denoiser", "ImageDenoiser", "SpectralMaskDenoiser", "available", "build_model", "build_net",
+           "default_arch_args", "describe", "domains", "is_residual", "register", "registered_defaults"]
 
 
 def build_model(config: ModelConfig, meta: Optional[dict[str, Any]] = None) -> nn.Module:
@@ -25,6 +26,7 @@ def build_model(config: ModelConfig, meta: Optional[dict[str, Any]] = None) -> n
 
     Image nets map C -> C channels; audio nets map one log-spectrogram channel to one mask channel.
     """
+    check_domain(config.arch, config.domain)
     if config.domain == "image":
         net = build_net(config.arch, in_channels=config.channels, out_channels=config.channels, **config.args)
         return ImageDenoiser(net, config, meta)

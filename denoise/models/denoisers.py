@@ -106,11 +106,16 @@ class SpectralMaskDenoiser(_Wrapper):
     def domain(self) -> str:
         return "audio"
 
-    def features(self, wave: torch.Tensor, spec: torch.Tensor, level: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def features(self, wave: Optional[torch.Tensor], spec: torch.Tensor, level: Optional[torch.Tensor] = None
+                 ) -> torch.Tensor:
         """Level-normalised log power: (B, F, N) complex -> (B, 1, F, N) real, roughly in [-3, 1]. The level
         is the RMS of ``wave``, or ``level`` (B, 1) when given: a stream cut into short windows passes the
         level of a longer stretch, so that each window is seen at the scale a file run would see it."""
-        scale = (dsp.rms(wave) if level is None else level.clamp_min(1e-5)).unsqueeze(-1)  # (B, 1, 1)
+        if level is None:
+            if wave is None:
+                raise ValueError("features need the waveform or its level")
+            level = dsp.rms(wave)
+        scale = level.clamp_min(1e-5).unsqueeze(-1)  # (B, 1, 1)
         power = (spec.abs() / scale).pow(2)
         return (0.1 * torch.log(power + dsp.EPS)).unsqueeze(1)
 
@@ -129,10 +134,20 @@ class SpectralMaskDenoiser(_Wrapper):
         feats = self.features(wave, spec, level)
         if feature_transform is not None:
             feats = feature_transform(feats)
-        logits = self.net(feats).squeeze(1).float()  # (B, F, N)
+        return self._masked(spec, self.net(feats))
+
+    def _masked(self, spec: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         if self.config.output != "mask":
             raise ValueError(f"audio output mode {self.config.output!r} is not supported")
-        return spec * torch.sigmoid(logits)
+        return spec * torch.sigmoid(logits.squeeze(1).float())
+
+    def estimate_frames(self, spec: torch.Tensor, level: torch.Tensor, state: Optional[dict[str, Any]]
+                        ) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Causal networks only (``net.step``): (B, F, K) complex frames that follow those ``state`` saw
+        (None: the first), normalised by ``level`` (B, 1) -> their (B, F, K) masked estimate and the state
+        after them. Frame by frame or all at once, the estimate is the same (``denoise.realtime``)."""
+        logits, state = self.net.step(self.features(None, spec, level), state)
+        return self._masked(spec, logits), state
 
     def forward(
         self,

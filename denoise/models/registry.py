@@ -12,10 +12,12 @@ _REGISTRY: dict[str, type[nn.Module]] = {}
 _SUMMARIES: dict[str, str] = {}
 _DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {}
 _RESIDUAL: set[str] = set()
+_DOMAINS: dict[str, tuple[str, ...]] = {}
 
 
 def register(name: str, summary: str, defaults: Optional[dict[str, dict[str, Any]]] = None,
-             residual: bool = False) -> Callable[[type[nn.Module]], type[nn.Module]]:
+             residual: bool = False, domains: tuple[str, ...] = ("image", "audio")
+             ) -> Callable[[type[nn.Module]], type[nn.Module]]:
     """Class decorator: makes the network buildable as ``arch=name``. ``summary`` is the line that
     ``denoise models --archs`` shows for it; ``defaults`` the constructor arguments a training run uses per
     domain where the caller sets none (over the class defaults); ``residual``: as an image model it predicts
@@ -27,6 +29,7 @@ def register(name: str, summary: str, defaults: Optional[dict[str, dict[str, Any
         _REGISTRY[name] = cls
         _SUMMARIES[name] = summary
         _DEFAULTS[name] = defaults or {}
+        _DOMAINS[name] = domains
         if residual:
             _RESIDUAL.add(name)
         return cls
@@ -43,6 +46,17 @@ def default_arch_args(domain: str, arch: str) -> dict[str, Any]:
 def registered_defaults(domain: str, arch: str) -> dict[str, Any]:
     """Only the arguments registered for ``domain`` (what a run's ModelConfig records beside its own)."""
     return dict(_DEFAULTS.get(arch, {}).get(domain, {}))
+
+
+def domains(arch: str) -> tuple[str, ...]:
+    """What the registered architecture ``arch`` can denoise: "image", "audio" or both."""
+    return _DOMAINS[arch]
+
+
+def check_domain(arch: str, domain: str) -> None:
+    """Raises ValueError if the registered architecture ``arch`` cannot denoise ``domain``."""
+    if arch in _DOMAINS and domain not in _DOMAINS[arch]:
+        raise ValueError(f"architecture {arch!r} is for {' and '.join(_DOMAINS[arch])} only, not {domain}")
 
 
 def is_residual(arch: str) -> bool:

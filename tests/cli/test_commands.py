@@ -431,7 +431,8 @@ def test_models_archs_lists_the_arguments_train_really_uses():
     from denoise.train import model_config_for
 
     listed = json.loads(run("models", "--archs", "--json").output)
-    assert [a["arch"] for a in listed] == available() == ["ae", "dae", "sparse", "vae"]
+    assert [a["arch"] for a in listed] == available() == ["ae", "crn", "dae", "sparse", "vae"]
+    assert list(listed[1]["defaults"]) == ["audio"]  # crn is an audio network
     for entry in listed:
         for domain, args in entry["defaults"].items():
             def shapes(arch_args):  # on the meta device: shapes only

@@ -103,12 +103,14 @@ def test_a_pipeline_written_in_pieces(tmp_path, audio_ckpt):
 
 
 @pytest.mark.slow
-def test_stream_mode_answers_before_the_input_ends(audio_ckpt):
+@pytest.mark.parametrize("ckpt", ["audio_ckpt", "causal_audio_ckpt"])  # chunked, and frame by frame
+def test_stream_mode_answers_before_the_input_ends(request, ckpt):
     import os
     import select
 
     proc = subprocess.Popen([sys.executable, "-m", "denoise", "audio", "-", "-o", "-", "--stream", "--model",
-                             str(audio_ckpt)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             str(request.getfixturevalue(ckpt))], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
     proc.stdin.write(streamed_wav_header())
     x, got, t0 = noisy(30.0), b"", time.monotonic()
     for piece in np.array_split(x, 300):  # 0.1 s pieces, never closing the input in this loop
@@ -133,6 +135,20 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path, audio_ckpt):
     proc.stdout.close()  # like `| head -c 100`
     assert proc.wait(timeout=120) == 141
     assert proc.stderr.read() == b""
+
+
+def test_stream_mode_with_a_causal_model_is_its_frame_by_frame_run(causal_audio_ckpt):
+    from denoise import checkpoint
+    from denoise.realtime import CausalStream
+
+    x = noisy(1.5)
+    r = invoke(["audio", "-", "-o", "-", "--stream", "--raw-format", "f32le", "--rate", SR, "--channels", 1,
+                "--model", causal_audio_ckpt], x.tobytes())
+    assert r.exit_code == 0, r.output
+    got = np.frombuffer(r.stdout_bytes, dtype="<f4")
+    s = CausalStream(checkpoint.load(causal_audio_ckpt, "audio", 1), SR, 1)
+    want = np.concatenate([s.push(x[None, a : a + 128]) for a in range(0, len(x), 128)] + [s.finish()], axis=1)[0]
+    np.testing.assert_allclose(got, want, atol=1e-5)
 
 
 def test_bad_input_on_a_pipe_is_one_line(audio_ckpt, gray_ckpt):

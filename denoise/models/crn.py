@@ -1,0 +1,149 @@
+"""A causal convolutional recurrent denoising autoencoder for speech spectrograms ("crn").
+
+The network maps level-normalised log-power features (B, 1, F, N) to mask logits (B, 1, F, N), like every
+audio network here, but each output frame depends on the current and past frames only:
+
+- **input normalisation:** the features minus a causal running mean of each frame's mean log power
+  (time constant ``norm_frames`` frames). A change of recording level adds the same constant to every
+  feature, so it cancels exactly, and no statistic of the future is needed (a file's RMS would be one);
+- **encoder:** ``depth`` convolutions that halve the frequency axis (stride 2) with kernels spanning
+  ``time_kernel`` frames of the past and present only (padded on the left);
+- **latent:** the last encoder map (channels × bands) per frame goes through a GRU, the temporal context
+  that the convolutions' few frames lack (noise statistics, speech continuity);
+- **decoder:** transposed convolutions back to F bins, each adding the encoder map of its size (skips).
+
+``step(x, state)`` runs on a block of frames after the ones ``state`` saw and returns the new state, so a
+stream can be processed frame by frame with the same result as the whole signal at once
+(``forward(x) == step(x, None)[0]``). The STFT around it adds its own look-ahead: a centred 512-point
+window at 16 kHz reaches 256 samples (16 ms) past its frame's centre.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from denoise.models.registry import register
+
+State = dict[str, Any]
+
+
+class CausalConv(nn.Module):
+    """(B, Cin, F, N) -> (B, Cout, ceil(F / stride), N): frequency kernel ``kf`` centred (zero padded),
+    time kernel ``kt`` over the present and the ``kt - 1`` previous frames, then batch norm and PReLU."""
+
+    def __init__(self, cin: int, cout: int, kf: int, kt: int, stride: int) -> None:
+        super().__init__()
+        self.kt = kt
+        self.conv = nn.Conv2d(cin, cout, (kf, kt), stride=(stride, 1), padding=(kf // 2, 0))
+        self.norm = nn.BatchNorm2d(cout)
+        self.act = nn.PReLU(cout)
+
+    def forward(self, x: torch.Tensor, past: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``past``: the (B, Cin, F, kt - 1) input frames before ``x`` (None: zeros, the start of a signal).
+        Returns the output and the frames to pass as ``past`` with the next block."""
+        if past is None:
+            past = x.new_zeros(x.shape[:3] + (self.kt - 1,))
+        x = torch.cat([past, x], dim=-1)
+        return self.act(self.norm(self.conv(x))), x[..., x.shape[-1] - (self.kt - 1):]
+
+
+class UpConv(nn.Module):
+    """(B, Cin, F, N) -> (B, Cout, 2F - 1, N): a frequency-only transposed convolution (no time extent,
+    so nothing to carry between blocks), batch norm and PReLU; the last layer is linear (mask logits)."""
+
+    def __init__(self, cin: int, cout: int, last: bool = False) -> None:
+        super().__init__()
+        self.conv = nn.ConvTranspose2d(cin, cout, (3, 1), stride=(2, 1), padding=(1, 0))
+        self.post: nn.Module = nn.Identity() if last else nn.Sequential(nn.BatchNorm2d(cout), nn.PReLU(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.post(self.conv(x))
+
+
+def running_mean(x: torch.Tensor, alpha: float, init: Optional[torch.Tensor],
+                 block: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Causal exponential mean along the last axis of (B, N): m_t = alpha m_(t-1) + (1 - alpha) x_t, with
+    m_(-1) = ``init`` (B,) (None: the first value). Returns all N means and the last, to continue from.
+
+    Computed without a loop over time (so it traces to ONNX for any N, and trains fast): within blocks of
+    ``block`` frames by a (block, block) decay matrix from a zero start, then each block's start value
+    from the ends of the blocks before it by a (K, K) one, K = N / block. Every power of alpha taken is
+    of an exponent >= 0, so nothing overflows however long the signal."""
+    b, n = x.shape
+    m0 = x[:, 0] if init is None else init
+    pad = (-n) % block
+    xs = torch.nn.functional.pad(x, (0, pad)).reshape(b, -1, block)  # (B, K, L)
+    k = xs.shape[1]
+    i = torch.arange(block, device=x.device, dtype=x.dtype)
+    inner = torch.tril(alpha ** (i[:, None] - i[None, :]).clamp_min(0)) * (1 - alpha)  # (L, L)
+    local = xs @ inner.T  # each block's mean from a zero start
+    j = torch.arange(k, device=x.device, dtype=x.dtype)
+    across = torch.tril(alpha ** (block * (j[:, None] - j[None, :])).clamp_min(0))  # (K, K)
+    # the value at the end of block j: sum over blocks i <= j of alpha^(L (j - i)) local_i[-1], + alpha^(L (j + 1)) m0
+    ends = local[:, :, -1] @ across.T + m0[:, None] * alpha ** (block * (j + 1))
+    before = torch.cat([m0[:, None], ends[:, :-1]], dim=1)  # (B, K): the mean just before each block
+    out = local + before[:, :, None] * alpha ** (i + 1)
+    out = out.reshape(b, -1)[:, :n]
+    return out, out[:, -1]
+
+
+@register("crn", "causal conv encoder-decoder over the spectrogram with a GRU latent (audio, streamable)",
+          defaults={"audio": {"width": 32, "depth": 4, "hidden": 192, "time_kernel": 3}}, domains=("audio",))
+class CausalCRN(nn.Module):
+    """Causal convolutional recurrent denoising autoencoder; see the module docstring.
+
+    ``bins``: the frequency bins it is built for (n_fft / 2 + 1; 257 for the 512-point STFT). The first
+    layer has ``width // 2`` channels, the others ``width``. ``norm_frames``: the input normalisation's time
+    constant in frames (125 = 1 s at hop 128, 16 kHz)."""
+
+    def __init__(self, in_channels: int = 1, out_channels: int = 1, width: int = 32, depth: int = 4,
+                 hidden: int = 192, time_kernel: int = 3, bins: int = 257, norm_frames: float = 125.0) -> None:
+        super().__init__()
+        if in_channels != 1 or out_channels != 1:
+            raise ValueError("crn is an audio network: one feature channel in, one mask channel out")
+        if depth < 1 or time_kernel < 1 or width < 2 or hidden < 1:
+            raise ValueError("depth, time_kernel, width (>= 2) and hidden must be positive")
+        sizes = [bins]
+        for _ in range(depth):
+            sizes.append((sizes[-1] + 1) // 2)
+        if any(2 * small - 1 != big for big, small in zip(sizes, sizes[1:])):
+            raise ValueError(f"bins={bins} cannot be halved {depth} times exactly (needs 2**{depth} * k + 1)")
+        chans = [1, width // 2] + [width] * (depth - 1)
+        self.encoder = nn.ModuleList(CausalConv(chans[i], chans[i + 1], 5 if i == 0 else 3, time_kernel, 2)
+                                     for i in range(depth))
+        latent = width * sizes[-1]
+        self.gru = nn.GRU(latent, hidden, batch_first=True)
+        self.project = nn.Linear(hidden, latent)
+        self.decoder = nn.ModuleList(UpConv(chans[i + 1], chans[i] if i else 1, last=i == 0)
+                                     for i in reversed(range(depth)))
+        self.alpha = 1.0 - 1.0 / norm_frames
+        self.bins = bins
+        self.size_multiple = 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, F, N) features -> (B, 1, F, N) mask logits, from the start of the signal."""
+        return self.step(x, None)[0]
+
+    def step(self, x: torch.Tensor, state: Optional[State]) -> tuple[torch.Tensor, State]:
+        """(B, 1, F, N) features of the frames after those ``state`` saw (None: the first) -> their
+        (B, 1, F, N) logits and the state after them."""
+        if x.shape[2] != self.bins:
+            raise ValueError(f"crn was built for {self.bins} frequency bins, got {x.shape[2]}")
+        state = state or {}
+        mean, level = running_mean(x.mean(dim=(1, 2)), self.alpha, state.get("level"))
+        h = x - mean[:, None, None, :]
+        skips, pasts = [], []
+        for i, layer in enumerate(self.encoder):
+            h, past = layer(h, state.get(f"conv{i}"))
+            skips.append(h)
+            pasts.append(past)
+        b, c, f, n = h.shape
+        seq, hidden = self.gru(h.permute(0, 3, 1, 2).reshape(b, n, c * f), state.get("gru"))
+        h = self.project(seq).reshape(b, n, c, f).permute(0, 2, 3, 1)
+        for layer, skip in zip(self.decoder, reversed(skips)):
+            h = layer(h + skip)
+        new: State = {"level": level, "gru": hidden, **{f"conv{i}": p for i, p in enumerate(pasts)}}
+        return h, new

@@ -1,0 +1,257 @@
+"""Frame-by-frame denoising with a causal audio model, for live streams (``denoise audio --stream``).
+
+A causal network (one with ``step``, such as ``crn``) is run one STFT hop at a time, carrying its state, so
+the delay is that of the STFT itself: a sample is final once the last centred window that covers it is
+complete, 511 samples later at the model's rate (32 ms for the 512-point window at 16 kHz), plus up to a
+hop of waiting for its block (8 ms): 40 ms. At other input rates two short resampling filters add their
+delay (:class:`StreamResampler`). The spectrogram frames are those of ``dsp.stft`` on the whole signal
+(reflect padding at both ends included), and the overlap-add divides by the same window sum as
+``torch.istft``, so at the model's rate the output equals a file run's up to float rounding and the level
+normalisation (see :meth:`CausalStream.push`).
+
+Layers: :class:`CausalStream` (numpy blocks in and out, at the input rate) on top of the model's
+``stft_cfg``, ``features`` and ``net.step``; :mod:`denoise.streams` feeds it from a pipe.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from denoise.inference import _blend, _fit
+
+
+def is_causal(model: nn.Module) -> bool:
+    """Whether ``model`` (an audio denoiser) can be run frame by frame: its network has ``step``."""
+    return callable(getattr(getattr(model, "net", None), "step", None))
+
+
+class StreamResampler:
+    """Streaming resampling from ``rate_in`` to ``rate_out``: (channels, n) blocks in, the output samples
+    that are final out, in order. A Kaiser-windowed sinc of ``zeros`` zero crossings each side (at the
+    lower rate), applied polyphase: output k is sum_n x[n] h(k * down - n * up + half). Output k is final
+    once input sample (k * down + half) // up has arrived: :attr:`delay` input samples after its own
+    position. The signal is taken as zero before its start and, at :meth:`flush`, after its end."""
+
+    def __init__(self, rate_in: int, rate_out: int, channels: int, zeros: int = 24) -> None:
+        from scipy.signal import firwin
+
+        g = math.gcd(rate_in, rate_out)
+        self.up, self.down = rate_out // g, rate_in // g
+        self.half = zeros * max(self.up, self.down)
+        cutoff = 0.9 / max(self.up, self.down)
+        self.taps = firwin(2 * self.half + 1, cutoff, window=("kaiser", 8.6)) * self.up
+        self.history = np.zeros((channels, 0))
+        self.start = 0  # input index of history[:, 0]
+        self.seen = 0  # input samples pushed
+        self.produced = 0  # output samples given out
+        self.delay = self.half // self.up
+
+    def _compute(self, until: int) -> np.ndarray:
+        ks = np.arange(self.produced, until)
+        m = ks * self.down + self.half
+        n = (m // self.up)[:, None] - np.arange(2 * self.half // self.up + 1)[None, :]  # (K, T) input indices
+        h_index = m[:, None] - n * self.up
+        valid = (h_index <= 2 * self.half) & (n >= 0) & (n < self.seen)
+        weights = np.where(valid, self.taps[np.clip(h_index, 0, 2 * self.half)], 0.0)
+        x = self.history[:, np.clip(n - self.start, 0, max(self.history.shape[1] - 1, 0))] if self.history.size else \
+            np.zeros((self.history.shape[0],) + n.shape)
+        self.produced = until
+        drop = max(0, min(self.seen, (until * self.down + self.half) // self.up - 2 * self.half // self.up - 1) - self.start)
+        self.history, self.start = self.history[:, drop:], self.start + drop
+        return np.einsum("ckt,kt->ck", x, weights).astype(np.float32)
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        """(channels, n) input -> (channels, m) output, m >= 0."""
+        self.history = np.concatenate([self.history, block.astype(np.float64)], axis=1)
+        self.seen += block.shape[1]
+        # output k needs inputs up to (k * down + half) // up <= seen - 1
+        until = max(self.produced, ((self.seen - 1) * self.up - self.half) // self.down + 1) if self.seen else 0
+        until = max(until, self.produced)
+        return self._compute(until)
+
+    def flush(self) -> np.ndarray:
+        """The rest of a signal that has ended: ceil(input length * up / down) output samples in all."""
+        return self._compute(max(self.produced, -(-self.seen * self.up // self.down)))
+
+
+class _Timeline:
+    """A growing (channels, n) signal of which only a recent part is kept: samples [start, end)."""
+
+    def __init__(self, channels: int) -> None:
+        self.data = np.zeros((channels, 0), np.float32)
+        self.start = 0
+
+    @property
+    def end(self) -> int:
+        return self.start + self.data.shape[1]
+
+    def append(self, block: np.ndarray) -> None:
+        self.data = np.concatenate([self.data, block.astype(np.float32)], axis=1)
+
+    def take(self, a: int, b: int) -> np.ndarray:
+        return self.data[:, a - self.start : b - self.start]
+
+    def drop_before(self, pos: int) -> None:
+        if pos > self.start:
+            self.data, self.start = self.data[:, pos - self.start :], pos
+
+
+class CausalStream:
+    """Denoises a live signal block by block with a causal audio model; see the module docstring.
+
+    ``push((channels, n) block at rate)`` returns the (channels, m) output samples that are final, in
+    order; ``finish()`` returns the rest, so that the output has exactly as many samples as the input.
+    Above the model's rate, the band the model cannot hold is kept, scaled frame by frame by the gain the
+    model gave its top octave, as file runs do (``inference._high_band``); ``strength`` mixes the input
+    back in as they do. The level the features are normalised by is the RMS of about the last
+    ``level_seconds`` (a causal network such as crn normalises its input itself, so it matters only near
+    digital silence)."""
+
+    def __init__(self, model: nn.Module, rate: int, channels: int, strength: float = 1.0,
+                 level_seconds: float = 10.5) -> None:
+        if not is_causal(model):
+            raise ValueError("frame-by-frame streaming needs a causal audio model (its network has step())")
+        cfg = model.stft_cfg
+        self.model, self.rate, self.msr, self.strength = model, rate, model.sample_rate, strength
+        self.n, self.hop = cfg.n_fft, cfg.hop_length
+        pad = (cfg.n_fft - cfg.win_length) // 2
+        self.window = torch.nn.functional.pad(torch.hann_window(cfg.win_length, periodic=True), (pad, pad))
+        self.resampled = rate != self.msr
+        self.down = StreamResampler(rate, self.msr, channels) if self.resampled else None
+        self.up_y = StreamResampler(self.msr, rate, channels) if self.resampled else None
+        self.up_x = StreamResampler(self.msr, rate, channels) if self.resampled else None
+        self.x = _Timeline(channels)  # the input at the model's rate
+        self.inp, self.y_in, self.low_in = _Timeline(channels), _Timeline(channels), _Timeline(channels)
+        self.acc = np.zeros((channels, 0))  # overlap-add of frames, from model-rate sample acc_start
+        self.wsum = np.zeros(0)
+        self.acc_start = -self.n // 2
+        self.frames = 0  # frames computed
+        self.y_done = 0  # model-rate output samples final
+        self.gains = np.zeros((0, channels))  # (frames, channels) top-octave gains from frame gain_start
+        self.gain_start = 0
+        self.out = 0  # input-rate samples given out
+        self.state: Optional[dict[str, Any]] = None
+        self.mean_square: Optional[np.ndarray] = None
+        self.level_samples = level_seconds * self.msr
+        self.lo_bin = int(4000.0 / self.msr * self.n)
+
+    @property
+    def latency_seconds(self) -> float:
+        """Worst-case algorithmic delay: the window's reach past a sample (n_fft - 1 samples at the model's
+        rate), a hop of waiting for the block that completes the frame, and the two resampling filters."""
+        delay = (self.n - 1 + self.hop - 1) / self.msr
+        if self.resampled:
+            delay += self.down.delay / self.rate + self.up_y.delay / self.msr  # type: ignore[union-attr]
+        return delay
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        """(channels, n) float32 at ``rate`` -> the (channels, m) output samples now final."""
+        self.inp.append(block)
+        self._model_input(self.down.push(block) if self.down is not None else block, final=False)
+        return self._emit(final=False)
+
+    def finish(self) -> np.ndarray:
+        """The rest of the output once the input has ended."""
+        self._model_input(self.down.flush() if self.down is not None else np.zeros((self.x.data.shape[0], 0)),
+                          final=True)
+        return self._emit(final=True)
+
+    def _update_level(self, block: np.ndarray) -> torch.Tensor:
+        """(channels, 1) RMS of about the last ``level_seconds``: an exponential mean of the square."""
+        if block.shape[1]:
+            ms = np.mean(block.astype(np.float64) ** 2, axis=1)
+            keep = math.exp(-block.shape[1] / self.level_samples)
+            self.mean_square = ms if self.mean_square is None else keep * self.mean_square + (1 - keep) * ms
+        ms = self.mean_square if self.mean_square is not None else np.zeros(self.x.data.shape[0])
+        return torch.from_numpy(np.sqrt(ms).astype(np.float32))[:, None]
+
+    def _frame_samples(self, first: int, last: int, final: bool) -> torch.Tensor:
+        """(channels, K, n_fft) windowed samples of frames first..last-1, centred on j * hop, reflected at the
+        start (and at the end once ``final``) as ``dsp.stft`` pads."""
+        total = self.x.end
+        idx = np.arange(first, last)[:, None] * self.hop - self.n // 2 + np.arange(self.n)[None, :]
+        if total > self.n // 2:
+            idx = np.abs(idx)
+            if final:
+                idx = np.where(idx >= total, 2 * (total - 1) - idx, idx)
+            seg = self.x.data[:, idx - self.x.start]
+        else:  # as short as this, dsp.stft pads with zeros
+            inside = (idx >= 0) & (idx < total)
+            seg = np.where(inside, self.x.data[:, np.clip(idx - self.x.start, 0, max(total - 1, 0))], 0.0)
+        return torch.from_numpy(np.ascontiguousarray(seg, dtype=np.float32)) * self.window
+
+    def _run_frames(self, first: int, last: int, final: bool, level: torch.Tensor) -> None:
+        """Computes frames first..last-1 and overlap-adds them; records each frame's top-octave gain."""
+        spec = torch.fft.rfft(self._frame_samples(first, last, final), dim=-1).transpose(1, 2)  # (C, F, K)
+        with torch.inference_mode():
+            est, self.state = self.model.estimate_frames(spec, level, self.state)
+        ex = spec[:, self.lo_bin:].abs().pow(2).sum(dim=1)
+        ey = est[:, self.lo_bin:].abs().pow(2).sum(dim=1)
+        gain = torch.where(ex > 1e-12, (ey / ex.clamp_min(1e-12)).sqrt(), torch.zeros_like(ex)).clamp(0.0, 1.0)
+        self.gains = np.concatenate([self.gains, gain.T.double().numpy()])
+        frames = (torch.fft.irfft(est.transpose(1, 2), n=self.n, dim=-1) * self.window).double().numpy()
+        need = (last - 1) * self.hop + self.n // 2 - self.acc_start
+        if need > self.acc.shape[1]:
+            self.acc = np.pad(self.acc, ((0, 0), (0, need - self.acc.shape[1])))
+            self.wsum = np.pad(self.wsum, (0, need - self.wsum.shape[0]))
+        w2 = (self.window.double() ** 2).numpy()
+        for k, j in enumerate(range(first, last)):
+            a = j * self.hop - self.n // 2 - self.acc_start
+            self.acc[:, a : a + self.n] += frames[:, k]
+            self.wsum[a : a + self.n] += w2
+
+    def _model_input(self, block: np.ndarray, final: bool) -> None:
+        """Takes model-rate input, computes every frame it completes, passes the final output on."""
+        self.x.append(block)
+        if self.up_x is not None:
+            self.low_in.append(self.up_x.push(block) if not final else
+                               np.concatenate([self.up_x.push(block), self.up_x.flush()], axis=1))
+        level = self._update_level(block)
+        total = self.x.end
+        last = 1 + total // self.hop if final else ((total - self.n // 2) // self.hop + 1 if total > self.n // 2 else 0)
+        if last > self.frames:
+            self._run_frames(self.frames, last, final, level)
+            self.frames = last
+        until = total if final else min(total, max(0, last * self.hop - self.n // 2))
+        if until > self.y_done:
+            a, b = self.y_done - self.acc_start, until - self.acc_start
+            w = self.wsum[a:b]
+            y = np.where(w > 1e-11, self.acc[:, a:b] / np.maximum(w, 1e-11), 0.0).astype(np.float32)
+            self.acc, self.wsum, self.acc_start = self.acc[:, b:], self.wsum[b:], until
+            self.y_done = until
+            self.y_in.append(self.up_y.push(y) if self.up_y is not None else y)
+        if final and self.up_y is not None:
+            self.y_in.append(self.up_y.flush())
+        self.x.drop_before(max(0, self.frames * self.hop - self.n // 2))
+
+    def _emit(self, final: bool) -> np.ndarray:
+        """The input-rate output samples that all paths have reached (all of them once ``final``)."""
+        end = self.inp.end if final else min(self.inp.end, self.y_in.end, self.low_in.end if self.resampled else self.inp.end)
+        if end <= self.out:
+            return np.zeros((self.inp.data.shape[0], 0), np.float32)
+        dry = self.inp.take(self.out, end)
+        wet = _fit(self.y_in.take(self.out, end), end - self.out)
+        if self.resampled:
+            high = dry - _fit(self.low_in.take(self.out, end), end - self.out)
+            wet = wet + high * self._gain_per_sample(self.out, end)
+        out = _blend(wet.astype(np.float32), dry, self.strength)
+        self.out = end
+        for line in (self.inp, self.y_in, self.low_in):
+            line.drop_before(end)
+        return out
+
+    def _gain_per_sample(self, a: int, b: int) -> np.ndarray:
+        """(channels, b - a) top-octave gain at input-rate samples a..b-1, linear between frame centres
+        (frame j is centred on model-rate sample j * hop), then forgets the frames before a."""
+        per = self.hop * self.rate / self.msr
+        centres = (self.gain_start + np.arange(len(self.gains))) * per
+        t = np.arange(a, b)
+        out = np.stack([np.interp(t, centres, g) for g in self.gains.T])
+        drop = max(0, int(a / per) - 1 - self.gain_start)
+        self.gains, self.gain_start = self.gains[drop:], self.gain_start + drop
+        return out

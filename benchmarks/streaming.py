@@ -2,14 +2,15 @@
 
 Each dev utterance (16 kHz speech/dev, and 48 kHz speech48k/dev) gets noise/dev noise at 5 dB SNR and is
 denoised twice through `denoise.streams.denoise_audio_stream`, the code behind `denoise audio - -o -`:
-as a file would be (10 s chunks) and with `--stream` (0.1 s chunks). Per sample rate the table gives
-the algorithmic delay (a chunk, its right-hand context, a cross-fade), the compute time of one chunk
-(median and 95th percentile over all chunks, one thread), the real-time factor (compute time over audio
-time; under 1 keeps up), the delay including the 95th-percentile compute, and the SI-SDR of the
-streamed output against the file run's (how much the short chunks change the result).
+as a file would be (10 s chunks) and with `--stream`: frame by frame for a causal model (blocks of one
+STFT hop, `denoise.realtime`), else 0.1 s chunks. Per sample rate the table gives the algorithmic delay
+(causal: the STFT window's reach, a hop of waiting, the resampling filters; chunked: a chunk, its
+right-hand context, a cross-fade), the compute time of one block (median and 95th percentile over all
+blocks, one thread), the real-time factor (compute time over audio time; under 1 keeps up), the delay
+including the 95th-percentile compute, and the SI-SDR of the streamed output against the file run's.
 
     python benchmarks/streaming.py
-    python benchmarks/streaming.py --limit 5
+    python benchmarks/streaming.py --limit 5 --model runs/x/best.pt
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from _common import data_root, machine, parser, table  # noqa: E402
 from denoise import checkpoint, io, metrics  # noqa: E402
 from denoise.dsp import resample  # noqa: E402
 from denoise.io.pipes import PcmFormat, PcmSink, PcmStream, read_wav_header  # noqa: E402
+from denoise.realtime import CausalStream, is_causal  # noqa: E402
 from denoise.streams import STREAM_CHUNKING, denoise_audio_stream, stream_latency_seconds  # noqa: E402
 
 
@@ -84,10 +86,11 @@ def _rows(model: torch.nn.Module, mixtures: list[tuple[np.ndarray, int]]) -> dic
         chunk_times += times
         agree.append(metrics.si_sdr(out, ref))
         audio += len(x) / sr
-    delay = stream_latency_seconds()
+    rate = mixtures[0][1]
+    delay = CausalStream(model, rate, 1).latency_seconds if is_causal(model) else stream_latency_seconds()
     t = np.array(chunk_times)
-    return {"rate": f"{mixtures[0][1] // 1000} kHz", "files": len(mixtures), "audio s": audio,
-            "delay ms": 1000 * delay, "chunk compute ms (median)": 1000 * float(np.median(t)),
+    return {"rate": f"{rate / 1000:g} kHz", "files": len(mixtures), "audio s": audio,
+            "delay ms": 1000 * delay, "block compute ms (median)": 1000 * float(np.median(t)),
             "p95 ms": 1000 * float(np.quantile(t, 0.95)), "real-time factor": f"{float(t.sum()) / audio:.3f}",
             "delay + p95 ms": 1000 * (delay + float(np.quantile(t, 0.95))),
             "SI-SDR vs file run dB (median)": float(np.median(agree)), "worst dB": float(np.min(agree))}
@@ -97,12 +100,15 @@ def main() -> None:
     ap = parser(__doc__)
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--limit", type=int, default=20, help="files per sample rate")
+    ap.add_argument("--model", default="audio-speech", help="a shipped model's name or a checkpoint")
     args = ap.parse_args()
     torch.set_num_threads(1)
     root = data_root(args.data_root)
-    model = checkpoint.load("audio-speech", "audio")
-    print(f"machine: {machine()}; chunks of {STREAM_CHUNKING.chunk * 1000:.0f} ms, context "
-          f"{STREAM_CHUNKING.context * 1000:.0f} ms, fade {STREAM_CHUNKING.fade * 1000:.0f} ms\n")
+    model = checkpoint.load(args.model, "audio")
+    how = ("frame by frame (causal model)" if is_causal(model) else
+           f"chunks of {STREAM_CHUNKING.chunk * 1000:.0f} ms, context {STREAM_CHUNKING.context * 1000:.0f} ms, "
+           f"fade {STREAM_CHUNKING.fade * 1000:.0f} ms")
+    print(f"machine: {machine()}; model {args.model}; {how}\n")
     rows = [_rows(model, _mixtures(root, folder, args.limit)) for folder in ("audio/speech/dev", "audio/speech48k/dev")]
     print(table(rows, floats=1))
 

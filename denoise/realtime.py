@@ -7,7 +7,7 @@ hop of waiting for its block (8 ms): 40 ms. At other input rates two short resam
 delay (:class:`StreamResampler`). The spectrogram frames are those of ``dsp.stft`` on the whole signal
 (reflect padding at both ends included), and the overlap-add divides by the same window sum as
 ``torch.istft``, so at the model's rate the output equals a file run's up to float rounding and the level
-normalisation (see :meth:`CausalStream.push`).
+normalisation (see :data:`STREAM_LEVEL`).
 
 Layers: :class:`CausalStream` (numpy blocks in and out, at the input rate) on top of the model's
 ``stft_cfg``, ``features`` and ``net.step``; :mod:`denoise.streams` feeds it from a pipe.
@@ -23,6 +23,14 @@ import torch
 from torch import nn
 
 from denoise.inference import _blend, _fit
+
+
+# The level a stream's features are divided by. A causal network normalises its input itself (crn subtracts
+# a running mean of the log power), so a constant level cancels out; a level that changed over time (a
+# running RMS) would not, and took the output to 26-49 dB SI-SDR from the file run's, where a constant gave
+# 56-106 dB. The smallest level keeps the log's floor (dsp.EPS) under any real signal, so the output
+# is proportional to the input.
+STREAM_LEVEL = 1e-5
 
 
 def is_causal(model: nn.Module) -> bool:
@@ -108,12 +116,9 @@ class CausalStream:
     order; ``finish()`` returns the rest, so that the output has exactly as many samples as the input.
     Above the model's rate, the band the model cannot hold is kept, scaled frame by frame by the gain the
     model gave its top octave, as file runs do (``inference._high_band``); ``strength`` mixes the input
-    back in as they do. The level the features are normalised by is the RMS of about the last
-    ``level_seconds`` (a causal network such as crn normalises its input itself, so it matters only near
-    digital silence)."""
+    back in as they do. The features are normalised by the constant :data:`STREAM_LEVEL`: see there."""
 
-    def __init__(self, model: nn.Module, rate: int, channels: int, strength: float = 1.0,
-                 level_seconds: float = 10.5) -> None:
+    def __init__(self, model: nn.Module, rate: int, channels: int, strength: float = 1.0) -> None:
         if not is_causal(model):
             raise ValueError("frame-by-frame streaming needs a causal audio model (its network has step())")
         cfg = model.stft_cfg
@@ -136,8 +141,6 @@ class CausalStream:
         self.gain_start = 0
         self.out = 0  # input-rate samples given out
         self.state: Optional[dict[str, Any]] = None
-        self.mean_square: Optional[np.ndarray] = None
-        self.level_samples = level_seconds * self.msr
         self.lo_bin = int(4000.0 / self.msr * self.n)
 
     @property
@@ -160,15 +163,6 @@ class CausalStream:
         self._model_input(self.down.flush() if self.down is not None else np.zeros((self.x.data.shape[0], 0)),
                           final=True)
         return self._emit(final=True)
-
-    def _update_level(self, block: np.ndarray) -> torch.Tensor:
-        """(channels, 1) RMS of about the last ``level_seconds``: an exponential mean of the square."""
-        if block.shape[1]:
-            ms = np.mean(block.astype(np.float64) ** 2, axis=1)
-            keep = math.exp(-block.shape[1] / self.level_samples)
-            self.mean_square = ms if self.mean_square is None else keep * self.mean_square + (1 - keep) * ms
-        ms = self.mean_square if self.mean_square is not None else np.zeros(self.x.data.shape[0])
-        return torch.from_numpy(np.sqrt(ms).astype(np.float32))[:, None]
 
     def _frame_samples(self, first: int, last: int, final: bool) -> torch.Tensor:
         """(channels, K, n_fft) windowed samples of frames first..last-1, centred on j * hop, reflected at the
@@ -211,7 +205,7 @@ class CausalStream:
         if self.up_x is not None:
             self.low_in.append(self.up_x.push(block) if not final else
                                np.concatenate([self.up_x.push(block), self.up_x.flush()], axis=1))
-        level = self._update_level(block)
+        level = torch.full((block.shape[0], 1), STREAM_LEVEL)
         total = self.x.end
         last = 1 + total // self.hop if final else ((total - self.n // 2) // self.hop + 1 if total > self.n // 2 else 0)
         if last > self.frames:

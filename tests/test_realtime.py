@@ -82,6 +82,14 @@ def test_every_sample_comes_out_within_the_stated_delay(crn, rate, block):
     assert s.latency_seconds <= (0.040 if rate == 16000 else 0.043)
 
 
+def test_output_is_proportional_to_the_input_level(crn):
+    x = noisy(1.0, 48000)
+    x = x / np.sqrt(np.mean(x**2))
+    loud, _, _ = run_stream(crn, x * 10 ** (-10 / 20), 48000, 384)
+    quiet, _, _ = run_stream(crn, x * 10 ** (-50 / 20), 48000, 384)
+    np.testing.assert_allclose(quiet * 100, loud, atol=1e-5 * np.abs(loud).max())
+
+
 def test_strength_mixes_the_input_back_in(crn):
     x = noisy(1.0, 16000)
     wet, _, _ = run_stream(crn, x, 16000, 128)

@@ -8,6 +8,7 @@ cross-correlation within ±50 ms and removed) and scored with PESQ-wb, STOI and 
 Peers are optional (pip install -e ".[bench]" plus pyrnnoise, see README): a missing one is left out.
     python benchmarks/audio_quality.py                 # all 85 dev files
     python benchmarks/audio_quality.py --limit 20      # quicker
+    python benchmarks/audio_quality.py --model audio-speech audio-speech-unet runs/x/best.pt
 """
 
 from __future__ import annotations
@@ -55,18 +56,17 @@ def align(y: np.ndarray, ref: np.ndarray, max_lag: int = SR // 20) -> np.ndarray
 def main() -> None:
     ap = parser(__doc__)
     ap.add_argument("--data-root", default=None)
-    ap.add_argument("--model", default="audio-speech")
+    ap.add_argument("--model", nargs="+", default=["audio-speech"], help="shipped names or checkpoints, scored in the same run")
     ap.add_argument("--limit", type=int, default=None, help="First N speech/dev files.")
     ap.add_argument("--snr", type=float, nargs="+", default=[0.0, 5.0, 10.0])
     args = ap.parse_args()
     reuse_freed_cpu_memory()  # as the denoise commands do, so that the times are theirs
     logging.basicConfig(level=logging.ERROR)
     root = data_root(args.data_root)
-    model = checkpoint.load(args.model, domain="audio")
-    methods: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-        "noisy input": lambda x: x,
-        f"denoise ({args.model})": lambda x: inference.denoise_audio_array(model, x.astype(np.float32), SR),
-    }
+    methods: dict[str, Callable[[np.ndarray], np.ndarray]] = {"noisy input": lambda x: x}
+    for name in args.model:
+        model = checkpoint.load(name, domain="audio")
+        methods[f"denoise ({name})"] = lambda x, m=model: inference.denoise_audio_array(m, x.astype(np.float32), SR)
     methods.update(peers())
     speech = [read_mono(f, SR) for f in list_files([root / "audio/speech/dev"], io.AUDIO_EXTS)[: args.limit]]
     noise = [read_mono(f, SR) for f in list_files([root / "audio/noise/dev"], io.AUDIO_EXTS)]

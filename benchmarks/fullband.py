@@ -40,15 +40,20 @@ def _energy_db(x: np.ndarray) -> float:
     return 10 * np.log10(float(np.sum(np.square(x))) + 1e-20)
 
 
-def methods(model) -> dict[str, Callable[[np.ndarray, int], np.ndarray]]:
-    def low_only(x: np.ndarray, sr: int) -> np.ndarray:  # the model's band, resampled back: no high band
-        import torch
+def methods(names: list[str]) -> dict[str, Callable[[np.ndarray, int], np.ndarray]]:
+    out: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {"noisy": lambda x, sr: x}
+    for i, name in enumerate(names):
+        model = checkpoint.load(name, "audio")
 
-        y = denoise_tensor(model, torch.from_numpy(resample(x, sr, 16000)[None].astype(np.float32))).numpy()[0]
-        return resample(y, 16000, sr)[: len(x)]
+        def low_only(x: np.ndarray, sr: int, model=model) -> np.ndarray:  # the model's band resampled back
+            import torch
 
-    out = {"noisy": lambda x, sr: x, "audio-speech (full band)": lambda x, sr: denoise_audio_array(model, x, sr),
-           "audio-speech, 8 kHz band only": low_only}
+            y = denoise_tensor(model, torch.from_numpy(resample(x, sr, 16000)[None].astype(np.float32))).numpy()[0]
+            return resample(y, 16000, sr)[: len(x)]
+
+        out[f"{name} (full band)"] = lambda x, sr, model=model: denoise_audio_array(model, x, sr)
+        if i == 0:
+            out[f"{name}, 8 kHz band only"] = low_only
     out.update(available(("RNNoise", "DeepFilterNet3")))
     return out
 
@@ -73,13 +78,13 @@ def main() -> None:
     ap = parser(__doc__)
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--limit", type=int, default=10_000)
+    ap.add_argument("--model", nargs="+", default=["audio-speech"], help="shipped names or checkpoints")
     args = ap.parse_args()
     root = data_root(args.data_root)
-    model = checkpoint.load("audio-speech", "audio")
     speech = io.list_files([root / "audio/speech48k/dev"], io.AUDIO_EXTS)[: args.limit]
     noises = [io.read_audio(f) for f in io.list_files([root / "audio/noise48k/dev"], io.AUDIO_EXTS)]
     scores: dict[str, list[tuple[float, float, float]]] = {}
-    contenders = methods(model)
+    contenders = methods(args.model)
     for f in speech:
         s, sr = io.read_audio(f)
         s = s.mean(axis=0).astype(np.float64)

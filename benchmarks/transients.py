@@ -46,10 +46,12 @@ def main() -> None:
     ap = parser(__doc__)
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--per-class", type=int, default=12, help="mixtures per noise class")
+    ap.add_argument("--model", nargs="+", default=["audio-speech"], help="shipped names or checkpoints")
     args = ap.parse_args()
     root = data_root(args.data_root)
-    model = checkpoint.load("audio-speech", "audio")
-    methods = {"audio-speech": lambda x, sr: denoise_audio_array(model, x, sr), **available()}
+    methods = {name: (lambda x, sr, m=checkpoint.load(name, "audio"): denoise_audio_array(m, x, sr))
+               for name in args.model}
+    methods.update(available())
     speech = [read_mono(f, SR) for f in io.list_files([root / "audio/speech/dev"], io.AUDIO_EXTS)[: args.per_class]]
     rows = []
     for cls, files in sorted(by_class(root / "audio/noise/dev").items()):

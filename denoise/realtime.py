@@ -2,9 +2,10 @@
 
 A causal network (one with ``step``, such as ``crn``) is run one STFT hop at a time, carrying its state, so
 the delay is that of the STFT itself: a sample is final once the last centred window that covers it is
-complete, 511 samples later at the model's rate (32 ms for the 512-point window at 16 kHz), plus up to a
-hop of waiting for its block (8 ms): 40 ms. At other input rates two short resampling filters add their
-delay (:class:`StreamResampler`). The spectrogram frames are those of ``dsp.stft`` on the whole signal
+complete, n_fft - 1 samples later at the model's rate (31.9 ms for the 512-point window at 16 kHz): the
+algorithmic latency as the DNS Challenge counts it (the window length; the wait for a block of input to
+fill is buffering, which depends on the caller's block size). At other input rates two short resampling
+filters add their delay (:class:`StreamResampler`, 1.5 ms each). The spectrogram frames are those of ``dsp.stft`` on the whole signal
 (reflect padding at both ends included), and the overlap-add divides by the same window sum as
 ``torch.istft``, so at the model's rate the output equals a file run's up to float rounding and the level
 normalisation (see :data:`STREAM_LEVEL`).
@@ -145,11 +146,12 @@ class CausalStream:
 
     @property
     def latency_seconds(self) -> float:
-        """Worst-case algorithmic delay: the window's reach past a sample (n_fft - 1 samples at the model's
-        rate), a hop of waiting for the block that completes the frame, and the two resampling filters."""
-        delay = (self.n - 1 + self.hop - 1) / self.msr
-        if self.resampled:
+        """Algorithmic delay: the window's reach past a sample (n_fft - 1 samples at the model's rate) and
+        the two resampling filters. Fed in blocks of B samples, a sample waits up to B - 1 more (buffering)."""
+        delay = (self.n - 1) / self.msr
+        if self.resampled:  # the filters, and the rounding of a sample's place on the other rate's grid
             delay += self.down.delay / self.rate + self.up_y.delay / self.msr  # type: ignore[union-attr]
+            delay += math.ceil(self.rate / self.msr) / self.rate + math.ceil(self.msr / self.rate) / self.msr
         return delay
 
     def push(self, block: np.ndarray) -> np.ndarray:

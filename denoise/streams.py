@@ -3,7 +3,7 @@
 Audio flows through: WAV (also a stream of unknown length, as ffmpeg writes to a pipe) or raw PCM comes in,
 is denoised chunk by chunk as it arrives, and goes out in the same sample format, WAV or raw, each block
 flushed at once; memory holds one chunk. ``stream=True`` runs a causal model (crn) frame by frame
-(:mod:`denoise.realtime`, 40 ms of delay at the model's rate) and any other in short chunks
+(:mod:`denoise.realtime`, 32 ms of algorithmic delay at the model's rate) and any other in short chunks
 (:data:`STREAM_CHUNKING`) for a bounded delay. Images are read whole, then written in their own format or ``image_format``.
 """
 

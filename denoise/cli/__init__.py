@@ -16,6 +16,7 @@ from denoise.cli.estimate import estimate
 from denoise.cli.evaluate import eval_cmd, models, score
 from denoise.cli.export import export
 from denoise.cli.files import audio, image
+from denoise.cli.live import live
 from denoise.cli.train import train
 from denoise.signals import catch_termination, exit_on_interrupt
 
@@ -46,7 +47,7 @@ def cli() -> None:
     """
 
 
-for _command in (image, audio, train, eval_cmd, score, estimate, export, models):
+for _command in (image, audio, live, train, eval_cmd, score, estimate, export, models):
     cli.add_command(_command)
 
 

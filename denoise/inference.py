@@ -623,7 +623,14 @@ def _settled(job: io.Job, settle: dict[str, bool]) -> Optional[FileResult]:
 
 def _audio_paths(model: nn.Module, jobs: list[io.Job], settle: dict[str, bool], strength: float,
                  batch_size: Optional[int], progress: Optional[Callable[[float], None]]) -> Iterator[FileResult]:
-    """Audio files one after another, each streamed chunk by chunk."""
+    """Audio files one after another, each streamed chunk by chunk; with batches of more than one chunk
+    (a GPU's default), several files at once, their chunks sharing passes (:mod:`denoise.audio_batching`)."""
+    if len(jobs) > 1 and (batch_size or default_batch_size(model)) > 1:
+        from denoise.audio_batching import audio_paths_batched
+
+        yield from audio_paths_batched(model, jobs, settle, strength, batch_size or default_batch_size(model),
+                                       progress)
+        return
     for job in jobs:
         t0 = time.perf_counter()
         early = _settled(job, settle)

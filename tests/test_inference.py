@@ -118,11 +118,15 @@ def test_audio_progress_reports_every_second_of_each_file(audio_ckpt, tmp_path):
     jobs = [io.Job(tmp_path / n, tmp_path / "out" / n) for n in lengths]
     seen: list[float] = []
     per_file = []
-    for r in inference.denoise_paths(a, jobs, batch_size=2, audio_progress=seen.append):
+    for r in inference.denoise_paths(a, jobs, batch_size=1, audio_progress=seen.append):
         assert r.status == "done"
         per_file.append(sum(seen))
         seen.clear()
     assert per_file == pytest.approx([25 + 7 / 16000, 3.0])
+    # batched across files (both files' chunks in flight at once): the same total
+    results = list(inference.denoise_paths(a, jobs, batch_size=2, overwrite=True, audio_progress=seen.append))
+    assert [r.status for r in results] == ["done", "done"]
+    assert sum(seen) == pytest.approx(28 + 7 / 16000) and len(seen) == 4
 
 
 def test_image_progress_reports_every_pixel_of_each_file_tile_batch_by_tile_batch(gray_ckpt, tmp_path):

@@ -10,11 +10,16 @@ shows what was lost before the high band was carried). Peers are left out when n
 
     python benchmarks/fullband.py
     python benchmarks/fullband.py --limit 10
+    python benchmarks/fullband.py --model audio-speech audio-speech-unet
+
+The last column is each method's speed on 48 kHz audio, seconds of audio per second of compute (set
+OMP_NUM_THREADS for the thread count).
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -85,6 +90,8 @@ def main() -> None:
     noises = [io.read_audio(f) for f in io.list_files([root / "audio/noise48k/dev"], io.AUDIO_EXTS)]
     scores: dict[str, list[tuple[float, float, float]]] = {}
     contenders = methods(args.model)
+    seconds: dict[str, float] = {}
+    audio_s = 0.0
     for f in speech:
         s, sr = io.read_audio(f)
         s = s.mean(axis=0).astype(np.float64)
@@ -92,15 +99,20 @@ def main() -> None:
             n = np.resize(resample(n.mean(axis=0), nsr, sr), s.shape)
             x = (s + n * np.sqrt(np.mean(s**2) / np.mean(n**2) / 10**0.5)).astype(np.float32)
             base = (metrics.si_sdr(s, x), metrics.si_sdr(_band(s, sr), _band(x, sr)))
+            audio_s += len(x) / sr
             for name, fn in contenders.items():
-                y = _align(fn(x, sr), s, sr)
+                t0 = time.perf_counter()
+                y = fn(x, sr)
+                seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - t0
+                y = _align(y, s, sr)
                 scores.setdefault(name, []).append((metrics.si_sdr(s, y) - base[0],
                                                     metrics.si_sdr(_band(s, sr), _band(y, sr)) - base[1],
                                                     _energy_db(_band(y, sr)) - _energy_db(_band(s, sr))))
     rows = [{"method": k, "SI-SDR gain dB": float(np.mean([v[0] for v in vals])),
              "8-20 kHz SI-SDR gain dB": float(np.mean([v[1] for v in vals])),
              "8-20 kHz energy vs clean dB": float(np.mean([v[2] for v in vals])),
-             "farthest 8-20 kHz energy dB": float(max((v[2] for v in vals), key=abs))}
+             "farthest 8-20 kHz energy dB": float(max((v[2] for v in vals), key=abs)),
+             "× real time (CPU)": audio_s / seconds[k] if k != "noisy" else None}
             for k, vals in scores.items()]
     print(f"machine: {machine()}; {len(speech)} utterances x {len(noises)} noises at 5 dB SNR\n")
     print(table(rows, floats=2))

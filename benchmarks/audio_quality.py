@@ -56,7 +56,8 @@ def align(y: np.ndarray, ref: np.ndarray, max_lag: int = SR // 20) -> np.ndarray
 def main() -> None:
     ap = parser(__doc__)
     ap.add_argument("--data-root", default=None)
-    ap.add_argument("--model", nargs="+", default=["audio-speech"], help="shipped names or checkpoints, scored in the same run")
+    ap.add_argument("--model", nargs="+", default=["audio-speech"],
+                    help="shipped names or checkpoints, scored in the same run")
     ap.add_argument("--limit", type=int, default=None, help="First N speech/dev files.")
     ap.add_argument("--snr", type=float, nargs="+", default=[0.0, 5.0, 10.0])
     args = ap.parse_args()

@@ -5,8 +5,8 @@ the delay is that of the STFT itself: a sample is final once the last centred wi
 complete, n_fft - 1 samples later at the model's rate (31.9 ms for the 512-point window at 16 kHz): the
 algorithmic latency as the DNS Challenge counts it (the window length; the wait for a block of input to
 fill is buffering, which depends on the caller's block size). At other input rates two short resampling
-filters add their delay (:class:`StreamResampler`, 1.5 ms each). The spectrogram frames are those of ``dsp.stft`` on the whole signal
-(reflect padding at both ends included), and the overlap-add divides by the same window sum as
+filters add their delay (:class:`StreamResampler`, 1.5 ms each). The spectrogram frames are those of
+``dsp.stft`` on the whole signal (reflect padding at both ends included), and the overlap-add divides by the same window sum as
 ``torch.istft``, so at the model's rate the output equals a file run's up to float rounding and the level
 normalisation (see :data:`STREAM_LEVEL`).
 
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from denoise.inference import _blend, _fit
+from denoise.inference import _blend, _check_strength, _fit
 
 
 # The level a stream's features are divided by. A causal network normalises its input itself (crn subtracts
@@ -61,26 +61,28 @@ class StreamResampler:
         self.delay = self.half // self.up
 
     def _compute(self, until: int) -> np.ndarray:
-        ks = np.arange(self.produced, until)
-        m = ks * self.down + self.half
-        n = (m // self.up)[:, None] - np.arange(2 * self.half // self.up + 1)[None, :]  # (K, T) input indices
+        """Output samples produced..until-1, from the input kept in ``history``; then forgets the input
+        that no later output needs."""
+        taps = 2 * self.half // self.up + 1  # input samples under the filter, at most
+        m = np.arange(self.produced, until) * self.down + self.half
+        n = (m // self.up)[:, None] - np.arange(taps)[None, :]  # (K, taps) input indices
         h_index = m[:, None] - n * self.up
         valid = (h_index <= 2 * self.half) & (n >= 0) & (n < self.seen)
         weights = np.where(valid, self.taps[np.clip(h_index, 0, 2 * self.half)], 0.0)
-        x = self.history[:, np.clip(n - self.start, 0, max(self.history.shape[1] - 1, 0))] if self.history.size else \
-            np.zeros((self.history.shape[0],) + n.shape)
+        rel = np.clip(n - self.start, 0, max(self.history.shape[1] - 1, 0))
+        x = self.history[:, rel] if self.history.shape[1] else np.zeros((self.history.shape[0],) + n.shape)
         self.produced = until
-        drop = max(0, min(self.seen, (until * self.down + self.half) // self.up - 2 * self.half // self.up - 1) - self.start)
+        first_needed = (until * self.down + self.half) // self.up - taps + 1  # by the next output
+        drop = max(0, min(self.seen, first_needed - 1) - self.start)
         self.history, self.start = self.history[:, drop:], self.start + drop
         return np.einsum("ckt,kt->ck", x, weights).astype(np.float32)
 
     def push(self, block: np.ndarray) -> np.ndarray:
-        """(channels, n) input -> (channels, m) output, m >= 0."""
+        """(channels, n) input -> (channels, m) output, m >= 0: every output k whose last input sample,
+        (k * down + half) // up, has arrived."""
         self.history = np.concatenate([self.history, block.astype(np.float64)], axis=1)
         self.seen += block.shape[1]
-        # output k needs inputs up to (k * down + half) // up <= seen - 1
-        until = max(self.produced, ((self.seen - 1) * self.up - self.half) // self.down + 1) if self.seen else 0
-        until = max(until, self.produced)
+        until = max(self.produced, (self.seen * self.up - self.half - 1) // self.down + 1)
         return self._compute(until)
 
     def flush(self) -> np.ndarray:
@@ -122,6 +124,7 @@ class CausalStream:
     def __init__(self, model: nn.Module, rate: int, channels: int, strength: float = 1.0) -> None:
         if not is_causal(model):
             raise ValueError("frame-by-frame streaming needs a causal audio model (its network has step())")
+        _check_strength(strength)
         cfg = model.stft_cfg
         self.model, self.rate, self.msr, self.strength = model, rate, model.sample_rate, strength
         self.n, self.hop = cfg.n_fft, cfg.hop_length
@@ -149,9 +152,8 @@ class CausalStream:
         """Algorithmic delay: the window's reach past a sample (n_fft - 1 samples at the model's rate) and
         the two resampling filters. Fed in blocks of B samples, a sample waits up to B - 1 more (buffering)."""
         delay = (self.n - 1) / self.msr
-        if self.resampled:  # the filters, and the rounding of a sample's place on the other rate's grid
-            delay += self.down.delay / self.rate + self.up_y.delay / self.msr  # type: ignore[union-attr]
-            delay += math.ceil(self.rate / self.msr) / self.rate + math.ceil(self.msr / self.rate) / self.msr
+        if self.resampled:  # the filters, and a sample for the rounding of positions between the rates
+            delay += self.down.delay / self.rate + self.up_y.delay / self.msr + 1 / self.rate  # type: ignore[union-attr]
         return delay
 
     def push(self, block: np.ndarray) -> np.ndarray:
@@ -227,7 +229,9 @@ class CausalStream:
 
     def _emit(self, final: bool) -> np.ndarray:
         """The input-rate output samples that all paths have reached (all of them once ``final``)."""
-        end = self.inp.end if final else min(self.inp.end, self.y_in.end, self.low_in.end if self.resampled else self.inp.end)
+        end = self.inp.end
+        if not final:
+            end = min(end, self.y_in.end, self.low_in.end if self.resampled else end)
         if end <= self.out:
             return np.zeros((self.inp.data.shape[0], 0), np.float32)
         dry = self.inp.take(self.out, end)

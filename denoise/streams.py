@@ -4,7 +4,8 @@ Audio flows through: WAV (also a stream of unknown length, as ffmpeg writes to a
 is denoised chunk by chunk as it arrives, and goes out in the same sample format, WAV or raw, each block
 flushed at once; memory holds one chunk. ``stream=True`` runs a causal model (crn) frame by frame
 (:mod:`denoise.realtime`, 32 ms of algorithmic delay at the model's rate) and any other in short chunks
-(:data:`STREAM_CHUNKING`) for a bounded delay. Images are read whole, then written in their own format or ``image_format``.
+(:data:`STREAM_CHUNKING`) for a bounded delay. Images are read whole, then written in their own format
+or ``image_format``.
 """
 
 from __future__ import annotations

@@ -302,8 +302,8 @@ def image(**kw: Any) -> None:
 @click.option("--stream", is_flag=True,
               help="Standard input only, for live audio: each block is written as soon as it is done. A causal "
                    "model (crn) runs frame by frame with 32 ms of algorithmic delay at 16 kHz (35 ms at "
-                   "44.1/48 kHz); others run in 0.1 s chunks with 0.32 s of delay. The output differs slightly from a file "
-                   "run (benchmarks/streaming.py).")
+                   "44.1/48 kHz); others run in 0.1 s chunks with 0.32 s of delay. The output differs slightly "
+                   "from a file run (benchmarks/streaming.py).")
 @click.option("--spectrogram", is_flag=True,
               help="Also write NAME.spectrogram.png beside each output: spectrograms before and after (the "
                    "first 20 s). Needs the report extra: pip install \"denoise[report]\".")

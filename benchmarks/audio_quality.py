@@ -60,6 +60,7 @@ def main() -> None:
                     help="shipped names or checkpoints, scored in the same run")
     ap.add_argument("--limit", type=int, default=None, help="First N speech/dev files.")
     ap.add_argument("--snr", type=float, nargs="+", default=[0.0, 5.0, 10.0])
+    ap.add_argument("--decimals", type=int, default=2, help="decimals in the quality tables")
     args = ap.parse_args()
     reuse_freed_cpu_memory()  # as the denoise commands do, so that the times are theirs
     logging.basicConfig(level=logging.ERROR)
@@ -103,7 +104,7 @@ def main() -> None:
                              **{k: float(np.mean(v)) if v else None for k, v in
                                 (("PESQ-wb", acc[name]["pesq"]), ("STOI", acc[name]["stoi"]),
                                  ("SI-SDR dB", acc[name]["si_sdr"]))}})
-        print(f"## {cond}\n\n{table(rows)}\n")
+        print(f"## {cond}\n\n{table(rows, args.decimals)}\n")
     speed = [{"method": k, "× real time (CPU)": audio_s / v if v > 0 else None} for k, v in seconds.items()
              if k != "noisy input"]
     print(f"## CPU speed (natural-level pass, {audio_s:.0f} s of audio)\n\n{table(speed, 1)}")

@@ -129,7 +129,6 @@ class CorruptionConfig(_Dictable):
 PRECISIONS = ("auto", "fp32", "bf16")
 # Supervised image losses (denoise.losses.image_loss): l1 (the default, robust to the outliers of
 # salt-and-pepper and dropout corruptions), mse (what PSNR scores) or psnr (minus each patch's PSNR).
-# Audio always uses the spectral loss of denoise.train.
 IMAGE_LOSSES = ("l1", "mse", "psnr")
 # Supervised audio losses (denoise.losses): spectral (the default: compressed-magnitude L1 at the model's
 # STFT plus a waveform L1) or multires (that at three STFT sizes, plus SI-SDR).

@@ -327,8 +327,9 @@ def _make_step(cfg: TrainConfig, model: nn.Module, opt: torch.optim.Optimizer, d
 
 
 def _loss(run: _Step, noisy: torch.Tensor, clean: torch.Tensor, step: int) -> torch.Tensor:
-    """The training loss of one batch: blind-spot (self-supervised), the image loss, or the spectral loss
-    with time-frequency masking of the input (audio); plus the architecture's own term (the VAE's KL)."""
+    """The training loss of one batch: blind-spot (self-supervised), the image loss, or the audio loss
+    (spectral or multires) with time-frequency masking of the input; plus the architecture's own term (the
+    VAE's KL)."""
     cfg = run.cfg
     g = data.step_generator(cfg.seed, run.rank, step + 10**9)
     with run.autocast:

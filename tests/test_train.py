@@ -256,3 +256,17 @@ def test_real_pairs_give_their_own_noise_to_the_asked_fraction_of_patches(tmp_pa
     assert torch.equal(again[0], noisy)  # seeded like every batch
     fit(dataclasses.replace(cfg, pairs=str(tmp_path / "pairs"), steps=2, eval_every=1, save_every=1))
     assert json.loads((tmp_path / "run" / "config.json").read_text())["pairs"] == str(tmp_path / "pairs")
+
+
+def test_resuming_with_other_audio_noise_settings_names_the_option(tmp_path: Path) -> None:
+    from denoise.config import CorruptionConfig
+    from denoise.options import flags, train_fields
+    from denoise.train import TrainingError, resumed_config
+
+    cfg = TrainConfig(domain="audio", data=["d"], out=str(tmp_path), corruption=CorruptionConfig(p_transient=0.3))
+    (tmp_path / "config.json").write_text(json.dumps(cfg.to_dict()))
+    same = resumed_config(tmp_path, train_fields({"transient_noise": 0.3, "noise_eq": 0.0}, None))
+    assert same.corruption.p_transient == 0.3 and same.resume
+    with pytest.raises(TrainingError) as err:
+        resumed_config(tmp_path, train_fields({"noise_eq": 0.5}, None))
+    assert flags(str(err.value)) == "--resume: the run has --noise-eq 0.0, not --noise-eq 0.5"

@@ -211,7 +211,10 @@ class CausalStream:
                                np.concatenate([self.up_x.push(block), self.up_x.flush()], axis=1))
         level = torch.full((block.shape[0], 1), STREAM_LEVEL)
         total = self.x.end
-        last = 1 + total // self.hop if final else ((total - self.n // 2) // self.hop + 1 if total > self.n // 2 else 0)
+        if final:
+            last = 1 + total // self.hop if total else 0  # as many frames as dsp.stft gives; none for nothing
+        else:
+            last = (total - self.n // 2) // self.hop + 1 if total > self.n // 2 else 0
         if last > self.frames:
             self._run_frames(self.frames, last, final, level)
             self.frames = last

@@ -99,6 +99,13 @@ def test_strength_mixes_the_input_back_in(crn):
     np.testing.assert_allclose(half, 0.5 * wet + 0.5 * x, atol=1e-6)
 
 
+@pytest.mark.parametrize("n", [0, 1, 100, 257])
+def test_streams_shorter_than_a_window_come_back_whole(crn, n):
+    x = noisy(0.1, 48000)[:, : 3 * n]
+    y, _, _ = run_stream(crn, x, 48000, 384)
+    assert y.shape == x.shape and np.isfinite(y).all()
+
+
 def test_a_model_that_needs_the_future_is_refused(audio_ckpt):
     with pytest.raises(ValueError, match="causal"):
         CausalStream(checkpoint.load(audio_ckpt, "audio", 1), 16000, 1)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from typing import Any, Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, Union
 
 import numpy as np
 from torch import nn
@@ -90,7 +90,7 @@ def audio_paths_batched(model: nn.Module, jobs: list[io.Job], settle: dict[str, 
             opened = _open(queue.pop(), model, settle, strength, progress)
             if isinstance(opened, _OpenFile):
                 open_files.append(opened)
-            elif opened is not None:
+            else:
                 yield opened
         items: list[tuple[_OpenFile, int, int, np.ndarray]] = []
         failed: dict[_OpenFile, BaseException] = {}
@@ -115,7 +115,7 @@ def audio_paths_batched(model: nn.Module, jobs: list[io.Job], settle: dict[str, 
 
 
 def _open(job: io.Job, model: nn.Module, settle: dict[str, bool], strength: float,
-          progress: Optional[Callable[[float], None]]) -> Optional[Any]:
+          progress: Optional[Callable[[float], None]]) -> Union[_OpenFile, FileResult]:
     """An _OpenFile for ``job``, or the FileResult that settles it at once: an output that may not be
     replaced, a file that cannot be opened, or one too short to cut into chunks, which goes through
     ``denoise_audio_file`` (it passes such a file through with a warning)."""

@@ -14,6 +14,13 @@ def _window(cfg: STFTConfig, device: torch.device) -> torch.Tensor:
     return torch.hann_window(cfg.win_length, periodic=True, device=device)
 
 
+def frame_window(cfg: STFTConfig) -> torch.Tensor:
+    """(n_fft,) the analysis window each frame of :func:`stft` is multiplied by: the Hann window centred in
+    n_fft samples, as torch.stft pads a shorter one (for code that frames a signal itself, as streams do)."""
+    pad = (cfg.n_fft - cfg.win_length) // 2
+    return torch.nn.functional.pad(_window(cfg, torch.device("cpu")), (pad, cfg.n_fft - cfg.win_length - pad))
+
+
 def stft(wave: torch.Tensor, cfg: STFTConfig) -> torch.Tensor:
     """(B, T) real -> (B, n_fft/2+1, 1 + T // hop) complex. Centred frames (reflect padding) so frame k
     is centred on sample k*hop and :func:`istft` with ``length=T`` inverts it exactly."""

@@ -270,17 +270,27 @@ def _high_band(model: nn.Module, stack: np.ndarray, x: np.ndarray, y_model: np.n
 
     msr, cfg = model.sample_rate, model.stft_cfg
     high = stack - _fit(resample(x, msr, sr), stack.shape[1])  # what the model's rate cannot hold
-    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-    spec_x = dsp.stft(xt, cfg)
-    spec_y = dsp.stft(torch.from_numpy(np.ascontiguousarray(y_model, dtype=np.float32)), cfg)
-    lo = int(HIGH_BAND_GUIDE_HZ / msr * cfg.n_fft)
-    ex = spec_x[:, lo:].abs().pow(2).sum(dim=1)  # (channels, frames)
-    ey = spec_y[:, lo:].abs().pow(2).sum(dim=1)
-    gain = torch.where(ex > 1e-12, (ey / ex.clamp_min(1e-12)).sqrt(), torch.zeros_like(ex)).clamp(0.0, 1.0)
-    frames_at = np.arange(gain.shape[1]) * cfg.hop_length * sr / msr  # frame k is centred on sample k·hop
-    t = np.arange(stack.shape[1])
-    per_sample = np.stack([np.interp(t, frames_at, g) for g in gain.numpy()])
+    spec_x, spec_y = (dsp.stft(torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)), cfg) for v in (x, y_model))
+    gain = top_band_gain(model, spec_x, spec_y).numpy()
+    per_sample = gain_per_sample(gain, 0, np.arange(stack.shape[1]), cfg.hop_length * sr / msr)
     return (high * per_sample).astype(np.float32)
+
+
+def top_band_gain(model: nn.Module, noisy: torch.Tensor, denoised: torch.Tensor) -> torch.Tensor:
+    """(channels, frames) amplitude gain the model gave the top octave of its band (HIGH_BAND_GUIDE_HZ up
+    to its Nyquist frequency), in [0, 1], from (channels, F, frames) spectra of its input and output; 0
+    where the input is silent there."""
+    lo = int(HIGH_BAND_GUIDE_HZ / model.sample_rate * model.stft_cfg.n_fft)
+    ex = noisy[:, lo:].abs().pow(2).sum(dim=1)
+    ey = denoised[:, lo:].abs().pow(2).sum(dim=1)
+    return torch.where(ex > 1e-12, (ey / ex.clamp_min(1e-12)).sqrt(), torch.zeros_like(ex)).clamp(0.0, 1.0)
+
+
+def gain_per_sample(gain: np.ndarray, first_frame: int, t: np.ndarray, per_frame: float) -> np.ndarray:
+    """(channels, len(t)) frame gains (channels, K) of frames first_frame.. at samples ``t``, linear between
+    frame centres (frame j is centred on sample j * per_frame) and held beyond the first and last."""
+    centres = (first_frame + np.arange(gain.shape[1])) * per_frame
+    return np.stack([np.interp(t, centres, g) for g in gain])
 
 
 @dataclass(frozen=True)
@@ -400,33 +410,44 @@ def _pass_through(read: Callable[[int, int], np.ndarray], write: Callable[[np.nd
     return nonfinite
 
 
-class _Buffer:
-    """The recent part of a stream of blocks: samples [start, end) in memory, read further on demand."""
+class StreamBuffer:
+    """The recent part of a signal that arrives in blocks: samples [start, end) in memory. Blocks are
+    ``append``-ed, or read from ``source`` (``source(n)``: the next (channels, <= n) block, None at the
+    end) on :meth:`fill`; :meth:`drop_before` forgets what is no longer needed."""
 
-    def __init__(self, source: Callable[[int], Optional[np.ndarray]], block: int) -> None:
-        self.source, self.block = source, block
+    def __init__(self, channels: int = 1, source: Optional[Callable[[int], Optional[np.ndarray]]] = None,
+                 block: int = 1) -> None:
+        self.source, self.block, self.channels = source, block, channels
         self.parts: list[np.ndarray] = []
         self.start = self.end = 0
         self.ended = False
 
+    def append(self, b: np.ndarray) -> None:
+        self.parts.append(b)
+        self.end += b.shape[1]
+
     def fill(self, until: int) -> None:
-        """Reads until ``end >= until`` or the stream ends."""
+        """Reads from ``source`` until ``end >= until`` or the stream ends."""
         while not self.ended and self.end < until:
-            b = self.source(self.block)
+            b = self.source(self.block)  # type: ignore[misc]
             if b is None or b.shape[1] == 0:
                 self.ended = True
             else:
-                self.parts.append(b)
-                self.end += b.shape[1]
+                self.append(b)
 
     def _joined(self) -> np.ndarray:
-        """Samples [start, end) as one (channels, n) array (the blocks read are joined once, when needed)."""
+        """Samples [start, end) as one (channels, n) array (the blocks are joined once, when needed)."""
         if len(self.parts) > 1:
             self.parts = [np.concatenate(self.parts, axis=1)]
-        return self.parts[0]
+        return self.parts[0] if self.parts else np.zeros((self.channels, 0), np.float32)
 
     def read(self, a: int, b: int) -> np.ndarray:
+        """A copy of samples [a, b) (they must still be in memory)."""
         return self._joined()[:, a - self.start : b - self.start].copy()
+
+    def at(self, index: np.ndarray) -> np.ndarray:
+        """(channels, *index.shape): the samples at absolute positions ``index`` (still in memory)."""
+        return self._joined()[:, index - self.start]
 
     def rms(self, span: int) -> np.ndarray:
         """(channels,) RMS of the last ``span`` samples read (non-finite ones as silence)."""
@@ -455,7 +476,7 @@ def stream_audio_blocks(
     :func:`stream_audio` on the whole recording. Returns True if NaN or Inf samples were met."""
     _check_strength(strength)
     hop, ctx, fade = chunking.samples(sample_rate)
-    buf = _Buffer(source, max(1, sample_rate // 20))
+    buf = StreamBuffer(source=source, block=max(1, sample_rate // 20))
     buf.fill(int(MIN_AUDIO_SECONDS * sample_rate))
     if buf.ended and buf.end < MIN_AUDIO_SECONDS * sample_rate:
         return _pass_through(buf.read, write, buf.end, sample_rate, name, None) if buf.end else False
@@ -625,11 +646,11 @@ def _audio_paths(model: nn.Module, jobs: list[io.Job], settle: dict[str, bool], 
                  batch_size: Optional[int], progress: Optional[Callable[[float], None]]) -> Iterator[FileResult]:
     """Audio files one after another, each streamed chunk by chunk; with batches of more than one chunk
     (a GPU's default), several files at once, their chunks sharing passes (:mod:`denoise.audio_batching`)."""
-    if len(jobs) > 1 and (batch_size or default_batch_size(model)) > 1:
+    batch = batch_size or default_batch_size(model)
+    if len(jobs) > 1 and batch > 1:
         from denoise.audio_batching import audio_paths_batched
 
-        yield from audio_paths_batched(model, jobs, settle, strength, batch_size or default_batch_size(model),
-                                       progress)
+        yield from audio_paths_batched(model, jobs, settle, strength, batch, progress)
         return
     for job in jobs:
         t0 = time.perf_counter()

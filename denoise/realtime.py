@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from denoise.inference import _blend, _check_strength, _fit
+from denoise import dsp
+from denoise.inference import StreamBuffer, _blend, _check_strength, _fit, gain_per_sample, top_band_gain
 
 
 # The level a stream's features are divided by. A causal network normalises its input itself (crn subtracts
@@ -90,35 +91,13 @@ class StreamResampler:
         return self._compute(max(self.produced, -(-self.seen * self.up // self.down)))
 
 
-class _Timeline:
-    """A growing (channels, n) signal of which only a recent part is kept: samples [start, end)."""
-
-    def __init__(self, channels: int) -> None:
-        self.data = np.zeros((channels, 0), np.float32)
-        self.start = 0
-
-    @property
-    def end(self) -> int:
-        return self.start + self.data.shape[1]
-
-    def append(self, block: np.ndarray) -> None:
-        self.data = np.concatenate([self.data, block.astype(np.float32)], axis=1)
-
-    def take(self, a: int, b: int) -> np.ndarray:
-        return self.data[:, a - self.start : b - self.start]
-
-    def drop_before(self, pos: int) -> None:
-        if pos > self.start:
-            self.data, self.start = self.data[:, pos - self.start :], pos
-
-
 class CausalStream:
     """Denoises a live signal block by block with a causal audio model; see the module docstring.
 
     ``push((channels, n) block at rate)`` returns the (channels, m) output samples that are final, in
     order; ``finish()`` returns the rest, so that the output has exactly as many samples as the input.
     Above the model's rate, the band the model cannot hold is kept, scaled frame by frame by the gain the
-    model gave its top octave, as file runs do (``inference._high_band``); ``strength`` mixes the input
+    model gave its top octave (``inference.top_band_gain``), as file runs do; ``strength`` mixes the input
     back in as they do. The features are normalised by the constant :data:`STREAM_LEVEL`: see there."""
 
     def __init__(self, model: nn.Module, rate: int, channels: int, strength: float = 1.0) -> None:
@@ -127,15 +106,14 @@ class CausalStream:
         _check_strength(strength)
         cfg = model.stft_cfg
         self.model, self.rate, self.msr, self.strength = model, rate, model.sample_rate, strength
-        self.n, self.hop = cfg.n_fft, cfg.hop_length
-        pad = (cfg.n_fft - cfg.win_length) // 2
-        self.window = torch.nn.functional.pad(torch.hann_window(cfg.win_length, periodic=True), (pad, pad))
+        self.n, self.hop, self.channels = cfg.n_fft, cfg.hop_length, channels
+        self.window = dsp.frame_window(cfg)
         self.resampled = rate != self.msr
         self.down = StreamResampler(rate, self.msr, channels) if self.resampled else None
         self.up_y = StreamResampler(self.msr, rate, channels) if self.resampled else None
         self.up_x = StreamResampler(self.msr, rate, channels) if self.resampled else None
-        self.x = _Timeline(channels)  # the input at the model's rate
-        self.inp, self.y_in, self.low_in = _Timeline(channels), _Timeline(channels), _Timeline(channels)
+        self.x = StreamBuffer(channels)  # the input at the model's rate
+        self.inp, self.y_in, self.low_in = StreamBuffer(channels), StreamBuffer(channels), StreamBuffer(channels)
         self.acc = np.zeros((channels, 0))  # overlap-add of frames, from model-rate sample acc_start
         self.wsum = np.zeros(0)
         self.acc_start = -self.n // 2
@@ -145,7 +123,6 @@ class CausalStream:
         self.gain_start = 0
         self.out = 0  # input-rate samples given out
         self.state: Optional[dict[str, Any]] = None
-        self.lo_bin = int(4000.0 / self.msr * self.n)
 
     @property
     def latency_seconds(self) -> float:
@@ -164,8 +141,7 @@ class CausalStream:
 
     def finish(self) -> np.ndarray:
         """The rest of the output once the input has ended."""
-        self._model_input(self.down.flush() if self.down is not None else np.zeros((self.x.data.shape[0], 0)),
-                          final=True)
+        self._model_input(self.down.flush() if self.down is not None else np.zeros((self.channels, 0)), final=True)
         return self._emit(final=True)
 
     def _frame_samples(self, first: int, last: int, final: bool) -> torch.Tensor:
@@ -177,10 +153,10 @@ class CausalStream:
             idx = np.abs(idx)
             if final:
                 idx = np.where(idx >= total, 2 * (total - 1) - idx, idx)
-            seg = self.x.data[:, idx - self.x.start]
-        else:  # as short as this, dsp.stft pads with zeros
+            seg = self.x.at(idx)
+        else:  # as short as this, dsp.stft pads with zeros (then the whole signal is still in memory)
             inside = (idx >= 0) & (idx < total)
-            seg = np.where(inside, self.x.data[:, np.clip(idx - self.x.start, 0, max(total - 1, 0))], 0.0)
+            seg = np.where(inside, self.x.at(np.clip(idx, 0, max(total - 1, 0))), 0.0)
         return torch.from_numpy(np.ascontiguousarray(seg, dtype=np.float32)) * self.window
 
     def _run_frames(self, first: int, last: int, final: bool, level: torch.Tensor) -> None:
@@ -188,10 +164,7 @@ class CausalStream:
         spec = torch.fft.rfft(self._frame_samples(first, last, final), dim=-1).transpose(1, 2)  # (C, F, K)
         with torch.inference_mode():
             est, self.state = self.model.estimate_frames(spec, level, self.state)
-        ex = spec[:, self.lo_bin:].abs().pow(2).sum(dim=1)
-        ey = est[:, self.lo_bin:].abs().pow(2).sum(dim=1)
-        gain = torch.where(ex > 1e-12, (ey / ex.clamp_min(1e-12)).sqrt(), torch.zeros_like(ex)).clamp(0.0, 1.0)
-        self.gains = np.concatenate([self.gains, gain.T.double().numpy()])
+        self.gains = np.concatenate([self.gains, top_band_gain(self.model, spec, est).T.double().numpy()])
         frames = (torch.fft.irfft(est.transpose(1, 2), n=self.n, dim=-1) * self.window).double().numpy()
         need = (last - 1) * self.hop + self.n // 2 - self.acc_start
         if need > self.acc.shape[1]:
@@ -236,11 +209,11 @@ class CausalStream:
         if not final:
             end = min(end, self.y_in.end, self.low_in.end if self.resampled else end)
         if end <= self.out:
-            return np.zeros((self.inp.data.shape[0], 0), np.float32)
-        dry = self.inp.take(self.out, end)
-        wet = _fit(self.y_in.take(self.out, end), end - self.out)
+            return np.zeros((self.channels, 0), np.float32)
+        dry = self.inp.read(self.out, end)
+        wet = _fit(self.y_in.read(self.out, end), end - self.out)
         if self.resampled:
-            high = dry - _fit(self.low_in.take(self.out, end), end - self.out)
+            high = dry - _fit(self.low_in.read(self.out, end), end - self.out)
             wet = wet + high * self._gain_per_sample(self.out, end)
         out = _blend(wet.astype(np.float32), dry, self.strength)
         self.out = end
@@ -252,9 +225,7 @@ class CausalStream:
         """(channels, b - a) top-octave gain at input-rate samples a..b-1, linear between frame centres
         (frame j is centred on model-rate sample j * hop), then forgets the frames before a."""
         per = self.hop * self.rate / self.msr
-        centres = (self.gain_start + np.arange(len(self.gains))) * per
-        t = np.arange(a, b)
-        out = np.stack([np.interp(t, centres, g) for g in self.gains.T])
+        out = gain_per_sample(self.gains.T, self.gain_start, np.arange(a, b), per)
         drop = max(0, int(a / per) - 1 - self.gain_start)
         self.gains, self.gain_start = self.gains[drop:], self.gain_start + drop
         return out

@@ -15,7 +15,6 @@ removed (the writer is atomic) and the others go on.
 from __future__ import annotations
 
 import contextlib
-import logging
 import time
 from typing import Callable, Iterator, Optional, Union
 
@@ -24,9 +23,8 @@ from torch import nn
 
 from denoise import io
 from denoise.inference import (MIN_AUDIO_SECONDS, Chunking, FileResult, _boundaries, _CrossFade, _failure,
-                               _run_windows, _settled, _silence_nonfinite, denoise_audio_file)
-
-log = logging.getLogger(__name__)
+                               _run_windows, _settled, _silence_nonfinite, denoise_audio_file,
+                               warn_nonfinite)
 
 
 class _OpenFile:
@@ -69,7 +67,7 @@ class _OpenFile:
         self.stack.close()  # the atomic rename
         self.writer.report_clipping()
         if self.nonfinite:
-            log.warning("%s: NaN or Inf samples were treated as silence", self.job.src)
+            warn_nonfinite(self.job.src)
         return FileResult(self.job.src, self.job.dst, "done", seconds=time.perf_counter() - self.t0)
 
     def abort(self, exc: BaseException, skip_existing: bool) -> FileResult:

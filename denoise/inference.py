@@ -390,6 +390,11 @@ class _CrossFade:
         self.pending = None if k == self.last else seg[:, split:]
 
 
+def warn_nonfinite(name: object) -> None:
+    """The one warning for audio whose NaN or Inf samples were silenced (see :func:`_silence_nonfinite`)."""
+    log.warning("%s: NaN or Inf samples were treated as silence", name)
+
+
 def _silence_nonfinite(block: np.ndarray) -> bool:
     """Sets NaN and Inf samples to 0 in place (one bad sample must not spread through the STFT into the
     whole chunk); returns whether there were any."""
@@ -543,7 +548,7 @@ def denoise_audio_file(
         frames_done = None if progress is None else (lambda n: progress(n / info.sample_rate))
         if stream_audio(model, read, writer.write, info.frames, info.sample_rate, strength, chunk_seconds,
                         batch_size, frames_done, name=str(src)):
-            log.warning("%s: NaN or Inf samples were treated as silence", src)
+            warn_nonfinite(src)
     writer.report_clipping()
 
 

@@ -21,7 +21,8 @@ import numpy as np
 from torch import nn
 
 from denoise import io
-from denoise.inference import Chunking, ModelChoice, denoise_decoded, stream_audio_blocks
+from denoise.inference import (Chunking, ModelChoice, _silence_nonfinite, denoise_decoded, stream_audio_blocks,
+                               warn_nonfinite)
 from denoise.io.pipes import PcmFormat, PcmSink, PcmStream, read_wav_header
 from denoise.realtime import is_causal
 
@@ -110,7 +111,7 @@ def denoise_audio_stream(model: nn.Module, src: Union[BinaryIO, Path], dst: Unio
             chunking = STREAM_CHUNKING if stream else Chunking()
             nonfinite = stream_audio_blocks(model, read, counted, fmt.rate, strength, chunking, name="standard input")
         if nonfinite:
-            log.warning("%s: NaN or Inf samples were treated as silence", src if isinstance(src, Path) else "input")
+            warn_nonfinite(src if isinstance(src, Path) else "input")
     if stream_in is not None and stream_in.dropped_bytes:
         log.warning("standard input ended inside a frame: its last %d bytes were dropped", stream_in.dropped_bytes)
     if stream_in is not None and stream_in.ended_early:
@@ -123,7 +124,6 @@ def _stream_frames(model: nn.Module, read: Callable[[int], Optional[np.ndarray]]
     """A causal model, frame by frame (:class:`denoise.realtime.CausalStream`): blocks of one STFT hop are
     read, and each output sample is written as soon as it is final. Returns True if NaN or Inf samples
     were met (treated as silence)."""
-    from denoise.inference import _silence_nonfinite
     from denoise.realtime import CausalStream
 
     stream = CausalStream(model, fmt.rate, fmt.channels, strength)

@@ -6,9 +6,9 @@ complete, n_fft - 1 samples later at the model's rate (31.9 ms for the 512-point
 algorithmic latency as the DNS Challenge counts it (the window length; the wait for a block of input to
 fill is buffering, which depends on the caller's block size). At other input rates two short resampling
 filters add their delay (:class:`StreamResampler`, 1.5 ms each). The spectrogram frames are those of
-``dsp.stft`` on the whole signal (reflect padding at both ends included), and the overlap-add divides by the same window sum as
-``torch.istft``, so at the model's rate the output equals a file run's up to float rounding and the level
-normalisation (see :data:`STREAM_LEVEL`).
+``dsp.stft`` on the whole signal (reflect padding at both ends included), and the overlap-add divides by
+the same window sum as ``torch.istft``, so at the model's rate the output equals a file run's up to float
+rounding and the level normalisation (see :data:`STREAM_LEVEL`).
 
 Layers: :class:`CausalStream` (numpy blocks in and out, at the input rate) on top of the model's
 ``stft_cfg``, ``features`` and ``net.step``; :mod:`denoise.streams` feeds it from a pipe.
@@ -119,7 +119,7 @@ class CausalStream:
         self.acc_start = -self.n // 2
         self.frames = 0  # frames computed
         self.y_done = 0  # model-rate output samples final
-        self.gains = np.zeros((0, channels))  # (frames, channels) top-octave gains from frame gain_start
+        self.gains = np.zeros((channels, 0))  # (channels, frames) top-octave gains from frame gain_start
         self.gain_start = 0
         self.out = 0  # input-rate samples given out
         self.state: Optional[dict[str, Any]] = None
@@ -130,7 +130,8 @@ class CausalStream:
         the two resampling filters. Fed in blocks of B samples, a sample waits up to B - 1 more (buffering)."""
         delay = (self.n - 1) / self.msr
         if self.resampled:  # the filters, and a sample for the rounding of positions between the rates
-            delay += self.down.delay / self.rate + self.up_y.delay / self.msr + 1 / self.rate  # type: ignore[union-attr]
+            filters = self.down.delay / self.rate + self.up_y.delay / self.msr  # type: ignore[union-attr]
+            delay += filters + 1 / self.rate
         return delay
 
     def push(self, block: np.ndarray) -> np.ndarray:
@@ -164,7 +165,7 @@ class CausalStream:
         spec = torch.fft.rfft(self._frame_samples(first, last, final), dim=-1).transpose(1, 2)  # (C, F, K)
         with torch.inference_mode():
             est, self.state = self.model.estimate_frames(spec, level, self.state)
-        self.gains = np.concatenate([self.gains, top_band_gain(self.model, spec, est).T.double().numpy()])
+        self.gains = np.concatenate([self.gains, top_band_gain(self.model, spec, est).double().numpy()], axis=1)
         frames = (torch.fft.irfft(est.transpose(1, 2), n=self.n, dim=-1) * self.window).double().numpy()
         need = (last - 1) * self.hop + self.n // 2 - self.acc_start
         if need > self.acc.shape[1]:
@@ -225,7 +226,7 @@ class CausalStream:
         """(channels, b - a) top-octave gain at input-rate samples a..b-1, linear between frame centres
         (frame j is centred on model-rate sample j * hop), then forgets the frames before a."""
         per = self.hop * self.rate / self.msr
-        out = gain_per_sample(self.gains.T, self.gain_start, np.arange(a, b), per)
+        out = gain_per_sample(self.gains, self.gain_start, np.arange(a, b), per)
         drop = max(0, int(a / per) - 1 - self.gain_start)
-        self.gains, self.gain_start = self.gains[drop:], self.gain_start + drop
+        self.gains, self.gain_start = self.gains[:, drop:], self.gain_start + drop
         return out

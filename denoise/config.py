@@ -110,6 +110,8 @@ class CorruptionConfig(_Dictable):
     # images
     sigma_range: tuple[float, float] = (0.0, 55.0)
     p_camera: float = 0.0  # real-camera noise (denoise.noise.camera); the shipped photo model trains with it
+    p_phone: float = 0.0  # heavy phone and low-light noise, with in-camera processing and JPEG (denoise.noise.phone)
+    p_jpeg: float = 0.0  # share of Gaussian-noise examples then saved as JPEG 4:2:0 (denoise.noise.jpeg_random)
     p_poisson: float = 0.08
     p_salt_pepper: float = 0.07
     p_speckle: float = 0.07

@@ -175,16 +175,18 @@ def demosaic_bilinear(mosaic: torch.Tensor, masks: torch.Tensor) -> torch.Tensor
 
 
 def jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
-    """Round trip of one (3, H, W) image in [0, 1] through 8-bit JPEG (Pillow, 4:2:0) at ``quality``."""
+    """Round trip of one (3, H, W) image in [0, 1] through 8-bit JPEG (Pillow, 4:2:0) at ``quality``; a
+    (1, H, W) one goes through a gray JPEG."""
     import io
 
     import numpy as np
     from PIL import Image
 
     u8 = (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    mode = "L" if x.shape[0] == 1 else "RGB"
     buf = io.BytesIO()
-    Image.fromarray(u8, "RGB").save(buf, format="JPEG", quality=quality)
-    back = np.asarray(Image.open(buf).convert("RGB"))
+    Image.fromarray(u8[..., 0] if mode == "L" else u8, mode).save(buf, format="JPEG", quality=quality)
+    back = np.asarray(Image.open(buf).convert(mode)).reshape(u8.shape)
     return torch.from_numpy(back.copy()).permute(2, 0, 1).to(x.dtype) / 255
 
 
@@ -211,10 +213,88 @@ def camera(x: torch.Tensor, gen: torch.Generator, p_jpeg: float = 0.5,
     return out
 
 
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (B, C, H, W) with standard deviation ``sigma`` pixels (reflect edges)."""
+    r = max(1, int(math.ceil(2.5 * sigma)))
+    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=x.dtype) / sigma) ** 2)
+    k = (k / k.sum()).to(x.device)
+    c = x.shape[1]
+    r_eff = min(r, x.shape[-1] - 1, x.shape[-2] - 1)
+    x = torch.nn.functional.pad(x, (r_eff, r_eff, r_eff, r_eff), mode="reflect")
+    if r_eff < r:  # patches smaller than the kernel: replicate the rest
+        x = torch.nn.functional.pad(x, (r - r_eff,) * 4, mode="replicate")
+    x = torch.nn.functional.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return torch.nn.functional.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+_RGB2YCC = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+
+
+def phone_processing(rgb: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """A phone's own processing of a noisy (B, 3, H, W) sRGB image, one random setting per image: chroma
+    blurred (σ 1-3 px), which leaves blotchy low-frequency colour noise; luma partly smoothed (σ 0.5-1.2 px,
+    weight 0.2-0.8) and then sharpened by an unsharp mask (amount 0.3-1.2), which turns the grain into
+    spatially correlated "worms". Returns (B, 3, H, W) in [0, 1]."""
+    m = _RGB2YCC.to(rgb)
+    out = []
+    for im in rgb:
+        ycc = torch.einsum("ij,jhw->ihw", m, im).unsqueeze(0)
+        s_c, s_y, w, amount = (float(v) for v in torch.rand(4, generator=gen))
+        chroma = gaussian_blur(ycc[:, 1:], 1.0 + 2.0 * s_c)
+        luma = ycc[:, :1]
+        smooth = gaussian_blur(luma, 0.5 + 0.7 * s_y)
+        luma = luma + (0.2 + 0.6 * w) * (smooth - luma)
+        luma = luma + (0.3 + 0.9 * amount) * (luma - gaussian_blur(luma, 1.0))
+        out.append(torch.einsum("ij,bjhw->bihw", torch.linalg.inv(m), torch.cat([luma, chroma], 1))[0])
+    return torch.stack(out).clamp(0, 1)
+
+
+def jpeg_random(x: torch.Tensor, gen: torch.Generator, p_twice: float = 0.25) -> torch.Tensor:
+    """Each (C, H, W) image of (B, C, H, W) through JPEG 4:2:0 at a quality uniform in 60..95, a share
+    ``p_twice`` of them twice (a photo saved again after editing), at another random quality."""
+    out = []
+    for im in x:
+        im = jpeg(im, int(torch.randint(60, 96, (), generator=gen)))
+        if float(torch.rand((), generator=gen)) < p_twice:
+            im = jpeg(im, int(torch.randint(60, 96, (), generator=gen)))
+        out.append(im)
+    return torch.stack(out)
+
+
+def phone(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Heavy phone and low-light camera noise on clean sRGB (B, C, H, W) in [0, 1], C = 3 or 1: raw noise
+    from base ISO to a dark high-ISO shot (shot variance 1e-4 to 8e-2 of full scale; noisy PSNR about 14
+    to 40 dB), plus row noise (a random offset per sensor row, up to 0.6 times the read noise); bilinear
+    demosaic and processing as in :func:`camera`; then :func:`phone_processing`; then JPEG for 80 % of the
+    images (a quarter of those twice)."""
+    b, c, h, w = x.shape
+    rgb = x.expand(b, 3, h, w) if c == 1 else x
+    cam = CameraParams.draw(b, gen, shot_range=(1e-4, 8e-2))
+    raw = unprocess(rgb, cam)
+    masks = bayer_masks(b, h, w, cam.phase).to(x)
+    site = (raw * masks).sum(1, keepdim=True)
+    read = cam.read.view(b, 1, 1, 1).to(x)
+    variance = cam.shot.view(b, 1, 1, 1).to(x) * site.clamp_min(0) + read
+    noise = variance.sqrt() * torch.randn((b, 1, h, w), generator=gen).to(x)
+    rows = 0.6 * torch.rand((b, 1, 1, 1), generator=gen).to(x) * read.sqrt()
+    noise = noise + rows * torch.randn((b, 1, h, 1), generator=gen).to(x)
+    out = process((raw + demosaic_bilinear(noise.expand(b, 3, h, w), masks)).clamp(0, 1), cam)
+    out = phone_processing(out, gen)
+    use_jpeg = torch.rand(b, generator=gen) < 0.8
+    if use_jpeg.any():
+        out[use_jpeg] = jpeg_random(out[use_jpeg], gen)
+    if c == 1:
+        out = (out * torch.tensor(LUMA).view(1, 3, 1, 1).to(x)).sum(1, keepdim=True)
+    return out
+
+
 class ImageCorruption:
     """Blind mixture of image corruptions. With probability ``p_camera`` an example gets camera noise
-    (:func:`camera`) alone; otherwise Gaussian noise with σ uniform in ``sigma_range``, and with the
-    configured probabilities one of the other corruptions first (the Gaussian then 0.3 times as strong)."""
+    (:func:`camera`) alone, with ``p_phone`` heavy phone noise (:func:`phone`) alone; otherwise Gaussian
+    noise with σ uniform in ``sigma_range``, and with the configured probabilities one of the other
+    corruptions first (the Gaussian then 0.3 times as strong). A share ``p_jpeg`` of the examples with
+    Gaussian noise alone are then saved as JPEG (:func:`jpeg_random`), which removes most of the colour
+    noise and leaves noise that is mostly luma, as in noisy photos saved by phones and Pillow."""
 
     def __init__(self, cfg: CorruptionConfig) -> None:
         self.cfg = cfg
@@ -224,10 +304,11 @@ class ImageCorruption:
         b, dev = x.shape[0], x.device
         out = x.clone()
         choice = torch.rand(b, generator=gen, device=dev)
-        edges = torch.tensor([cfg.p_camera, cfg.p_poisson, cfg.p_salt_pepper, cfg.p_speckle,
+        edges = torch.tensor([cfg.p_camera, cfg.p_phone, cfg.p_poisson, cfg.p_salt_pepper, cfg.p_speckle,
                               cfg.p_pixel_mask]).cumsum(0)
         kinds = [
             (lambda im, _, g: camera(im, g), lambda n: torch.zeros(n)),
+            (lambda im, _, g: phone(im, g), lambda n: torch.zeros(n)),
             (poisson, lambda n: _uniform(n, 5.0, 100.0, gen, dev)),
             (salt_pepper, lambda n: _uniform(n, 0.01, 0.15, gen, dev)),
             (speckle, lambda n: _uniform(n, 0.05, 0.3, gen, dev)),
@@ -244,8 +325,14 @@ class ImageCorruption:
         s_lo, s_hi = cfg.sigma_range
         sigma = _uniform(b, s_lo, s_hi, gen, dev) / 255.0
         sigma = torch.where(other, sigma * 0.3, sigma)
-        sigma = torch.where(choice < cfg.p_camera, 0.0, sigma)  # camera noise is the whole corruption
-        return gaussian(out, sigma, gen)
+        whole = cfg.p_camera + cfg.p_phone
+        sigma = torch.where(choice < whole, 0.0, sigma)  # camera and phone noise are the whole corruption
+        out = gaussian(out, sigma, gen)
+        if cfg.p_jpeg > 0:
+            sel = ~other & (torch.rand(b, generator=gen, device=dev) < cfg.p_jpeg)
+            if sel.any():
+                out[sel] = jpeg_random(out[sel].cpu(), gen).to(out)
+        return out
 
 
 # ------------------------------------------------------------------------------------------------ audio

@@ -66,6 +66,12 @@ from denoise.signals import exit_on_interrupt
               help="Image: fraction of patches that get real-camera noise (shot and read noise in raw, "
                    "demosaiced, colour-corrected, gamma, sometimes JPEG) instead of the Gaussian mix; the "
                    "photo models use 0.6.")
+@click.option("--phone-noise", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Image: fraction of patches that get heavy phone or low-light noise (raw noise up to "
+                   "about 14 dB PSNR, row noise, the phone's own smoothing and sharpening, mostly JPEG).")
+@click.option("--jpeg-noise", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Image: fraction of the Gaussian-noise patches then saved as JPEG (4:2:0, quality 60-95, "
+                   "sometimes twice), as noisy photos saved by phones are.")
 @click.option("--transient-noise", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Audio: fraction of examples whose noise gets synthetic sirens, horn or bark-like bursts "
                    "or impacts on top.")
@@ -86,9 +92,8 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
           arch: Optional[str], arch_args: Optional[str], init: Optional[str], channels: Optional[str],
           steps: Optional[int], epochs: Optional[int], batch_size: int, lr: float, patch_size: Optional[int],
           eval_every: int, max_time: Optional[float], workers: int, device: str, seed: int, resume: bool,
-          overwrite: bool, precision: str, loss: Optional[str], camera_noise: float, transient_noise: float,
-          noise_eq: float, pairs: Optional[str],
-          pairs_fraction: float, self_supervised: bool, blind_spot_fraction: float, quiet: bool,
+          overwrite: bool, precision: str, loss: Optional[str], camera_noise: float, phone_noise: float,
+          jpeg_noise: float, transient_noise: float, noise_eq: float, pairs: Optional[str], pairs_fraction: float, self_supervised: bool, blind_spot_fraction: float, quiet: bool,
           verbose: bool) -> None:
     """Train a denoising autoencoder on clean data corrupted on the fly, or (--self-supervised) on noisy
     data alone.

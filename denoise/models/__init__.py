@@ -12,6 +12,7 @@ from torch import nn
 from denoise.config import ModelConfig
 from denoise.models import autoencoders as _autoencoders  # noqa: F401  (registers "ae", "sparse", "vae")
 from denoise.models import crn as _crn  # noqa: F401  (registers "crn")
+from denoise.models import naf as _naf  # noqa: F401  (registers "naf")
 from denoise.models import unet as _unet  # noqa: F401  (registers "dae")
 from denoise.models.denoisers import Denoiser, ImageDenoiser, SpectralMaskDenoiser
 from denoise.models.registry import (available, build_net, check_domain, default_arch_args, describe, domains,

@@ -1,0 +1,110 @@
+"""A light image denoising autoencoder built from NAFNet-style blocks, for photos on a CPU.
+
+The U-Net shape is kept (encoder, latent, decoder with additive skips), but each block is cheap: per pixel
+it costs about 6·C² multiply-adds (1x1 convolutions and one depthwise 3x3) where a 3x3 residual block costs
+18·C². The blocks follow Chen et al., "Simple Baselines for Image Restoration" (2022): layer norm over the
+channels, a gate that multiplies two halves of the channels instead of a nonlinearity, and a cheap channel
+attention from the global mean. Most blocks sit at low resolution, where they are cheap.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from denoise.models.blocks import pad_to_multiple, require_ints
+from denoise.models.registry import register
+
+
+class ChannelNorm(nn.Module):
+    """Layer norm over the channels of each pixel: (B, C, H, W) -> (B, C, H, W)."""
+
+    def __init__(self, channels: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(1, channels, 1, 1))
+        self.bias = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mu = x.mean(1, keepdim=True)
+        var = (x - mu).pow(2).mean(1, keepdim=True)
+        return (x - mu) * torch.rsqrt(var + self.eps) * self.weight + self.bias
+
+
+def simple_gate(x: torch.Tensor) -> torch.Tensor:
+    """(B, 2C, H, W) -> (B, C, H, W): one half of the channels times the other."""
+    a, b = x.chunk(2, dim=1)
+    return a * b
+
+
+class NAFBlock(nn.Module):
+    """Keeps (B, C, H, W). A spatial half (1x1 expand, depthwise 3x3, gate, channel attention, 1x1) and a
+    channel half (1x1 expand, gate, 1x1), each added back with a learnt per-channel scale that starts at 0,
+    so that a fresh block is the identity and deep stacks train from the start."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.norm1, self.norm2 = ChannelNorm(c), ChannelNorm(c)
+        self.expand = nn.Conv2d(c, 2 * c, 1)
+        self.depthwise = nn.Conv2d(2 * c, 2 * c, 3, padding=1, groups=2 * c)
+        self.attention = nn.Conv2d(c, c, 1)
+        self.project = nn.Conv2d(c, c, 1)
+        self.ffn_in = nn.Conv2d(c, 2 * c, 1)
+        self.ffn_out = nn.Conv2d(c, c, 1)
+        self.beta = nn.Parameter(torch.zeros(1, c, 1, 1))
+        self.gamma = nn.Parameter(torch.zeros(1, c, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = simple_gate(self.depthwise(self.expand(self.norm1(x))))
+        y = y * self.attention(y.mean((2, 3), keepdim=True))
+        x = x + self.beta * self.project(y)
+        y = self.ffn_out(simple_gate(self.ffn_in(self.norm2(x))))
+        return x + self.gamma * y
+
+
+def _stack(c: int, n: int) -> nn.Sequential:
+    return nn.Sequential(*[NAFBlock(c) for _ in range(n)])
+
+
+@register("naf", "light U-Net denoising autoencoder of NAFNet-style blocks (gated, depthwise; cheap on a CPU)",
+          defaults={"image": {"width": 32, "depth": 3, "blocks": 1, "latent_blocks": 6, "shuffle": 2}},
+          residual=True, domains=("image",))
+class NAFUNet(nn.Module):
+    """(B, in_channels, H, W) -> (B, out_channels, H, W), any H, W >= 1 (padded to a multiple of
+    shuffle·2**depth and cropped back).
+
+    The picture is first folded into ``shuffle``² times the channels at 1/shuffle of the resolution (pixel
+    unshuffle, lossless) and unfolded at the end: on a CPU, elementwise work at full resolution costs more
+    than the convolutions, and this cuts it by shuffle². Level i then works at 1/(shuffle·2**i) of the
+    resolution with width·2**i channels; ``blocks`` per level on each side, ``latent_blocks`` at the
+    bottom. Down: 2x2 stride-2 convolution; up: 1x1 convolution and pixel shuffle (no checkerboard)."""
+
+    def __init__(self, in_channels: int = 3, out_channels: int = 3, width: int = 32, depth: int = 3,
+                 blocks: int = 1, latent_blocks: int = 6, shuffle: int = 2) -> None:
+        super().__init__()
+        require_ints(1, in_channels=in_channels, out_channels=out_channels, width=width, shuffle=shuffle)
+        require_ints(0, depth=depth, blocks=blocks, latent_blocks=latent_blocks)
+        self.size_multiple = shuffle * 2**depth
+        widths = [width * 2**i for i in range(depth + 1)]
+        s2 = shuffle * shuffle
+        self.head = nn.Sequential(nn.PixelUnshuffle(shuffle), nn.Conv2d(in_channels * s2, width, 3, padding=1))
+        self.enc = nn.ModuleList(_stack(c, blocks) for c in widths[:-1])
+        self.down = nn.ModuleList(nn.Conv2d(c, 2 * c, 2, stride=2) for c in widths[:-1])
+        self.latent = _stack(widths[-1], latent_blocks)
+        self.up = nn.ModuleList(nn.Sequential(nn.Conv2d(2 * c, 4 * c, 1), nn.PixelShuffle(2))
+                                for c in reversed(widths[:-1]))
+        self.dec = nn.ModuleList(_stack(c, blocks) for c in reversed(widths[:-1]))
+        self.tail = nn.Sequential(nn.Conv2d(width, out_channels * s2, 3, padding=1), nn.PixelShuffle(shuffle))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, (h, w) = pad_to_multiple(x, self.size_multiple)
+        x = self.head(x)
+        skips = []
+        for enc, down in zip(self.enc, self.down):
+            x = enc(x)
+            skips.append(x)
+            x = down(x)
+        x = self.latent(x)
+        for up, dec, skip in zip(self.up, self.dec, reversed(skips)):
+            x = dec(up(x) + skip)
+        return self.tail(x)[..., :h, :w]

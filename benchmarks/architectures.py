@@ -26,11 +26,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import best_time, data_root, machine, parser, table  # noqa: E402
 
-from denoise import checkpoint, evaluation, inference  # noqa: E402
+from denoise import checkpoint# noqa: E402
+from denoise.training import evaluation# noqa: E402
+from denoise.audio import chunks# noqa: E402
+from denoise.image import arrays# noqa: E402
 from denoise.config import TrainConfig  # noqa: E402
 from denoise.device import reuse_freed_cpu_memory  # noqa: E402
 from denoise.models import count_parameters  # noqa: E402
-from denoise.train import fit  # noqa: E402
+from denoise.training.loop import fit  # noqa: E402
 
 ARCHS = ["ae", "dae", "sparse", "vae"]
 
@@ -53,13 +56,13 @@ def run_one(domain: str, arch: str, root: Path, budget: float, out: Path, seed: 
         row["PSNR σ25 (dB)"] = r["psnr"]
         row["SSIM σ25"] = r["ssim"]
         img = np.random.default_rng(0).random((512, 512), dtype=np.float32)
-        row["CPU s / 512² image"] = best_time(lambda: inference.denoise_image_array(model, img), 2)
+        row["CPU s / 512² image"] = best_time(lambda: arrays.denoise_image_array(model, img), 2)
     else:
         rows = evaluation.eval_audio(model, root / "audio/speech/dev", root / "audio/noise/dev", [0.0, 5.0, 10.0])
         for r in rows:
             row[f"SI-SDR {r['snr']:g} dB"] = r["out_si_sdr"]
         clip = np.random.default_rng(0).standard_normal(160000).astype(np.float32) * 0.05
-        t = best_time(lambda: inference.denoise_audio_array(model, clip, 16000), 2)
+        t = best_time(lambda: chunks.denoise_audio_array(model, clip, 16000), 2)
         row["× real time (CPU)"] = 10.0 / t
     return row
 

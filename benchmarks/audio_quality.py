@@ -25,10 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import data_root, machine, parser, table  # noqa: E402
 from _peers import available  # noqa: E402
 
-from denoise import checkpoint, inference, io, metrics  # noqa: E402
-from denoise.data import list_files  # noqa: E402
+from denoise import checkpoint, io, metrics# noqa: E402
+from denoise.audio import chunks# noqa: E402
+from denoise.training.data import list_files  # noqa: E402
 from denoise.device import reuse_freed_cpu_memory  # noqa: E402
-from denoise.evaluation import mix_for_eval, read_mono  # noqa: E402
+from denoise.training.evaluation import mix_for_eval, read_mono  # noqa: E402
 
 SR = 16000
 
@@ -68,7 +69,7 @@ def main() -> None:
     methods: dict[str, Callable[[np.ndarray], np.ndarray]] = {"noisy input": lambda x: x}
     for name in args.model:
         model = checkpoint.load(name, domain="audio")
-        methods[f"denoise ({name})"] = lambda x, m=model: inference.denoise_audio_array(m, x.astype(np.float32), SR)
+        methods[f"denoise ({name})"] = lambda x, m=model: chunks.denoise_audio_array(m, x.astype(np.float32), SR)
     methods.update(peers())
     speech = [read_mono(f, SR) for f in list_files([root / "audio/speech/dev"], io.AUDIO_EXTS)[: args.limit]]
     noise = [read_mono(f, SR) for f in list_files([root / "audio/noise/dev"], io.AUDIO_EXTS)]

@@ -6,7 +6,7 @@ raise its mmap and trim thresholds so that freed blocks are reused. Each row run
 own, "system" (glibc's defaults) and "reuse" (what the commands do) alternately, and gives the median over
 --repeat runs:
 
-- train-audio: `denoise.train.fit` with `denoise train --domain audio`'s defaults (dae, batch 16 two-second
+- train-audio: `denoise.training.loop.fit` with `denoise train --domain audio`'s defaults (dae, batch 16 two-second
   segments, speech/train mixed with noise/train, no workers); the time of 1 + --steps steps minus that of 1
   step, per step, which cancels start-up and validation;
 - train-image: the same with image-gray's recipe (dae width 32, depth 3; batch 16 64x64 patches of
@@ -45,7 +45,7 @@ def _train(spec: dict, out: Path) -> dict:
     import time
 
     from denoise.config import TrainConfig
-    from denoise.train import fit
+    from denoise.training.loop import fit
 
     logging.basicConfig(level=logging.ERROR)  # fit says that --val is missing
     root = Path(spec["data"])

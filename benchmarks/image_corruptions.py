@@ -3,7 +3,7 @@ dropped pixels, against the noisy input and classic filters that are not told th
 
 Issue 3 asks for image models "robust to the other image corruptions too"; image_quality.py scores only
 Gaussian noise. Here each BSD68 (gray) / CBSD68 (colour) image gets one corruption alone, at the two
-strengths below (inside the training ranges of denoise.noise.ImageCorruption), made by the same functions
+strengths below (inside the training ranges of denoise.training.noise.ImageCorruption), made by the same functions
 that training uses, seeded per (condition, image). Outputs are clipped and rounded to 8 bits as in
 image_quality.py. The peers get no true σ, because these noises have none: BM3D and NL-means are given
 scikit-image's wavelet estimate of σ (what a user of them would do), and a 3x3 median filter is the
@@ -27,11 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import data_root, machine, table  # noqa: E402
 from image_quality import SETS, image_set_parser, mean_scores  # noqa: E402
 
-from denoise import checkpoint, inference, io, noise  # noqa: E402
-from denoise.data import list_files  # noqa: E402
+from denoise import checkpoint, io# noqa: E402
+from denoise.training import noise# noqa: E402
+from denoise.image import arrays# noqa: E402
+from denoise.training.data import list_files  # noqa: E402
 from denoise.device import reuse_freed_cpu_memory  # noqa: E402
 
-# name, function of denoise.noise, parameter: (B,) tensor per image
+# name, function of denoise.training.noise, parameter: (B,) tensor per image
 CONDITIONS = [
     ("Poisson, peak 30", noise.poisson, 30.0),
     ("Poisson, peak 10", noise.poisson, 10.0),
@@ -58,7 +60,7 @@ def methods_for(model, skip: set[str]) -> dict[str, Callable[[np.ndarray], np.nd
 
     m: dict[str, Callable[[np.ndarray], np.ndarray]] = {
         "noisy input": lambda n: n,
-        "denoise (blind)": lambda n: inference.denoise_image_array(model, n),
+        "denoise (blind)": lambda n: arrays.denoise_image_array(model, n),
         "median 3x3": lambda n: median_filter(n, size=(3, 3, 1), mode="reflect"),
     }
     try:

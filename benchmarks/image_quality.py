@@ -24,10 +24,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import best_time, data_root, machine, parser, table  # noqa: E402
 
-from denoise import checkpoint, inference, io, metrics  # noqa: E402
-from denoise.data import list_files  # noqa: E402
+from denoise import checkpoint, io, metrics# noqa: E402
+from denoise.image import arrays# noqa: E402
+from denoise.training.data import list_files  # noqa: E402
 from denoise.device import reuse_freed_cpu_memory  # noqa: E402
-from denoise.evaluation import add_benchmark_noise, to8  # noqa: E402
+from denoise.training.evaluation import add_benchmark_noise, to8  # noqa: E402
 
 SETS = {"gray": ("images/bsd68-gray", "image-gray", [15.0, 25.0, 50.0]),
         "color": ("images/cbsd68-color", "image-color", [15.0, 25.0, 30.0, 50.0])}
@@ -40,10 +41,10 @@ PUBLISHED = {"gray": {"DnCNN-S": {15: 31.73, 25: 29.23, 50: 26.23}, "DnCNN-B (bl
 def methods_for(model, sigma: float, skip: set[str], ensemble: bool) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     m: dict[str, Callable[[np.ndarray], np.ndarray]] = {
         "noisy input": lambda n: n,
-        "denoise (blind)": lambda n: inference.denoise_image_array(model, n),
+        "denoise (blind)": lambda n: arrays.denoise_image_array(model, n),
     }
     if ensemble:
-        m["denoise --ensemble (blind, x8)"] = lambda n: inference.denoise_image_array(model, n, ensemble=True)
+        m["denoise --ensemble (blind, x8)"] = lambda n: arrays.denoise_image_array(model, n, ensemble=True)
     s = sigma / 255.0
     if "bm3d" not in skip:
         try:

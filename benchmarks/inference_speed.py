@@ -42,7 +42,9 @@ def _one(spec: dict, out: str) -> None:
     import numpy as np
     import torch
 
-    from denoise import checkpoint, inference
+    from denoise import checkpoint
+    from denoise.audio import chunks
+    from denoise.image import arrays
     from denoise.device import reuse_freed_cpu_memory
 
     reuse_freed_cpu_memory()  # as the denoise commands do, so that the times are theirs
@@ -53,10 +55,10 @@ def _one(spec: dict, out: str) -> None:
     rng = np.random.default_rng(0)
     if spec["domain"] == "image":
         x = rng.random((spec["side"], spec["side"])).astype(np.float32)
-        run = lambda: inference.denoise_image_array(model, x, tile=spec["tile"], batch_size=spec["batch"])  # noqa: E731
+        run = lambda: arrays.denoise_image_array(model, x, tile=spec["tile"], batch_size=spec["batch"])  # noqa: E731
     else:
         x = (rng.standard_normal(16000 * AUDIO_SECONDS) * 0.1).astype(np.float32)
-        run = lambda: inference.denoise_audio_array(model, x, 16000, batch_size=spec["batch"])  # noqa: E731
+        run = lambda: chunks.denoise_audio_array(model, x, 16000, batch_size=spec["batch"])  # noqa: E731
     outputs = []
     seconds = best_time(lambda: outputs.append(run()), 2)
     np.save(out + ".npy", outputs[-1])

@@ -24,7 +24,8 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import best_time, machine, parser, table  # noqa: E402
 
-from denoise import checkpoint, inference  # noqa: E402
+from denoise import checkpoint# noqa: E402
+from denoise.image import arrays# noqa: E402
 from denoise.config import ModelConfig  # noqa: E402
 from denoise.device import reuse_freed_cpu_memory  # noqa: E402
 from denoise.models import build_model, count_parameters  # noqa: E402
@@ -81,7 +82,7 @@ def main() -> None:
         row = {"model": label, "dae arguments": json.dumps(arch_args, sort_keys=True), "params": f"{n:,}",
                "MB (float32)": n * 4 / 1e6, "kMAC / pixel": macs_per_pixel(model) / 1e3}
         if not args.no_time:
-            row["CPU s / 512² image"] = best_time(lambda m=model: inference.denoise_image_array(m, img), 2)
+            row["CPU s / 512² image"] = best_time(lambda m=model: arrays.denoise_image_array(m, img), 2)
         rows.append(row)
     print(table(rows))
 

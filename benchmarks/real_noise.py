@@ -31,10 +31,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import best_time, data_root, machine, parser, table  # noqa: E402
 
-from denoise import checkpoint, inference, io, metrics  # noqa: E402
+from denoise import checkpoint, io, metrics# noqa: E402
+from denoise.image import arrays# noqa: E402
 from denoise.device import reuse_freed_cpu_memory  # noqa: E402
-from denoise.evaluation import to8  # noqa: E402
-from denoise.noise import LUMA  # noqa: E402
+from denoise.training.evaluation import to8  # noqa: E402
+from denoise.training.photo_noise import LUMA  # noqa: E402
 
 FOLDER = "images/real-polyu100"
 
@@ -147,7 +148,7 @@ def main() -> None:
         except checkpoint.CheckpointError as exc:
             print(f"{name}: {exc}: left out", file=sys.stderr)
             continue
-        methods[f"denoise {name}"] = lambda n, m=model: inference.denoise_image_array(m, n)
+        methods[f"denoise {name}"] = lambda n, m=model: arrays.denoise_image_array(m, n)
     picture = np.random.default_rng(0).random((1024, 1024, 1 if args.gray else 3)).astype(np.float32)
     methods.update(peers(set(args.skip), args.gray))
     rows = [{"method": name, **score(pairs, fn)} for name, fn in methods.items()]

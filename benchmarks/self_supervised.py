@@ -24,12 +24,13 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import data_root, machine, parser, table  # noqa: E402
 
-from denoise import checkpoint, inference, io, metrics  # noqa: E402
+from denoise import checkpoint, io, metrics# noqa: E402
+from denoise.image import arrays# noqa: E402
 from denoise.config import TrainConfig  # noqa: E402
-from denoise.data import list_files  # noqa: E402
+from denoise.training.data import list_files  # noqa: E402
 from denoise.device import reuse_freed_cpu_memory  # noqa: E402
-from denoise.evaluation import add_benchmark_noise, to8  # noqa: E402
-from denoise.train import fit  # noqa: E402
+from denoise.training.evaluation import add_benchmark_noise, to8  # noqa: E402
+from denoise.training.loop import fit  # noqa: E402
 
 SIGMA = 25.0
 
@@ -63,8 +64,8 @@ def main() -> None:
     shipped = checkpoint.load("image-gray", domain="image")
 
     methods = {"noisy input": lambda n: n,
-               "denoise --self-supervised (noisy data only)": lambda n: inference.denoise_image_array(ss, n),
-               "denoise image-gray (supervised, shipped)": lambda n: inference.denoise_image_array(shipped, n)}
+               "denoise --self-supervised (noisy data only)": lambda n: arrays.denoise_image_array(ss, n),
+               "denoise image-gray (supervised, shipped)": lambda n: arrays.denoise_image_array(shipped, n)}
     if not args.no_bm3d:
         try:
             import bm3d

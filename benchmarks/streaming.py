@@ -1,9 +1,9 @@
 """`denoise audio --stream`: delay, real-time factor on one core, and how far the output is from a file run.
 
 Each dev utterance (16 kHz speech/dev, and 48 kHz speech48k/dev) gets noise/dev noise at 5 dB SNR and is
-denoised twice through `denoise.streams.denoise_audio_stream`, the code behind `denoise audio - -o -`:
+denoised twice through `denoise.runner.pipes.denoise_audio_stream`, the code behind `denoise audio - -o -`:
 as a file would be (10 s chunks) and with `--stream`: frame by frame for a causal model (blocks of one
-STFT hop, `denoise.realtime`), else 0.1 s chunks. Per sample rate the table gives the algorithmic delay
+STFT hop, `denoise.audio.realtime`), else 0.1 s chunks. Per sample rate the table gives the algorithmic delay
 (causal: the STFT window's reach, a hop of waiting, the resampling filters; chunked: a chunk, its
 right-hand context, a cross-fade), the compute time of one block (median and 95th percentile over all
 blocks, one thread), the real-time factor (compute time over audio time; under 1 keeps up), the delay
@@ -26,11 +26,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import data_root, machine, parser, table  # noqa: E402
 
-from denoise import checkpoint, io, metrics  # noqa: E402
+from denoise import checkpoint, io, metrics# noqa: E402
 from denoise.dsp import resample  # noqa: E402
 from denoise.io.pipes import PcmFormat, PcmSink, PcmStream, read_wav_header  # noqa: E402
-from denoise.realtime import CausalStream, is_causal  # noqa: E402
-from denoise.streams import STREAM_CHUNKING, denoise_audio_stream, stream_latency_seconds  # noqa: E402
+from denoise.audio.realtime import CausalStream, is_causal  # noqa: E402
+from denoise.runner.pipes import STREAM_CHUNKING, denoise_audio_stream, stream_latency_seconds  # noqa: E402
 
 
 def _mixtures(root: Path, folder: str, limit: int) -> list[tuple[np.ndarray, int]]:

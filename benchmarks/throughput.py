@@ -1,7 +1,7 @@
 """Throughput of `denoise image` / `denoise audio` on folders: files/s, MP/s or x real time, against --workers
 and --batch-size, with the share of time in decode, model and encode.
 
-Runs `inference.denoise_paths` (the code behind the command line) on generated folders:
+Runs `denoise.runner.files.denoise_paths` (the code behind the command line) on generated folders:
 - 200 PNGs of 128x128 (colour), 25 JPEGs of 1024x768, one 2048x2048 PNG;
 - 40 WAV files of 10 s at 16 kHz.
 The "identity" model returns its input (no computation): what is left is decoding, batching and encoding,
@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, parser, table  # noqa: E402
 
 from denoise import checkpoint, inference, io  # noqa: E402
+from denoise.runner.files import denoise_paths  # noqa: E402
 from denoise.config import ModelConfig, STFTConfig  # noqa: E402
 
 
@@ -70,7 +71,7 @@ def _timed(name: str, fn: Any) -> Any:
 @contextmanager
 def instrumented() -> Iterator[None]:
     """Counts busy seconds in decode (io.read_image), model (denoise_tensor) and encode (io.save_image)."""
-    from denoise import batching
+    from denoise.image import batching
 
     saved = io.read_image, io.save_image, inference.denoise_tensor
     io.read_image, io.save_image = _timed("decode", io.read_image), _timed("encode", io.save_image)
@@ -124,7 +125,7 @@ def raw_speed(files: list[Path], out: Path) -> float:
 def run(model: Any, files: list[Path], out: Path, workers: int, batch: int) -> float:
     jobs = [io.Job(f, out / f.name) for f in files]
     t0 = time.perf_counter()
-    results = list(inference.denoise_paths(model, jobs, overwrite=True, workers=workers, batch_size=batch))
+    results = list(denoise_paths(model, jobs, overwrite=True, workers=workers, batch_size=batch))
     bad = [r for r in results if r.status != "done"]
     if bad:
         raise SystemExit(f"{bad[0].src}: {bad[0].reason}")

@@ -1,6 +1,6 @@
 """Training speed of the shipped image recipe in each `denoise train --precision`.
 
-Runs the real training loop (`denoise.train.fit`: data loading, corruption, forward, backward, AdamW) on
+Runs the real training loop (`denoise.training.loop.fit`: data loading, corruption, forward, backward, AdamW) on
 train-gray-400 with the shipped image-gray options (dae width 32, depth 2, blocks 1; batch 16, 64x64
 patches, no workers) and prints seconds per step for each precision. Each precision is run twice, for
 SHORT and SHORT + STEPS steps; the difference of the two wall times divided by STEPS cancels the fixed
@@ -24,7 +24,7 @@ from _common import data_root, machine, table  # noqa: E402
 
 from denoise.config import PRECISIONS, TrainConfig  # noqa: E402
 from denoise.device import cpu_bf16_instructions, reuse_freed_cpu_memory  # noqa: E402
-from denoise.train import fit  # noqa: E402
+from denoise.training.loop import fit  # noqa: E402
 
 SHORT = 20
 

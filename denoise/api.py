@@ -8,7 +8,9 @@ from typing import Optional, Union
 import numpy as np
 from torch import nn
 
-from denoise import checkpoint, inference, io
+from denoise import checkpoint, io
+from denoise.audio import chunks
+from denoise.image import arrays
 from denoise.device import pick_device
 
 ModelLike = Union[str, nn.Module]
@@ -89,12 +91,12 @@ def denoise_image(image: np.ndarray, *, model: ModelLike = "default", device: Op
     color = arr if alpha is None else arr[:, :, :-1]
     x = color.astype(np.float32) / (scale or 1.0)
     data = io.ImageData(x if x.ndim == 3 else x[:, :, None], "RGB", 8)
-    choice: inference.ModelChoice
+    choice: arrays.ModelChoice
     if isinstance(model, str) and model == "default":
         choice = lambda ch: load_model("default", device, domain="image", channels=ch)  # noqa: E731
     else:
         choice = _resolve(model, device, "image", int(data.pixels.shape[2]))
-    out = inference.denoise_decoded(choice, data, strength=strength, ensemble=ensemble)
+    out = arrays.denoise_decoded(choice, data, strength=strength, ensemble=ensemble)
     out = out.reshape(color.shape)
     if scale is not None:
         out = _as_integer(out, scale, arr.dtype)
@@ -113,7 +115,7 @@ def denoise_audio(audio: np.ndarray, sample_rate: int, *, model: ModelLike = "de
     scale = _integer_scale(arr, (np.int16, np.int32), "audio")
     m = _resolve(model, device, "audio", 1)
     x = arr if scale is None else arr.astype(np.float64) / scale
-    out = inference.denoise_audio_array(m, x, int(sample_rate), strength)
+    out = chunks.denoise_audio_array(m, x, int(sample_rate), strength)
     return out if scale is None else _as_integer(out, scale, arr.dtype)
 
 

@@ -36,7 +36,7 @@ class CheckpointError(Exception):
 
 
 def software_versions() -> dict[str, str]:
-    from denoise import __version__
+    from denoise.version import __version__
 
     return {"denoise": __version__, "torch": torch.__version__}
 

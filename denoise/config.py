@@ -102,16 +102,16 @@ class ModelConfig(_Dictable):
 
 @dataclass(frozen=True)
 class CorruptionConfig(_Dictable):
-    """The noise that training adds to clean data ("noise masks"); see :mod:`denoise.noise`.
+    """The noise that training adds to clean data ("noise masks"); see :mod:`denoise.training.noise`.
 
     Image sigmas are on the 0-255 scale. Probabilities are per training example.
     """
 
     # images
     sigma_range: tuple[float, float] = (0.0, 55.0)
-    p_camera: float = 0.0  # real-camera noise (denoise.noise.camera); the shipped photo model trains with it
-    p_phone: float = 0.0  # heavy phone and low-light noise, with in-camera processing and JPEG (denoise.noise.phone)
-    p_jpeg: float = 0.0  # share of Gaussian-noise examples then saved as JPEG 4:2:0 (denoise.noise.jpeg_random)
+    p_camera: float = 0.0  # real-camera noise (denoise.training.noise.camera); the shipped photo model trains with it
+    p_phone: float = 0.0  # heavy phone and low-light noise, with in-camera processing and JPEG (denoise.training.noise.phone)
+    p_jpeg: float = 0.0  # share of Gaussian-noise examples then saved as JPEG 4:2:0 (denoise.training.noise.jpeg_random)
     p_poisson: float = 0.08
     p_salt_pepper: float = 0.07
     p_speckle: float = 0.07
@@ -122,17 +122,17 @@ class CorruptionConfig(_Dictable):
     p_hum: float = 0.1
     p_clicks: float = 0.1
     p_tf_mask: float = 0.2
-    p_transient: float = 0.0  # synthetic sirens, horns, impacts over the noise (denoise.noise.transients)
-    p_eq: float = 0.0  # the noise through a random equaliser (denoise.noise.random_eq)
+    p_transient: float = 0.0  # synthetic sirens, horns, impacts over the noise (denoise.training.noise.transients)
+    p_eq: float = 0.0  # the noise through a random equaliser (denoise.training.noise.random_eq)
     gain_db_range: tuple[float, float] = (-40.0, 0.0)
 
 
 # Mixed-precision choices for training (see denoise.device.autocast_dtype).
 PRECISIONS = ("auto", "fp32", "bf16")
-# Supervised image losses (denoise.losses.image_loss): l1 (the default, robust to the outliers of
+# Supervised image losses (denoise.training.losses.image_loss): l1 (the default, robust to the outliers of
 # salt-and-pepper and dropout corruptions), mse (what PSNR scores) or psnr (minus each patch's PSNR).
 IMAGE_LOSSES = ("l1", "mse", "psnr")
-# Supervised audio losses (denoise.losses): spectral (the default: compressed-magnitude L1 at the model's
+# Supervised audio losses (denoise.training.losses): spectral (the default: compressed-magnitude L1 at the model's
 # STFT plus a waveform L1) or multires (that at three STFT sizes, plus SI-SDR).
 AUDIO_LOSSES = ("spectral", "multires")
 MIN_PATCH_SIZE = 8  # pixels or samples: the smallest crop --patch-size accepts
@@ -146,7 +146,7 @@ class TrainConfig(_Dictable):
     training step only (see `denoise.device.autocast_dtype`); validation runs as inference does, so scores
     stay comparable across runs and resumes. ``init`` (a shipped model's name or a checkpoint path) starts a
     new run from that model's weights instead of random ones, to fine-tune it; ``arch``, ``arch_args`` and
-    ``channels`` left as None are taken from it (see ``denoise.train.resolve_init``), and the rest must
+    ``channels`` left as None are taken from it (see ``denoise.training.loop.resolve_init``), and the rest must
     describe the same model. ``loss`` is the supervised image loss (``IMAGE_LOSSES``; None: l1). A run
     never replaces another run's files in ``out`` unless ``overwrite`` (or ``resume``, which continues it) is
     set."""

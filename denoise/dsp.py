@@ -61,3 +61,8 @@ def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     import librosa
 
     return librosa.resample(audio, orig_sr=orig_sr, target_sr=target_sr, res_type="soxr_hq", axis=-1)
+
+
+def fit_length(y: np.ndarray, length: int) -> np.ndarray:
+    """(channels, n) cut or zero-padded to ``length`` samples (resampling rounds lengths)."""
+    return np.pad(y, ((0, 0), (0, length - y.shape[1]))) if y.shape[1] < length else y[:, :length]

@@ -8,7 +8,7 @@
   model's metadata (:data:`AUDIO_RECIPE`) and done in numpy by ``examples/onnx_inference.py``.
 
 The model's metadata (``metadata_props``) also holds the domain, channels, sample rate, STFT settings, the
-checkpoint's SHA-256 and the denoise version. Needs the ``onnx`` extra (``pip install "denoise[onnx]"``).
+checkpoint's SHA-256 and the denoise version. Needs the ``onnx`` extra (see :mod:`denoise.extras`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from denoise import io
+from denoise.extras import install_hint
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def require_onnx() -> None:
     try:
         import onnx  # noqa: F401
     except ImportError:
-        raise MissingOnnx('ONNX export needs onnx: pip install "denoise[onnx]"') from None
+        raise MissingOnnx(f"ONNX export needs onnx: {install_hint('onnx')}") from None
 
 
 def _graph(model: nn.Module) -> tuple[nn.Module, torch.Tensor, str, str]:
@@ -76,10 +77,10 @@ def _graph(model: nn.Module) -> tuple[nn.Module, torch.Tensor, str, str]:
 
 def metadata(model: nn.Module) -> dict[str, str]:
     """What a user of the .onnx file needs to know, as string key/values (ONNX ``metadata_props``)."""
-    import denoise
     from denoise.checkpoint import sha256_file
+    from denoise.version import __version__
 
-    meta = {"producer": f"denoise {denoise.__version__}", "domain": model.domain,
+    meta = {"producer": f"denoise {__version__}", "domain": model.domain,
             "min_size": f"{model.size_multiple} (height and width; frames for audio)",
             "channels": str(model.config.channels), "size_multiple": str(model.size_multiple),
             "checkpoint_sha256": sha256_file(Path(model.source)) if getattr(model, "source", None) else ""}

@@ -20,7 +20,9 @@ from typing import Iterable, Iterator, Optional
 import numpy as np
 from torch import nn
 
-from denoise import inference, io
+from denoise import io
+from denoise.audio import chunks
+from denoise.image import arrays
 
 UNITS = {"image": "mse_per_pixel", "audio": "residual_energy_ratio"}
 
@@ -35,7 +37,7 @@ class FileScore:
 def score_image_array(model: nn.Module, pixels: np.ndarray, batch_size: Optional[int] = None) -> float:
     """(H, W) or (H, W, C) float in [0, 1] -> mean squared reconstruction error per pixel value."""
     arr = np.asarray(pixels, dtype=np.float32)
-    recon = inference.denoise_image_array(model, arr, batch_size=batch_size)
+    recon = arrays.denoise_image_array(model, arr, batch_size=batch_size)
     return float(np.mean((recon.astype(np.float64) - arr) ** 2))
 
 
@@ -54,8 +56,8 @@ def score_audio_file(model: nn.Module, path: Path, batch_size: Optional[int] = N
             energy += float(np.sum(ref**2))
             position += block.shape[1]
 
-        if inference.stream_audio(model, read, consume, info.frames, info.sample_rate, 1.0,
-                                  inference.DEFAULT_CHUNK_SECONDS, batch_size):
+        if chunks.stream_audio(model, read, consume, info.frames, info.sample_rate, 1.0,
+                                  chunks.DEFAULT_CHUNK_SECONDS, batch_size):
             raise io.InputError("audio contains NaN or Inf samples")
     return residual / energy if energy > 0 else 0.0
 

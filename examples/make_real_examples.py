@@ -46,7 +46,8 @@ def strip(images: list[np.ndarray], corner: tuple[int, int]) -> Image.Image:
 
 
 def main(data_root: str = "../shared/data") -> None:
-    from denoise import checkpoint, inference, io
+    from denoise import checkpoint, io
+    from denoise.image import arrays
 
     root = Path(data_root) / "images"
     out = HERE / "real"
@@ -56,10 +57,10 @@ def main(data_root: str = "../shared/data") -> None:
     for name in POLYU:
         noisy = io.read_image(root / "real-polyu100" / f"{name}_noisy.jpg").pixels
         clean = io.read_image(root / "real-polyu100" / f"{name}_clean.jpg").pixels
-        outs = [inference.denoise_image_array(m, noisy) for m in (photo, gauss)]
+        outs = [arrays.denoise_image_array(m, noisy) for m in (photo, gauss)]
         strip([noisy, *outs, clean], textured_window(clean)).save(out / f"polyu-{name.split('_')[0].lower()}.png")
     noisy = io.read_image(root / "real-noisy-only" / "nc12" / NC12).pixels
-    outs = [inference.denoise_image_array(m, noisy) for m in (photo, gauss)]
+    outs = [arrays.denoise_image_array(m, noisy) for m in (photo, gauss)]
     strip([noisy, *outs], textured_window(outs[0])).save(out / "nc12-frog.png")
     print(f"wrote {sorted(p.name for p in out.iterdir())}")
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from denoise import checkpoint, io
-from denoise.inference import denoise_paths
+from denoise.runner.files import denoise_paths
 from tests.conftest import speechlike
 
 

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from denoise import checkpoint
-from denoise.batching import ImageBatcher
-from denoise.inference import denoise_image_array
+from denoise.image.batching import ImageBatcher
+from denoise.image.arrays import denoise_image_array
 from tests.conftest import smooth_image
 
 
@@ -120,7 +120,7 @@ def test_a_folder_through_an_identity_model_comes_back_unchanged(tmp_path, batch
     from PIL import Image
 
     from denoise import io
-    from denoise.inference import denoise_paths
+    from denoise.runner.files import denoise_paths
     from tests.conftest import write_image
 
     rng = np.random.default_rng(0)

@@ -7,7 +7,7 @@ import pytest
 from tests.conftest import smooth_image, speechlike
 
 from denoise import io
-from denoise.estimate import audio_excerpts, audio_noise, estimate_file, image_noise
+from denoise.report.estimate import audio_excerpts, audio_noise, estimate_file, image_noise
 
 
 def _picture(h: int = 192, w: int = 256, c: int = 1) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""denoise.evaluation: files that cannot be scored are skipped and named, never averaged in."""
+"""denoise.training.evaluation: files that cannot be scored are skipped and named, never averaged in."""
 
 import logging
 
@@ -6,7 +6,8 @@ import numpy as np
 import soundfile as sf
 from PIL import Image
 
-from denoise import checkpoint, evaluation
+from denoise import checkpoint
+from denoise.training import evaluation
 from tests.conftest import smooth_image, speechlike
 
 

@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
 
 def test_images_on_cuda_agree_with_the_cpu_across_files(tmp_path):
     from denoise import checkpoint, io, metrics
-    from denoise.inference import denoise_paths
+    from denoise.runner.files import denoise_paths
     from tests.conftest import write_image
 
     rng = np.random.default_rng(0)
@@ -35,7 +35,7 @@ def test_images_on_cuda_agree_with_the_cpu_across_files(tmp_path):
 
 def test_audio_on_cuda_agrees_with_the_cpu():
     from denoise import checkpoint, metrics
-    from denoise.inference import denoise_audio_array
+    from denoise.audio.chunks import denoise_audio_array
 
     x = speechlike(12.0, 16000) + 0.02 * np.random.default_rng(0).standard_normal(12 * 16000).astype(np.float32)
     cpu = denoise_audio_array(checkpoint.load("audio-speech"), x, 16000)

@@ -3,6 +3,9 @@ import pytest
 
 import denoise
 from denoise import checkpoint, inference
+from denoise.runner.files import denoise_paths
+from denoise.audio import chunks
+from denoise.image import arrays
 from tests.conftest import smooth_image, speechlike
 
 
@@ -10,8 +13,8 @@ def test_tiled_equals_untiled_away_from_seams(gray_ckpt):
     """Tiling must not change the result beyond blending noise: compare against one big tile."""
     m = checkpoint.load(str(gray_ckpt))
     img = np.random.default_rng(0).random((301, 410)).astype(np.float32)
-    whole = inference.denoise_image_array(m, img, tile=512)
-    tiled = inference.denoise_image_array(m, img, tile=96, overlap=32, batch_size=3)
+    whole = arrays.denoise_image_array(m, img, tile=512)
+    tiled = arrays.denoise_image_array(m, img, tile=96, overlap=32, batch_size=3)
     assert tiled.shape == img.shape
     diff = np.abs(whole - tiled)
     assert diff.max() < 0.03 and diff.mean() < 1e-3
@@ -20,17 +23,17 @@ def test_tiled_equals_untiled_away_from_seams(gray_ckpt):
 def test_channel_adaptation(gray_ckpt, color_ckpt):
     g, c = checkpoint.load(str(gray_ckpt)), checkpoint.load(str(color_ckpt))
     rgb = np.random.default_rng(0).random((20, 30, 3)).astype(np.float32)
-    assert inference.denoise_image_array(g, rgb).shape == rgb.shape
-    assert inference.denoise_image_array(c, rgb[:, :, 0]).shape == (20, 30)
+    assert arrays.denoise_image_array(g, rgb).shape == rgb.shape
+    assert arrays.denoise_image_array(c, rgb[:, :, 0]).shape == (20, 30)
 
 
 def test_strength_zero_returns_input_through_tiling_and_chunking(gray_ckpt, audio_ckpt):
     m = checkpoint.load(str(gray_ckpt))
     img = np.random.default_rng(0).random((130, 70)).astype(np.float32)
-    assert np.allclose(inference.denoise_image_array(m, img, strength=0.0, tile=64, overlap=16), img, atol=1e-6)
+    assert np.allclose(arrays.denoise_image_array(m, img, strength=0.0, tile=64, overlap=16), img, atol=1e-6)
     a = checkpoint.load(str(audio_ckpt))
     x = np.random.default_rng(1).standard_normal((2, 16000 * 5 + 123)).astype(np.float32) * 0.1
-    y = inference.denoise_audio_array(a, x, 16000, strength=0.0, chunk_seconds=1.0, batch_size=2)
+    y = chunks.denoise_audio_array(a, x, 16000, strength=0.0, chunk_seconds=1.0, batch_size=2)
     assert y.shape == x.shape
     assert np.abs(y - x).max() < 1e-5  # cross-fades add up to exactly one; nothing shifts
 
@@ -39,8 +42,8 @@ def test_strength_zero_returns_input_through_tiling_and_chunking(gray_ckpt, audi
 def test_audio_any_rate_and_chunking_stays_close_to_one_pass(audio_ckpt, sr):
     a = checkpoint.load(str(audio_ckpt))
     x = np.random.default_rng(2).standard_normal(sr * 4).astype(np.float32) * 0.1
-    one = inference.denoise_audio_array(a, x, sr, chunk_seconds=100)
-    chunked = inference.denoise_audio_array(a, x, sr, chunk_seconds=1.0)
+    one = chunks.denoise_audio_array(a, x, sr, chunk_seconds=100)
+    chunked = chunks.denoise_audio_array(a, x, sr, chunk_seconds=1.0)
     assert one.shape == chunked.shape == x.shape
     rel = np.sqrt(np.mean((one - chunked) ** 2) / np.mean(one**2))
     assert rel < 0.05
@@ -50,9 +53,9 @@ def test_cpu_models_load_channels_last_with_unchanged_results_and_batch_one(gray
     import torch
 
     for ckpt, x, run in [
-        (gray_ckpt, np.random.default_rng(0).random((70, 90)).astype(np.float32), inference.denoise_image_array),
+        (gray_ckpt, np.random.default_rng(0).random((70, 90)).astype(np.float32), arrays.denoise_image_array),
         (audio_ckpt, np.random.default_rng(1).standard_normal(16000).astype(np.float32) * 0.1,
-         lambda m, a: inference.denoise_audio_array(m, a, 16000)),
+         lambda m, a: chunks.denoise_audio_array(m, a, 16000)),
     ]:
         m = checkpoint.load(str(ckpt))
         convs = [p for p in m.parameters() if p.dim() == 4]
@@ -67,7 +70,7 @@ def test_cpu_models_load_channels_last_with_unchanged_results_and_batch_one(gray
 def test_cpu_results_are_deterministic(gray_ckpt):
     m = checkpoint.load(str(gray_ckpt))
     img = np.random.default_rng(0).random((50, 60)).astype(np.float32)
-    assert np.array_equal(inference.denoise_image_array(m, img), inference.denoise_image_array(m, img))
+    assert np.array_equal(arrays.denoise_image_array(m, img), arrays.denoise_image_array(m, img))
 
 
 def test_api_accepts_unclipped_values_and_both_shapes(gray_ckpt, audio_ckpt):
@@ -118,13 +121,13 @@ def test_audio_progress_reports_every_second_of_each_file(audio_ckpt, tmp_path):
     jobs = [io.Job(tmp_path / n, tmp_path / "out" / n) for n in lengths]
     seen: list[float] = []
     per_file = []
-    for r in inference.denoise_paths(a, jobs, batch_size=1, audio_progress=seen.append):
+    for r in denoise_paths(a, jobs, batch_size=1, audio_progress=seen.append):
         assert r.status == "done"
         per_file.append(sum(seen))
         seen.clear()
     assert per_file == pytest.approx([25 + 7 / 16000, 3.0])
     # batched across files (both files' chunks in flight at once): the same total
-    results = list(inference.denoise_paths(a, jobs, batch_size=2, overwrite=True, audio_progress=seen.append))
+    results = list(denoise_paths(a, jobs, batch_size=2, overwrite=True, audio_progress=seen.append))
     assert [r.status for r in results] == ["done", "done"]
     assert sum(seen) == pytest.approx(28 + 7 / 16000) and len(seen) == 4
 
@@ -143,7 +146,7 @@ def test_image_progress_reports_every_pixel_of_each_file_tile_batch_by_tile_batc
     seen: list[float] = []
     # files are computed in order, but a file's result may come after the next file has started (it is
     # written in the background), so the amounts are checked in computing order
-    assert all(r.status == "done" for r in inference.denoise_paths(m, jobs, batch_size=1, image_progress=seen.append))
+    assert all(r.status == "done" for r in denoise_paths(m, jobs, batch_size=1, image_progress=seen.append))
     assert len(seen) == 4 + 1
     assert [sum(seen[:4]), seen[4]] == pytest.approx([h * w / 1e6 for h, w in shapes.values()])
     assert io.image_megapixels(tmp_path / "big.png") == pytest.approx(0.42)
@@ -161,16 +164,16 @@ def test_denoise_paths_never_replaces_an_existing_output_without_a_flag(gray_ckp
     (tmp_path / "a.out.png").write_text("precious")
     job = io.Job(tmp_path / "a.png", tmp_path / "a.out.png")
     for kw, status in [({}, "failed"), ({"skip_existing": True}, "skipped")]:
-        (r,) = inference.denoise_paths(m, [job], **kw)
+        (r,) = denoise_paths(m, [job], **kw)
         assert r.status == status and "output exists" in r.reason
         assert (tmp_path / "a.out.png").read_text() == "precious"
-    (r,) = inference.denoise_paths(m, [job], overwrite=True)
+    (r,) = denoise_paths(m, [job], overwrite=True)
     assert r.status == "done" and io.read_image(tmp_path / "a.out.png").pixels.shape == (8, 8, 1)
 
 
 def test_progress_meter_fills_the_bar_when_every_file_is_done():
     """The bar's length is the total rounded up (1.55 megapixels: 2); the last file must fill it."""
-    from denoise.progress import Meter
+    from denoise.cli.progress import Meter
 
     class Bar:
         pos, item = 0, None
@@ -206,7 +209,7 @@ def _views_mean(m, img: np.ndarray) -> np.ndarray:
         for flip in (False, True):
             view = np.rot90(img, k)
             view = view[:, ::-1] if flip else view
-            out = inference.denoise_image_array(m, np.ascontiguousarray(view), tile=512)
+            out = arrays.denoise_image_array(m, np.ascontiguousarray(view), tile=512)
             out = out[:, ::-1] if flip else out
             acc += np.rot90(out, -k)
     return acc / 8
@@ -218,23 +221,23 @@ def test_ensemble_is_the_mean_over_flips_and_rotations(gray_ckpt, color_ckpt):
     wrong inverse transform (or a view left out) would not match the written-out mean."""
     m = checkpoint.load(str(gray_ckpt))
     img = np.random.default_rng(3).random((48, 76)).astype(np.float32)
-    ens = inference.denoise_image_array(m, img, tile=512, ensemble=True)
+    ens = arrays.denoise_image_array(m, img, tile=512, ensemble=True)
     assert ens.shape == img.shape
     assert np.allclose(ens, _views_mean(m, img), atol=1e-5)
-    assert np.abs(ens - inference.denoise_image_array(m, img, tile=512)).max() > 1e-3  # not one view
+    assert np.abs(ens - arrays.denoise_image_array(m, img, tile=512)).max() > 1e-3  # not one view
     api = denoise.denoise_image(img, model=m, ensemble=True)
-    assert np.array_equal(api, inference.denoise_image_array(m, img, ensemble=True))
+    assert np.array_equal(api, arrays.denoise_image_array(m, img, ensemble=True))
     c = checkpoint.load(str(color_ckpt))
     rgb = np.random.default_rng(4).random((32, 40, 3)).astype(np.float32)
-    assert np.allclose(inference.denoise_image_array(c, rgb, tile=512, ensemble=True), _views_mean(c, rgb), atol=1e-5)
+    assert np.allclose(arrays.denoise_image_array(c, rgb, tile=512, ensemble=True), _views_mean(c, rgb), atol=1e-5)
 
 
 @pytest.mark.slow
 def test_ensemble_through_tiles_and_channel_adaptation(gray_ckpt):
     m = checkpoint.load(str(gray_ckpt))
     rgb = np.random.default_rng(5).random((150, 97, 3)).astype(np.float32)
-    whole = inference.denoise_image_array(m, rgb, tile=512, ensemble=True)
-    tiled = inference.denoise_image_array(m, rgb, tile=64, overlap=16, batch_size=3, ensemble=True)
+    whole = arrays.denoise_image_array(m, rgb, tile=512, ensemble=True)
+    tiled = arrays.denoise_image_array(m, rgb, tile=64, overlap=16, batch_size=3, ensemble=True)
     assert tiled.shape == rgb.shape
     assert np.abs(whole - tiled).mean() < 2e-3
 
@@ -263,7 +266,7 @@ def test_an_output_written_meanwhile_by_another_run_is_skipped_not_failed(gray_c
     import unittest.mock
 
     with unittest.mock.patch.object(io, "read_image", other_run_writes_b):
-        results = list(inference.denoise_paths(m, jobs, skip_existing=True))
+        results = list(denoise_paths(m, jobs, skip_existing=True))
     assert sorted((r.src.name, r.status) for r in results) == [("a.png", "done"), ("b.png", "skipped")]
     assert (tmp_path / "out" / "b.png").read_bytes() == b"the other run's"
     real_save = io.save_image
@@ -273,7 +276,7 @@ def test_an_output_written_meanwhile_by_another_run_is_skipped_not_failed(gray_c
         real_save(dst, data, pixels, overwrite)
 
     with unittest.mock.patch.object(io, "save_image", racing_save):
-        (r,) = inference.denoise_paths(m, [io.Job(jobs[0].src, tmp_path / "c.png")], skip_existing=True)
+        (r,) = denoise_paths(m, [io.Job(jobs[0].src, tmp_path / "c.png")], skip_existing=True)
     assert r.status == "skipped" and (tmp_path / "c.png").read_bytes() == b"theirs"
 
 
@@ -285,13 +288,13 @@ def test_audio_over_full_scale_warns_with_the_count_and_peak(audio_ckpt, tmp_pat
     loud = speechlike(1.0, 16000) * 40  # peaks far above 1.0 in a float WAV
     sf.write(tmp_path / "loud.wav", loud, 16000, subtype="FLOAT")
     m = checkpoint.load(str(audio_ckpt), domain="audio")
-    (r,) = inference.denoise_paths(m, [io.Job(tmp_path / "loud.wav", tmp_path / "loud.flac")], strength=0.0)
+    (r,) = denoise_paths(m, [io.Job(tmp_path / "loud.wav", tmp_path / "loud.flac")], strength=0.0)
     assert r.status == "done"
     (warning,) = [rec.getMessage() for rec in caplog.records if "clipped" in rec.getMessage()]
     over = int((np.abs(loud) > 1).sum())
     assert f"{tmp_path / 'loud.flac'}: {over} samples" in warning and "a .wav output keeps" in warning
     caplog.clear()
-    (r,) = inference.denoise_paths(m, [io.Job(tmp_path / "loud.wav", tmp_path / "loud2.wav")], strength=0.0)
+    (r,) = denoise_paths(m, [io.Job(tmp_path / "loud.wav", tmp_path / "loud2.wav")], strength=0.0)
     assert not [rec for rec in caplog.records if "clipped" in rec.getMessage()]  # float WAV keeps them
 
 
@@ -299,10 +302,10 @@ def test_audio_over_full_scale_warns_with_the_count_and_peak(audio_ckpt, tmp_pat
 def test_clips_too_short_to_judge_pass_through_unchanged(audio_ckpt, samples, caplog):
     m = checkpoint.load(str(audio_ckpt), domain="audio")
     clip = speechlike(0.2, 16000)[:samples] + 0.01
-    out = inference.denoise_audio_array(m, clip, 16000)
+    out = chunks.denoise_audio_array(m, clip, 16000)
     assert np.array_equal(out, clip.astype(np.float32))
     assert "too short for the model to judge" in caplog.text
-    longer = inference.denoise_audio_array(m, speechlike(0.3, 16000), 16000)  # from 0.2 s on: denoised
+    longer = chunks.denoise_audio_array(m, speechlike(0.3, 16000), 16000)  # from 0.2 s on: denoised
     assert not np.array_equal(longer, speechlike(0.3, 16000))
 
 
@@ -316,13 +319,13 @@ def test_gray_pictures_stored_as_rgb_go_to_the_gray_model(gray_ckpt, color_ckpt,
     plane = smooth_image(24, 24, 1)
     data = io.ImageData(np.repeat(plane, 3, axis=2), "RGB", 8)
     with caplog.at_level(logging.INFO, logger="denoise"):
-        out = inference.denoise_decoded(pick, data, "scan.png")
-    assert np.array_equal(out, np.repeat(inference.denoise_image_array(gray, plane), 3, axis=2))
+        out = arrays.denoise_decoded(pick, data, "scan.png")
+    assert np.array_equal(out, np.repeat(arrays.denoise_image_array(gray, plane), 3, axis=2))
     assert "scan.png: gray stored as RGB" in caplog.text
     tinted = data.pixels.copy()
     tinted[0, 0, 0] += 0.01  # one pixel off gray: a colour picture, for the colour model
-    out = inference.denoise_decoded(pick, io.ImageData(tinted, "RGB", 8))
-    assert np.array_equal(out, inference.denoise_image_array(color, tinted))
+    out = arrays.denoise_decoded(pick, io.ImageData(tinted, "RGB", 8))
+    assert np.array_equal(out, arrays.denoise_image_array(color, tinted))
 
 
 def test_a_failed_audio_write_reports_the_operating_systems_reason(audio_ckpt, tmp_path):
@@ -337,11 +340,12 @@ def test_a_failed_audio_write_reports_the_operating_systems_reason(audio_ckpt, t
     code = f"""
 import resource, signal
 from pathlib import Path
-from denoise import checkpoint, inference, io
+from denoise import checkpoint, io
+from denoise.runner.files import denoise_paths
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 m = checkpoint.load({str(audio_ckpt)!r}, domain="audio")
 resource.setrlimit(resource.RLIMIT_FSIZE, (200000, 200000))
-(r,) = inference.denoise_paths(m, [io.Job(Path({str(tmp_path / 'in.wav')!r}), Path({str(tmp_path / 'out.wav')!r}))])
+(r,) = denoise_paths(m, [io.Job(Path({str(tmp_path / 'in.wav')!r}), Path({str(tmp_path / 'out.wav')!r}))])
 print(r.status, r.reason)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -354,7 +358,7 @@ def test_a_stream_of_unknown_length_gives_what_the_file_path_gives(audio_ckpt, s
     """stream_audio_blocks (standard input) against stream_audio (files), with 1 s chunks so that these
     lengths cover one chunk, a short tail merged into the chunk before, and several chunks."""
     from denoise.checkpoint import load
-    from denoise.inference import Chunking, stream_audio, stream_audio_blocks
+    from denoise.audio.chunks import Chunking, stream_audio, stream_audio_blocks
 
     model = load(str(audio_ckpt))
     n = int(seconds * 16000)
@@ -380,7 +384,7 @@ def test_full_band_audio_keeps_a_high_band_gained_like_the_models_top_octave(aud
     """44.1/48 kHz: the band above the model's 8 kHz is carried through, scaled by the gain the model gave
     4-8 kHz (at most 1), with the level independence of the model; before, it was dropped."""
     from denoise.checkpoint import load
-    from denoise.inference import denoise_audio_array
+    from denoise.audio.chunks import denoise_audio_array
 
     model = load(str(audio_ckpt))
     rng = np.random.default_rng(0)
@@ -399,7 +403,7 @@ def test_streams_normalised_by_a_longer_level_come_closer_to_the_file_run():
     chunks; the RMS of the last 10.5 s brings the streamed output closer to the file's."""
     from denoise import metrics
     from denoise.checkpoint import load
-    from denoise.inference import Chunking, stream_audio_blocks
+    from denoise.audio.chunks import Chunking, stream_audio_blocks
 
     model = load("audio-speech-unet")  # the causal audio-speech normalises its input itself: no level effect
     t = np.arange(320000) / 16000

@@ -1,8 +1,9 @@
-"""denoise.noise: the camera-noise corruption (unprocess, raw noise, process)."""
+"""denoise.training.noise: the camera-noise corruption (unprocess, raw noise, process)."""
 
 import torch
 
-from denoise import noise
+from denoise.training import noise
+from denoise.training import photo_noise
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -12,7 +13,7 @@ def _gen(seed: int = 0) -> torch.Generator:
 def test_camera_noise_keeps_shape_and_range_for_colour_and_gray():
     for c in (1, 3):
         x = torch.rand(4, c, 33, 30, generator=_gen(1))
-        y = noise.camera(x, _gen())
+        y = photo_noise.camera(x, _gen())
         assert y.shape == x.shape and y.dtype == x.dtype
         assert float(y.min()) >= 0.0 and float(y.max()) <= 1.0
         assert float((y - x).abs().mean()) > 1e-4  # it did add noise
@@ -20,36 +21,36 @@ def test_camera_noise_keeps_shape_and_range_for_colour_and_gray():
 
 def test_unprocess_then_process_without_noise_is_the_identity():
     x = torch.rand(8, 3, 32, 32, generator=_gen(2))
-    cam = noise.CameraParams.draw(8, _gen(3))
-    back = noise.process(noise.unprocess(x, cam), cam)
+    cam = photo_noise.CameraParams.draw(8, _gen(3))
+    back = photo_noise.process(photo_noise.unprocess(x, cam), cam)
     assert float((back - x).abs().max()) < 1e-4
-    assert torch.allclose(noise.tone_curve(noise.tone_curve_inverse(x)), x, atol=1e-5)
+    assert torch.allclose(photo_noise.tone_curve(photo_noise.tone_curve_inverse(x)), x, atol=1e-5)
 
 
 def test_camera_noise_variance_grows_with_brightness():
     """Shot noise: in linear raw the variance is shot * x + read, so brighter raw values are noisier. Checked
     in raw, where the relation is exact: the demosaiced noise of a flat patch against its level."""
-    cam = noise.CameraParams.draw(1, _gen(4))
+    cam = photo_noise.CameraParams.draw(1, _gen(4))
     cam.shot, cam.read = torch.tensor([1e-2]), torch.tensor([1e-6])
     levels = [0.05, 0.2, 0.8]
     spreads = []
     for level in levels:
         flat = torch.full((1, 3, 64, 64), level)
-        raw = noise.unprocess(flat, cam)
-        masks = noise.bayer_masks(1, 64, 64, cam.phase)
+        raw = photo_noise.unprocess(flat, cam)
+        masks = photo_noise.bayer_masks(1, 64, 64, cam.phase)
         site = (raw * masks).sum(1, keepdim=True)
         z = torch.randn((1, 1, 64, 64), generator=_gen(5))
         spreads.append(float(((cam.shot * site + cam.read).sqrt() * z).std()))
     assert spreads[0] < spreads[1] < spreads[2]
     # and through the whole pipeline: a bright flat patch has more absolute noise in linear light
-    outs = [noise.camera(torch.full((1, 3, 64, 64), v), _gen(6), p_jpeg=0.0, params=cam) for v in (0.2, 0.8)]
-    lin = [noise.gamma_expand(noise.tone_curve_inverse(o)).std() for o in outs]
+    outs = [photo_noise.camera(torch.full((1, 3, 64, 64), v), _gen(6), p_jpeg=0.0, params=cam) for v in (0.2, 0.8)]
+    lin = [photo_noise.gamma_expand(photo_noise.tone_curve_inverse(o)).std() for o in outs]
     assert lin[0] < lin[1]
 
 
 def test_camera_noise_is_seeded():
     x = torch.rand(4, 3, 40, 40, generator=_gen(7))
-    a, b, c = noise.camera(x, _gen(8)), noise.camera(x, _gen(8)), noise.camera(x, _gen(9))
+    a, b, c = photo_noise.camera(x, _gen(8)), photo_noise.camera(x, _gen(8)), photo_noise.camera(x, _gen(9))
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
@@ -57,7 +58,7 @@ def test_camera_noise_is_spatially_and_colour_correlated():
     """Demosaicing spreads each site's noise to its neighbours and the colour matrix mixes channels:
     unlike white Gaussian noise, neighbouring pixels and the channels of one pixel are correlated."""
     x = torch.full((16, 3, 64, 64), 0.5)
-    n = noise.camera(x, _gen(10), p_jpeg=0.0) - x
+    n = photo_noise.camera(x, _gen(10), p_jpeg=0.0) - x
     right = torch.corrcoef(torch.stack([n[..., :, :-1].flatten(), n[..., :, 1:].flatten()]))[0, 1]
     channels = torch.corrcoef(torch.stack([n[:, 0].flatten(), n[:, 2].flatten()]))[0, 1]
     assert right > 0.2 and abs(channels) > 0.05
@@ -98,3 +99,32 @@ def test_audio_corruption_adds_transients_and_eq_only_when_asked():
     b, _ = rich(clean, None, torch.Generator().manual_seed(3))
     torch.testing.assert_close(a, again)
     assert not torch.allclose(a, b)
+
+
+def test_phone_noise_is_heavier_than_camera_noise_and_reproducible():
+    x = torch.rand(1, 3, 48, 48, generator=_gen(11)) * 0.6 + 0.2
+    x = x.expand(16, 3, 48, 48).contiguous()
+    mse = lambda y: float(((y - x) ** 2).mean())  # noqa: E731
+    assert mse(photo_noise.phone(x, _gen(12))) > 2 * mse(photo_noise.camera(x, _gen(12)))
+    assert torch.equal(photo_noise.phone(x, _gen(13)), photo_noise.phone(x, _gen(13)))
+    for c in (1, 3):
+        y = photo_noise.phone(x[:, :c], _gen(14))
+        assert y.shape == x[:, :c].shape and 0.0 <= float(y.min()) and float(y.max()) <= 1.0
+
+
+def test_jpeg_after_gaussian_noise_leaves_mostly_luma_noise():
+    """4:2:0 JPEG keeps luma at full resolution and chroma at half: the noise left is the same in R, G and
+    B, which is what noisy JPEGs from phones look like (and what a model trained on colour noise misses)."""
+    from denoise.config import CorruptionConfig
+
+    x = torch.full((8, 3, 64, 64), 0.5)
+    off = dict(sigma_range=(20.0, 20.0), p_poisson=0.0, p_salt_pepper=0.0, p_speckle=0.0, p_pixel_mask=0.0)
+    plain = noise.ImageCorruption(CorruptionConfig(**off))(x, _gen(20)) - x
+    jpegd = noise.ImageCorruption(CorruptionConfig(**off, p_jpeg=1.0))(x, _gen(20)) - x
+
+    def chroma_share(n: torch.Tensor) -> float:  # energy of the noise off the gray axis
+        luma = n.mean(1, keepdim=True)
+        return float(((n - luma) ** 2).mean() / (n**2).mean())
+
+    assert chroma_share(plain) > 0.5  # independent noise per channel: 2/3 of it is chroma
+    assert chroma_share(jpegd) < 0.25

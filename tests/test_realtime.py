@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from denoise import checkpoint
-from denoise.inference import denoise_audio_array
+from denoise.audio.chunks import denoise_audio_array
 from denoise.metrics import si_sdr
-from denoise.realtime import CausalStream, StreamResampler
+from denoise.audio.realtime import CausalStream, StreamResampler
 from tests.conftest import speechlike
 
 

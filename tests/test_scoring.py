@@ -12,7 +12,7 @@ from PIL import Image
 
 from denoise.io import read_image
 from denoise.metrics import psnr
-from denoise.noise import blind_spot
+from denoise.training.noise import blind_spot
 from tests.conftest import run, smooth_image, speechlike
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from denoise.sharding import Shard, share
+from denoise.runner.sharding import Shard, share
 from tests.conftest import write_image
 
 

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 import denoise
-from denoise import metrics, noise
+from denoise import metrics
+from denoise.training import photo_noise
 from tests.conftest import smooth_image, speechlike
 
 
@@ -32,10 +33,10 @@ def test_image_photo_removes_camera_noise_that_the_gaussian_model_leaves():
     """Shot and read noise in raw, demosaiced and colour-processed (a fixed ISO-1600-like camera): the photo
     model gains far more than the Gaussian-noise one (measured: +11.5 against +4.9 dB)."""
     clean = smooth_image(96, 128, 3, seed=6)
-    cam = noise.CameraParams.draw(1, torch.Generator().manual_seed(0))
+    cam = photo_noise.CameraParams.draw(1, torch.Generator().manual_seed(0))
     cam.shot, cam.read = torch.tensor([3e-3]), torch.tensor([1e-5])
     x = torch.from_numpy(clean.transpose(2, 0, 1))[None]
-    noisy = noise.camera(x, torch.Generator().manual_seed(1), p_jpeg=0.0, params=cam)[0].numpy().transpose(1, 2, 0)
+    noisy = photo_noise.camera(x, torch.Generator().manual_seed(1), p_jpeg=0.0, params=cam)[0].numpy().transpose(1, 2, 0)
     gain = {m: metrics.psnr(clean, np.clip(denoise.denoise_image(noisy, model=m, device="cpu"), 0, 1))
             - metrics.psnr(clean, noisy) for m in ("image-photo", "image-color")}
     assert gain["image-photo"] > 9 and gain["image-photo"] > gain["image-color"] + 4, gain

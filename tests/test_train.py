@@ -17,7 +17,8 @@ from PIL import Image
 
 from denoise.config import ConfigError, TrainConfig
 from denoise.device import autocast_dtype, cpu_bf16_instructions
-from denoise.train import TrainingError, fit
+from denoise.training.loop import fit
+from denoise.training.runs import TrainingError
 from tests.conftest import gray_pngs, speechlike
 
 
@@ -98,7 +99,7 @@ def test_bf16_on_a_cpu_without_bf16_instructions_warns(tmp_path: Path, monkeypat
                                                        warned: bool) -> None:
     monkeypatch.setattr("denoise.device.cpu_bf16_instructions", lambda: flags)
     data = _image_data(tmp_path / "data")
-    with caplog.at_level("WARNING", logger="denoise.train"):
+    with caplog.at_level("WARNING", logger="denoise.training.loop"):
         fit(dataclasses.replace(_config("image", data, tmp_path / "run", precision="bf16"), steps=1))
     assert any("no bf16 instructions" in r.getMessage() for r in caplog.records) is warned
 
@@ -126,7 +127,7 @@ def test_init_starts_from_the_checkpoint_and_must_be_the_same_model(tmp_path: Pa
 @pytest.mark.slow
 @pytest.mark.parametrize("loss", [None, "mse", "psnr"])
 def test_image_loss_is_the_one_asked_for(tmp_path: Path, loss: object) -> None:
-    from denoise import data as data_mod
+    from denoise.training import data as data_mod
     from denoise.checkpoint import load
 
     data = _image_data(tmp_path / "data")
@@ -149,7 +150,7 @@ def test_image_loss_is_the_one_asked_for(tmp_path: Path, loss: object) -> None:
 
 
 def test_psnr_loss_weights_each_patch_by_its_error_where_mse_favours_the_noisiest() -> None:
-    from denoise.losses import image_loss
+    from denoise.training.losses import image_loss
 
     def gradient_ratio(name: str) -> float:
         """How much harder the loss pulls on the clean-ish patch's error than on the noisy one's."""
@@ -174,7 +175,7 @@ def test_loss_is_for_supervised_training_and_its_own_domain() -> None:
 
 
 def test_multires_loss_prefers_the_better_estimate_at_any_level() -> None:
-    from denoise.losses import multires_loss
+    from denoise.training.losses import multires_loss
 
     g = torch.Generator().manual_seed(0)
     clean = torch.randn(2, 8000, generator=g)
@@ -189,7 +190,7 @@ def test_multires_loss_prefers_the_better_estimate_at_any_level() -> None:
 # ------------------------------------------------------------------------- second reliability pass
 @pytest.mark.slow
 def test_a_resumed_run_takes_its_settings_from_the_run(tmp_path: Path) -> None:
-    from denoise.train import resumed_config
+    from denoise.training.runs import resumed_config
 
     data = _image_data(tmp_path / "data")
     cfg = dataclasses.replace(_config("image", data, tmp_path / "run"), lr=5e-4, batch_size=4, seed=3,
@@ -237,7 +238,7 @@ def test_a_diverging_run_says_that_no_checkpoint_was_saved_yet(tmp_path: Path) -
 
 
 def test_real_pairs_give_their_own_noise_to_the_asked_fraction_of_patches(tmp_path: Path) -> None:
-    from denoise import data as data_mod
+    from denoise.training import data as data_mod
 
     clean_dir = _image_data(tmp_path / "data")
     (tmp_path / "pairs" / "noisy").mkdir(parents=True)
@@ -260,8 +261,8 @@ def test_real_pairs_give_their_own_noise_to_the_asked_fraction_of_patches(tmp_pa
 
 def test_resuming_with_other_audio_noise_settings_names_the_option(tmp_path: Path) -> None:
     from denoise.config import CorruptionConfig
-    from denoise.options import flags, train_fields
-    from denoise.train import TrainingError, resumed_config
+    from denoise.cli.options import flags, train_fields
+    from denoise.training.runs import TrainingError, resumed_config
 
     cfg = TrainConfig(domain="audio", data=["d"], out=str(tmp_path), corruption=CorruptionConfig(p_transient=0.3))
     (tmp_path / "config.json").write_text(json.dumps(cfg.to_dict()))

@@ -11,8 +11,8 @@ from typing import Any
 import click
 
 from denoise.cli.common import EXIT_FAILED, EXIT_OK, fail, quiet_option, setup_logging, verbose_option
-from denoise.options import flags
-from denoise.progress import bar as progress_bar
+from denoise.cli.options import flags
+from denoise.cli.progress import bar as progress_bar
 
 _COLUMNS = ["path", "domain", "sigma", "sigma_per_channel", "snr_db", "noise_floor_dbfs", "error"]
 
@@ -32,7 +32,7 @@ def estimate(inputs: tuple[str, ...], as_json: bool, as_csv: bool, quiet: bool, 
     Audio:  the SNR in dB and the noise floor in dBFS (RMS; a full-scale sine is -3 dBFS), from the
             quietest moments of each frequency band; files over 5 minutes are sampled.
 
-    Both assume random noise; see benchmarks/noise_estimates.py for how close they come.
+    Both assume random, steady noise: noise that comes and goes reads as signal.
     """
     from denoise import io
 
@@ -66,7 +66,7 @@ def _record(path: Path, found: dict[str, Any] | None, error: str | None = None) 
 def _estimate_one(path: Path) -> dict[str, Any]:
     """One file's row; a file that cannot be read or judged gets its reason instead, and the batch goes on."""
     from denoise import io
-    from denoise.estimate import estimate_file
+    from denoise.report.estimate import estimate_file
     try:
         return _record(path, estimate_file(path))
     except (io.InputError, OSError, ValueError, MemoryError) as exc:

@@ -11,7 +11,7 @@ import click
 
 from denoise.cli.common import (EXIT_FAILED, EXIT_OK, device_option, fail, load_model, quiet_option, setup_logging,
                                 table, verbose_option)
-from denoise.progress import bar as progress_bar
+from denoise.cli.progress import bar as progress_bar
 
 
 @click.command("eval")
@@ -45,8 +45,9 @@ def eval_cmd(domain: str, data_dir: Optional[str], sigma: tuple[float, ...], spe
     setup_logging(quiet, verbose)
     import math
 
-    from denoise import evaluation, io
-    from denoise.data import DataError
+    from denoise import io
+    from denoise.training import evaluation
+    from denoise.training.data import DataError
 
     levels = (sigma if domain == "image" else snr) + extra
     if domain == "image":

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from denoise.cli.common import fail, load_model, quiet_option, setup_logging, verbose_option
-from denoise.options import flags
+from denoise.cli.options import flags
 
 
 @click.command()
@@ -24,9 +24,9 @@ def export(model: str, output: str, channels: str, overwrite: bool, quiet: bool,
     \b
     Images: noisy (N, C, H, W) float32 in [0, 1] -> denoised, any size.
     Audio:  features (N, 1, F, T) -> mask (N, 1, F, T); the STFT and feature recipe around it is in the
-            file's metadata, and examples/onnx_inference.py implements it in numpy.
+            file's metadata (the project's examples/onnx_inference.py implements it in numpy).
 
-    Needs the onnx extra: pip install "denoise[onnx]".
+    Needs onnx and onnxruntime (pip install onnx onnxruntime).
     """
     from denoise import io
     from denoise.export import MissingOnnx, export_onnx, require_onnx

@@ -17,9 +17,9 @@ import click
 
 from denoise.cli.common import (EXIT_FAILED, EXIT_OK, device_option, fail, load_model, log, quiet_option,
                                 setup_logging, verbose_option)
-from denoise.options import flags
-from denoise.progress import Meter, shows_bar
-from denoise.progress import bar as progress_bar
+from denoise.cli.options import flags
+from denoise.cli.progress import Meter, shows_bar
+from denoise.cli.progress import bar as progress_bar
 from denoise.signals import exit_on_interrupt
 
 
@@ -54,7 +54,7 @@ def _file_options(domain: str) -> list[Callable]:
         click.option("--compile", "compile_model", is_flag=True,
                      help="Compile the model with torch.compile first: 2 to 13 s on a CPU, after which a "
                           f"{'tile' if domain == 'image' else 'chunk'} took 6 to 15 % less time there; for long "
-                          "runs (benchmarks/compile_speed.py)."),
+                          "runs. Off by default."),
         click.option("--workers", default=None, type=click.IntRange(1),
                      help="Threads that decode and encode files while the model runs.  [default: the CPU count, "
                           "at most 8]"),
@@ -63,7 +63,7 @@ def _file_options(domain: str) -> list[Callable]:
         click.option("--report", default=None, metavar="PATH.html",
                      help="Also write an HTML page showing every file before and after, with noise estimates "
                           "(media in PATH_files/ beside it; opens offline)." +
-                          (" Needs the report extra: pip install \"denoise[report]\"." if domain == "audio" else "")),
+                          (" Needs matplotlib (pip install matplotlib)." if domain == "audio" else "")),
         click.option("--json", "as_json", is_flag=True,
                      help="Print one JSON object per file on stdout (input, output, status, reason, seconds, "
                           "noise before and after), then a summary object."),
@@ -100,7 +100,7 @@ class _Run:
 
 
 def _noise_text(rec: dict[str, Any]) -> str:
-    from denoise.report_html import noise_summary
+    from denoise.report.html import noise_summary
 
     text = noise_summary(rec)
     return f", {text}" if text else ""
@@ -109,8 +109,8 @@ def _noise_text(rec: dict[str, Any]) -> str:
 def _extras(domain: str, kw: dict[str, Any]) -> Any:
     """The per-file extras asked for (estimates for --json, -v and the report), or a one-line error."""
     from denoise import io
-    from denoise.report import Extras, Report
-    from denoise.visuals import MissingExtra
+    from denoise.report.records import Extras, Report
+    from denoise.report.visuals import MissingExtra
 
     try:
         report = None if kw["report"] is None else Report(Path(kw["report"]), domain, kw["overwrite"])
@@ -136,7 +136,7 @@ def _run_files(domain: str, **kw: Any) -> None:
     jobs = _my_share(run, plan, domain)
     if run.shard.is_main:  # every rank has the same plan: its failures and skips are said once
         for status, items in (("failed", plan.errors), ("skipped", plan.skipped)):
-            for item, reason in items:  # a namespace, not inference.FileResult: no torch import needed
+            for item, reason in items:  # a namespace, not runner.results.FileResult: no torch import needed
                 run.emit(run.extras.record(SimpleNamespace(src=item, dst=None, status=status, reason=reason,
                                                            seconds=0.0)))
     if jobs:
@@ -146,7 +146,7 @@ def _run_files(domain: str, **kw: Any) -> None:
 
 def _shard(kw: dict[str, Any]) -> Any:
     """This process's part under torchrun (a whole run without it); each rank on its own GPU."""
-    from denoise import sharding
+    from denoise.runner import sharding
 
     shard = sharding.from_environment()
     if shard.enabled:
@@ -159,7 +159,7 @@ def _shard(kw: dict[str, Any]) -> Any:
 
 def _my_share(run: _Run, plan: Any, domain: str) -> list:
     """The jobs of this rank: the same plan on every rank (checked), split by size."""
-    from denoise import sharding
+    from denoise.runner import sharding
 
     if not run.shard.enabled:
         return plan.jobs
@@ -185,7 +185,7 @@ def _finish(run: _Run, kw: dict[str, Any]) -> None:
 
             click.echo(f"error: report not written: {io.reason(exc)} (the denoised files are kept)", err=True)
             run.counts["failed"] += 1
-    from denoise import sharding
+    from denoise.runner import sharding
 
     counts = sharding.merged_counts(run.shard, run.counts)
     sharding.leave(run.shard)
@@ -266,7 +266,7 @@ def _model_choice(run: _Run, kw: dict[str, Any]) -> Any:
 
 def _iter_results(domain: str, jobs: list, model: Any, progress: Any = None, **options: Any) -> Any:
     """``denoise_paths`` over the jobs with ``model`` (a model or a choice by channel count)."""
-    from denoise.inference import denoise_paths
+    from denoise.runner.files import denoise_paths
 
     yield from denoise_paths(model, jobs, audio_progress=progress, image_progress=progress, **options)
 
@@ -303,10 +303,10 @@ def image(**kw: Any) -> None:
               help="Standard input only, for live audio: each block is written as soon as it is done. A causal "
                    "model (crn) runs frame by frame with 32 ms of algorithmic delay at 16 kHz (35 ms at "
                    "44.1/48 kHz); others run in 0.1 s chunks with 0.32 s of delay. The output differs slightly "
-                   "from a file run (benchmarks/streaming.py).")
+                   "from a file run's.")
 @click.option("--spectrogram", is_flag=True,
               help="Also write NAME.spectrogram.png beside each output: spectrograms before and after (the "
-                   "first 20 s). Needs the report extra: pip install \"denoise[report]\".")
+                   "first 20 s). Needs matplotlib (pip install matplotlib).")
 def audio(**kw: Any) -> None:
     """Denoise audio (wav, flac, ogg and whatever libsndfile reads): files, directories or globs; '-' reads
     a WAV stream (or raw PCM) on standard input, -o - writes standard output, chunk by chunk as it flows

@@ -24,11 +24,11 @@ from denoise.cli.common import EXIT_FAILED, fail, load_model, quiet_option, setu
 def live(model: str, rate: int, channels: int, device: Optional[str], seconds: Optional[float], strength: float,
          quiet: bool, verbose: bool) -> None:
     """Denoise the microphone into the speakers, frame by frame (35 ms of algorithmic delay at 48 kHz plus
-    a block and the sound card's own). Needs the live extra: pip install "denoise[live]" (sounddevice,
-    PortAudio). Untested on real sound cards: the tests drive it with a stand-in."""
+    a block and the sound card's own). Needs sounddevice (pip install sounddevice) and
+    the PortAudio library. Untested on real sound cards: the tests drive it with a stand-in."""
     setup_logging(quiet, verbose)
-    from denoise.live import require_sounddevice, run_live
-    from denoise.realtime import is_causal
+    from denoise.audio.live import require_sounddevice, run_live
+    from denoise.audio.realtime import is_causal
 
     try:
         require_sounddevice()

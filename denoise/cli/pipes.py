@@ -15,7 +15,7 @@ from typing import Any, BinaryIO, Union
 import click
 
 from denoise.cli.common import EXIT_FAILED, EXIT_OK, fail, load_model, log
-from denoise.options import flags
+from denoise.cli.options import flags
 
 EXIT_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool whose reader went away
 _FILE_ONLY = {"report": "--report", "as_json": "--json", "compare": "--compare", "spectrogram": "--spectrogram",
@@ -86,7 +86,7 @@ def _quiet_broken_pipe() -> None:
 
 def _image(model: Any, src: Union[BinaryIO, Path], dst: Union[BinaryIO, Path], kw: dict[str, Any]) -> str:
     from denoise import io
-    from denoise.streams import denoise_image_bytes
+    from denoise.runner.pipes import denoise_image_bytes
 
     data = src.read_bytes() if isinstance(src, Path) else src.read()
     fmt = kw["image_format"] or (io.image_format_for(dst) if isinstance(dst, Path) else None)
@@ -103,7 +103,7 @@ def _image(model: Any, src: Union[BinaryIO, Path], dst: Union[BinaryIO, Path], k
 
 def _audio(model: Any, src: Union[BinaryIO, Path], dst: Union[BinaryIO, Path], kw: dict[str, Any]) -> str:
     from denoise.io.pipes import PcmFormat
-    from denoise.streams import denoise_audio_stream
+    from denoise.runner.pipes import denoise_audio_stream
 
     raw = None if kw["raw_format"] is None else PcmFormat(kw["raw_format"], kw["rate"], kw["channels"])
     done = denoise_audio_stream(model, src, dst, raw, kw["strength"], kw["stream"], kw["overwrite"])

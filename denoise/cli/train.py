@@ -1,4 +1,4 @@
-"""`denoise train`: options in, a TrainConfig to ``denoise.train.fit``, a line per evaluation out."""
+"""`denoise train`: options in, a TrainConfig to ``denoise.training.loop.fit``, a line per evaluation out."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from click.core import ParameterSource
 
 from denoise.cli.common import EXIT_FAILED, EXIT_USAGE, device_option, fail, quiet_option, setup_logging, verbose_option
 from denoise.config import AUDIO_LOSSES, IMAGE_LOSSES, MIN_PATCH_SIZE, PRECISIONS
-from denoise.options import flags, new_train_config, train_fields
-from denoise.progress import time_left
+from denoise.cli.options import flags, new_train_config, train_fields
+from denoise.cli.progress import time_left
 from denoise.signals import exit_on_interrupt
 
 
@@ -102,10 +102,11 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val
     """
     setup_logging(quiet, verbose, default=logging.INFO)
     from denoise.config import ConfigError
-    from denoise.data import DataError
+    from denoise.training.data import DataError
     from denoise.device import DeviceError, reuse_freed_cpu_memory
     from denoise.checkpoint import CheckpointError
-    from denoise.train import TrainingError, fit
+    from denoise.training.loop import fit
+    from denoise.training.runs import TrainingError
 
     reuse_freed_cpu_memory()  # an audio training step on the CPU: about half the time
     cfg = _config(locals())
@@ -126,7 +127,7 @@ def _config(o: dict[str, Any]) -> Any:
     """The TrainConfig of this command line: a new run's from its options, or the run's own to resume
     (the options named on this command line must agree with it)."""
     from denoise.config import ConfigError
-    from denoise.train import TrainingError, resumed_config
+    from denoise.training.runs import TrainingError, resumed_config
 
     args: Optional[dict[str, Any]] = None
     if o["arch_args"] is not None:

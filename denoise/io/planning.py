@@ -111,7 +111,7 @@ class _Target:
 
 def _target(inputs: Sequence[str], output: Optional[str], exts: frozenset[str]) -> _Target:
     if output == "-":
-        raise InputError("-o -: a plan of files cannot write to standard output (denoise.streams does, for one "
+        raise InputError("-o -: a plan of files cannot write to standard output (denoise.runner.pipes does, for one "
                          "input); name an output file or directory")
     if output is None:
         return _Target(None, False, None, False)

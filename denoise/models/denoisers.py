@@ -145,7 +145,7 @@ class SpectralMaskDenoiser(_Wrapper):
                         ) -> tuple[torch.Tensor, dict[str, Any]]:
         """Causal networks only (``net.step``): (B, F, K) complex frames that follow those ``state`` saw
         (None: the first), normalised by ``level`` (B, 1) -> their (B, F, K) masked estimate and the state
-        after them. Frame by frame or all at once, the estimate is the same (``denoise.realtime``)."""
+        after them. Frame by frame or all at once, the estimate is the same (``denoise.audio.realtime``)."""
         logits, state = self.net.step(self.features(None, spec, level), state)
         return self._masked(spec, logits), state
 

@@ -233,7 +233,7 @@ def test_train_image_two_steps_resume_and_use(tmp_path):
 
 
 def test_training_lines_give_the_step_of_the_total_and_thetime_left(tmp_path):
-    from denoise.progress import time_left
+    from denoise.cli.progress import time_left
 
     data = _images(tmp_path / "data")
     r = run("train", "--domain", "image", "--data", data, "--out", tmp_path / "run", "--batch-size", "2",
@@ -256,7 +256,7 @@ def test_ctrl_c_in_training_says_how_to_resume(tmp_path, monkeypatch):
             (Path(cfg.out) / "last.pt").write_bytes(b"")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("denoise.train.fit", interrupted)
+    monkeypatch.setattr("denoise.training.loop.fit", interrupted)
     r = run("train", "--domain", "image", "--data", tmp_path, "--out", tmp_path / "run", "--steps", "2")
     assert r.exit_code == 130 and "continue with --resume" in r.output and "Traceback" not in r.output
     # before the first checkpoint there is no last.pt: --resume would fail, so the message does not offer it
@@ -346,7 +346,7 @@ def test_train_out_of_memory_is_one_line_naming_the_options(tmp_path, monkeypatc
     def out_of_memory(*args, **kwargs):  # the first training step runs out of memory
         raise error
 
-    monkeypatch.setattr("denoise.train.train_one_step", out_of_memory)
+    monkeypatch.setattr("denoise.training.loop.train_one_step", out_of_memory)
     data = _images(tmp_path / "data", 2)
     r = run("train", "--domain", "image", "--data", data, "--out", tmp_path / "run", "--batch-size", "512",
             "--patch-size", "32", "--arch-args", '{"width": 4}', "--workers", "0", "-q")
@@ -360,7 +360,7 @@ def test_other_training_errors_are_not_called_out_of_memory(tmp_path, monkeypatc
     def bug(*args, **kwargs):
         raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (4x3 and 5x6)")
 
-    monkeypatch.setattr("denoise.train.train_one_step", bug)
+    monkeypatch.setattr("denoise.training.loop.train_one_step", bug)
     data = _images(tmp_path / "data", 2)
     with pytest.raises(RuntimeError, match="mat1 and mat2"):
         run("train", "--domain", "image", "--data", data, "--out", tmp_path / "run", "--patch-size", "32",
@@ -429,10 +429,10 @@ def test_models_lists_shipped_checkpoints():
 def test_models_archs_lists_the_arguments_train_really_uses():
     from denoise.config import TrainConfig
     from denoise.models import available, build_model
-    from denoise.train import model_config_for
+    from denoise.training.runs import model_config_for
 
     listed = json.loads(run("models", "--archs", "--json").output)
-    assert [a["arch"] for a in listed] == available() == ["ae", "crn", "dae", "sparse", "vae"]
+    assert [a["arch"] for a in listed] == available() == ["ae", "crn", "dae", "naf", "sparse", "vae"]
     assert list(listed[1]["defaults"]) == ["audio"]  # crn is an audio network
     for entry in listed:
         for domain, args in entry["defaults"].items():

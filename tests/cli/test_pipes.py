@@ -139,7 +139,7 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path, audio_ckpt):
 
 def test_stream_mode_with_a_causal_model_is_its_frame_by_frame_run(causal_audio_ckpt):
     from denoise import checkpoint
-    from denoise.realtime import CausalStream
+    from denoise.audio.realtime import CausalStream
 
     x = noisy(1.5)
     r = invoke(["audio", "-", "-o", "-", "--stream", "--raw-format", "f32le", "--rate", SR, "--channels", 1,

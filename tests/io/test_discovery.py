@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from denoise import data, io
+from denoise import io
+from denoise.training import data
 from tests.conftest import write_image
 
 

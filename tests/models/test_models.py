@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from denoise import dsp, noise
+from denoise import dsp
+from denoise.training import noise
 from denoise.config import ConfigError, CorruptionConfig, ModelConfig, STFTConfig, TrainConfig
 from denoise.models import available, build_model, build_net
 

@@ -18,6 +18,8 @@ import torch
 from PIL import Image
 
 from denoise import inference, io
+from denoise.audio import chunks
+from denoise.image import arrays
 from denoise.checkpoint import load
 from tests.conftest import gray_pngs, run, smooth_image, speechlike
 
@@ -159,25 +161,25 @@ class _OOMBelow(torch.nn.Module):
 def test_out_of_memory_retries_with_smaller_batches_then_smaller_tiles(gray_ckpt, audio_ckpt, kind):
     model = load(str(gray_ckpt), domain="image")
     img = smooth_image(300, 300, 1)[:, :, 0]
-    ref = inference.denoise_image_array(model, img, batch_size=8)
+    ref = arrays.denoise_image_array(model, img, batch_size=8)
     small_batches = _OOMBelow(model, limit=2 * 256 * 256, error=OOM_ERRORS[kind])  # only 2 tiles of 256 fit
-    out = inference.denoise_image_array(small_batches, img, batch_size=8)
+    out = arrays.denoise_image_array(small_batches, img, batch_size=8)
     assert np.array_equal(out, ref)  # splitting a batch changes nothing
     assert max(s[0] for s in small_batches.calls if np.prod(s) <= 2 * 256 * 256) <= 2
     small_tiles = _OOMBelow(model, limit=128 * 128, error=OOM_ERRORS[kind])  # not even one 256 tile fits
-    out = inference.denoise_image_array(small_tiles, img, batch_size=8)
+    out = arrays.denoise_image_array(small_tiles, img, batch_size=8)
     assert max(s[-1] for s in small_tiles.calls if np.prod(s) <= 128 * 128) == 128
     assert np.abs(out - ref).max() < 0.05  # other tiles, same picture
     with pytest.raises(io.InputError, match="^out of memory even with 64-pixel tiles"):  # the model is on the CPU
-        inference.denoise_image_array(_OOMBelow(model, limit=10, error=OOM_ERRORS[kind]), img)
+        arrays.denoise_image_array(_OOMBelow(model, limit=10, error=OOM_ERRORS[kind]), img)
     audio = load(str(audio_ckpt), domain="audio")
     x = speechlike(3.0, 16000)
-    ref = inference.denoise_audio_array(audio, np.stack([x, x]), 16000, chunk_seconds=1.0, batch_size=4)
+    ref = chunks.denoise_audio_array(audio, np.stack([x, x]), 16000, chunk_seconds=1.0, batch_size=4)
     small_batches = _OOMBelow(audio, limit=2 * 16000, error=OOM_ERRORS[kind])
-    out = inference.denoise_audio_array(small_batches, np.stack([x, x]), 16000, chunk_seconds=1.0, batch_size=4)
+    out = chunks.denoise_audio_array(small_batches, np.stack([x, x]), 16000, chunk_seconds=1.0, batch_size=4)
     assert np.allclose(out, ref, atol=1e-6)
     with pytest.raises(io.InputError, match="^out of memory on a single"):
-        inference.denoise_audio_array(_OOMBelow(audio, limit=10, error=OOM_ERRORS[kind]), x, 16000)
+        chunks.denoise_audio_array(_OOMBelow(audio, limit=10, error=OOM_ERRORS[kind]), x, 16000)
 
 
 @pytest.mark.slow
@@ -192,7 +194,7 @@ def test_image_progress_counts_each_pixel_once_across_a_retry(gray_ckpt):
 
     model = ThirdCallFails(load(str(gray_ckpt), domain="image"), limit=10**9, error=OOM_ERRORS["cpu"])
     seen: list[float] = []
-    inference.denoise_image_array(model, smooth_image(300, 300, 1)[:, :, 0], tile=128, overlap=16, batch_size=1,
+    arrays.denoise_image_array(model, smooth_image(300, 300, 1)[:, :, 0], tile=128, overlap=16, batch_size=1,
                                   progress=seen.append)
     assert max(s[-1] for s in model.calls) == 128 and min(s[-1] for s in model.calls) == 64  # it did retry
     assert len(seen) > 9 and min(seen) > 0
@@ -203,16 +205,16 @@ def test_errors_other_than_out_of_memory_are_not_retried(gray_ckpt):
     model = _OOMBelow(load(str(gray_ckpt), domain="image"), limit=10,
                       error=lambda: RuntimeError("Given groups=1, weight of size [32, 1, 3, 3] (simulated)"))
     with pytest.raises(RuntimeError, match="groups=1"):
-        inference.denoise_image_array(model, smooth_image(300, 300, 1)[:, :, 0], batch_size=8)
+        arrays.denoise_image_array(model, smooth_image(300, 300, 1)[:, :, 0], batch_size=8)
     assert len(model.calls) == 1  # no halved batch, no smaller tile
 
 
 def test_out_of_memory_error_suggests_the_cpu_only_off_the_cpu():
     net = torch.nn.Conv2d(1, 1, 1)
-    assert str(inference._out_of_memory_error(net, "on a single 10 s chunk")) == "out of memory on a single 10 s chunk"
-    assert (str(inference._out_of_memory_error(net.to("meta"), "on a single 10 s chunk"))  # any non-CPU device
+    assert str(inference.out_of_memory_error(net, "on a single 10 s chunk")) == "out of memory on a single 10 s chunk"
+    assert (str(inference.out_of_memory_error(net.to("meta"), "on a single 10 s chunk"))  # any non-CPU device
             == "out of meta memory on a single 10 s chunk; try device='cpu'")
-    from denoise.options import flags  # the command line names the option instead
+    from denoise.cli.options import flags  # the command line names the option instead
 
     assert flags("out of cuda memory; try device='cpu'") == "out of cuda memory; try --device cpu"
 

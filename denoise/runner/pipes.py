@@ -3,7 +3,7 @@
 Audio flows through: WAV (also a stream of unknown length, as ffmpeg writes to a pipe) or raw PCM comes in,
 is denoised chunk by chunk as it arrives, and goes out in the same sample format, WAV or raw, each block
 flushed at once; memory holds one chunk. ``stream=True`` runs a causal model (crn) frame by frame
-(:mod:`denoise.realtime`, 32 ms of algorithmic delay at the model's rate) and any other in short chunks
+(:mod:`denoise.audio.realtime`, 32 ms of algorithmic delay at the model's rate) and any other in short chunks
 (:data:`STREAM_CHUNKING`) for a bounded delay. Images are read whole, then written in their own format
 or ``image_format``.
 """
@@ -21,10 +21,10 @@ import numpy as np
 from torch import nn
 
 from denoise import io
-from denoise.inference import (Chunking, ModelChoice, _silence_nonfinite, denoise_decoded, stream_audio_blocks,
-                               warn_nonfinite)
+from denoise.audio.chunks import Chunking, silence_nonfinite, stream_audio_blocks, warn_nonfinite
+from denoise.image.arrays import ModelChoice, denoise_decoded
 from denoise.io.pipes import PcmFormat, PcmSink, PcmStream, read_wav_header
-from denoise.realtime import is_causal
+from denoise.audio.realtime import is_causal
 
 log = logging.getLogger(__name__)
 
@@ -121,16 +121,16 @@ def denoise_audio_stream(model: nn.Module, src: Union[BinaryIO, Path], dst: Unio
 
 def _stream_frames(model: nn.Module, read: Callable[[int], Optional[np.ndarray]],
                    write: Callable[[np.ndarray], None], fmt: PcmFormat, strength: float) -> bool:
-    """A causal model, frame by frame (:class:`denoise.realtime.CausalStream`): blocks of one STFT hop are
+    """A causal model, frame by frame (:class:`denoise.audio.realtime.CausalStream`): blocks of one STFT hop are
     read, and each output sample is written as soon as it is final. Returns True if NaN or Inf samples
     were met (treated as silence)."""
-    from denoise.realtime import CausalStream
+    from denoise.audio.realtime import CausalStream
 
     stream = CausalStream(model, fmt.rate, fmt.channels, strength)
     block = max(1, round(model.stft_cfg.hop_length * fmt.rate / model.sample_rate))
     nonfinite = False
     while (b := read(block)) is not None and b.shape[1]:
-        nonfinite |= _silence_nonfinite(b)
+        nonfinite |= silence_nonfinite(b)
         out = stream.push(b)
         if out.shape[1]:
             write(out)

@@ -62,7 +62,7 @@ def train_fields(named: dict[str, Any], arch_args: Optional[dict[str, Any]]) -> 
 
 def new_train_config(o: dict[str, Any], args: Optional[dict[str, Any]]) -> Any:
     """The TrainConfig of a new run. With ``init``, the architecture, its arguments and the channels left
-    out come from that checkpoint (``denoise.train.resolve_init``). Raises ConfigError with a message in
+    out come from that checkpoint (``denoise.training.loop.resolve_init``). Raises ConfigError with a message in
     terms of the options."""
     from denoise.config import ConfigError, CorruptionConfig, TrainConfig
 

@@ -1,5 +1,5 @@
 """One picture as the model's batch items: aligned, overlapping tiles, adapted to the model's channels, and
-their results blended back into the picture. ``inference.denoise_image_array`` runs one picture's items;
+their results blended back into the picture. ``arrays.denoise_image_array`` runs one picture's items;
 ``batching`` runs the items of many pictures in shared forward passes. Both give each item the same
 computation and add the results up in the same order, so the pictures come out the same."""
 

@@ -11,7 +11,7 @@ the same window sum as ``torch.istft``, so at the model's rate the output equals
 rounding and the level normalisation (see :data:`STREAM_LEVEL`).
 
 Layers: :class:`CausalStream` (numpy blocks in and out, at the input rate) on top of the model's
-``stft_cfg``, ``features`` and ``net.step``; :mod:`denoise.streams` feeds it from a pipe.
+``stft_cfg``, ``features`` and ``net.step``; :mod:`denoise.runner.pipes` feeds it from a pipe.
 """
 
 from __future__ import annotations
@@ -24,7 +24,10 @@ import torch
 from torch import nn
 
 from denoise import dsp
-from denoise.inference import StreamBuffer, _blend, _check_strength, _fit, gain_per_sample, top_band_gain
+from denoise.audio.chunks import StreamBuffer
+from denoise.audio.highband import gain_per_sample, top_band_gain
+from denoise.dsp import fit_length
+from denoise.inference import blend, check_strength
 
 
 # The level a stream's features are divided by. A causal network normalises its input itself (crn subtracts
@@ -97,13 +100,13 @@ class CausalStream:
     ``push((channels, n) block at rate)`` returns the (channels, m) output samples that are final, in
     order; ``finish()`` returns the rest, so that the output has exactly as many samples as the input.
     Above the model's rate, the band the model cannot hold is kept, scaled frame by frame by the gain the
-    model gave its top octave (``inference.top_band_gain``), as file runs do; ``strength`` mixes the input
+    model gave its top octave (``highband.top_band_gain``), as file runs do; ``strength`` mixes the input
     back in as they do. The features are normalised by the constant :data:`STREAM_LEVEL`: see there."""
 
     def __init__(self, model: nn.Module, rate: int, channels: int, strength: float = 1.0) -> None:
         if not is_causal(model):
             raise ValueError("frame-by-frame streaming needs a causal audio model (its network has step())")
-        _check_strength(strength)
+        check_strength(strength)
         cfg = model.stft_cfg
         self.model, self.rate, self.msr, self.strength = model, rate, model.sample_rate, strength
         self.n, self.hop, self.channels = cfg.n_fft, cfg.hop_length, channels
@@ -212,11 +215,11 @@ class CausalStream:
         if end <= self.out:
             return np.zeros((self.channels, 0), np.float32)
         dry = self.inp.read(self.out, end)
-        wet = _fit(self.y_in.read(self.out, end), end - self.out)
+        wet = fit_length(self.y_in.read(self.out, end), end - self.out)
         if self.resampled:
-            high = dry - _fit(self.low_in.read(self.out, end), end - self.out)
+            high = dry - fit_length(self.low_in.read(self.out, end), end - self.out)
             wet = wet + high * self._gain_per_sample(self.out, end)
-        out = _blend(wet.astype(np.float32), dry, self.strength)
+        out = blend(wet.astype(np.float32), dry, self.strength)
         self.out = end
         for line in (self.inp, self.y_in, self.low_in):
             line.drop_before(end)

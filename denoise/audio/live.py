@@ -17,7 +17,8 @@ from typing import Any, Optional
 import numpy as np
 from torch import nn
 
-from denoise.realtime import CausalStream
+from denoise.audio.realtime import CausalStream
+from denoise.extras import install_hint
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,8 @@ def require_sounddevice() -> Any:
     try:
         import sounddevice
     except (ImportError, OSError) as exc:  # OSError: the module is there but PortAudio is not
-        raise ImportError(f'live audio needs sounddevice and PortAudio: pip install "denoise[live]" ({exc})') from None
+        raise ImportError(f"live audio needs sounddevice and PortAudio: {install_hint('live')} and the PortAudio "
+                          f"library, e.g. apt-get install libportaudio2 ({exc})") from None
     return sounddevice
 
 

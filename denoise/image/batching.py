@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from denoise.inference import (DEFAULT_OVERLAP, DEFAULT_TILE, _blend, _check_strength, default_batch_size,
-                               denoise_image_array, denoise_tensor, denoise_tensor_x8)
-from denoise.tiling import TiledImage, as_hwc
+from denoise.image.arrays import DEFAULT_OVERLAP, DEFAULT_TILE, denoise_image_array
+from denoise.image.tiling import TiledImage, as_hwc
+from denoise.inference import blend, check_strength, default_batch_size, denoise_tensor, denoise_tensor_x8
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class ImageBatcher:
     def __init__(self, batch_size: Optional[int] = None, strength: float = 1.0, ensemble: bool = False, tile: int = DEFAULT_TILE,
                  overlap: int = DEFAULT_OVERLAP, progress: Optional[Callable[[float], None]] = None,
                  max_pending: Optional[int] = None) -> None:
-        _check_strength(strength)
+        check_strength(strength)
         self.batch_size, self.strength, self.ensemble = batch_size, strength, ensemble
         self.tile, self.overlap, self.progress = tile, overlap, progress
         self.max_pending = max_pending
@@ -145,7 +145,7 @@ class ImageBatcher:
             yield pic.key, self._finish(pic, pic.tiled.result())
 
     def _finish(self, pic: _Picture, out: np.ndarray, blended: bool = False) -> np.ndarray:
-        out = out if blended else _blend(out, pic.arr, self.strength)
+        out = out if blended else blend(out, pic.arr, self.strength)
         return np.repeat(out, 3, axis=2) if pic.repeat3 else out
 
     def _drop(self, pic: _Picture) -> None:

@@ -11,7 +11,6 @@ import json
 import logging
 import math
 import re
-import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,61 +21,18 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from denoise import checkpoint, data, distributed, io, losses, metrics
-from denoise.config import ConfigError, ModelConfig, TrainConfig
+from denoise import checkpoint, io, metrics
+from denoise.config import ModelConfig, TrainConfig
 from denoise.device import (autocast, autocast_dtype, bf16_emulated, is_out_of_memory, pick_device,
                             seed_everything)
-from denoise.models import build_model, count_parameters, is_residual, registered_defaults
-from denoise.noise import tf_mask
+from denoise.models import build_model, count_parameters
 from denoise.signals import leave_termination_to_main
+from denoise.training import data, distributed, losses
+from denoise.training.noise import tf_mask
+from denoise.training.runs import (RUN_FILES, TrainingError, check_out, load_init, model_config_for,
+                                   resolve_init)
 
 log = logging.getLogger(__name__)
-
-class TrainingError(Exception):
-    """Training cannot start or cannot go on; the message says why."""
-
-
-def model_config_for(cfg: TrainConfig, channels: int) -> ModelConfig:
-    """The ModelConfig a run of ``cfg`` builds (``cfg`` resolved by :func:`resolve_init`)."""
-    args = {**registered_defaults(cfg.domain, cfg.arch), **(cfg.arch_args or {})}  # type: ignore[arg-type]
-    if cfg.domain == "image":
-        output = "residual" if is_residual(cfg.arch) else "direct"
-        return ModelConfig(arch=cfg.arch, domain="image", channels=channels, args=args, output=output)
-    return ModelConfig(arch=cfg.arch, domain="audio", channels=1, args=args, output="mask",
-                       sample_rate=cfg.sample_rate, stft=cfg.stft)
-
-
-def resolve_init(cfg: TrainConfig) -> tuple[TrainConfig, Optional[nn.Module]]:
-    """``cfg`` with ``arch``, ``arch_args`` and ``channels`` settled, and the ``init`` model (None without
-    one, or when resuming): what is left as None comes from the init checkpoint (its architecture; its
-    arguments when the architecture is its own; its channels), else from the defaults ("dae", the
-    architecture's registered arguments, the data). The checkpoint is read here, once."""
-    if not cfg.init or cfg.resume:
-        return dataclasses.replace(cfg, arch=cfg.arch or "dae", arch_args=cfg.arch_args or {}), None
-    try:
-        start = checkpoint.load(cfg.init, cfg.domain, cfg.channels or 1)
-    except checkpoint.CheckpointError as exc:
-        raise ConfigError(f"init={cfg.init}: {exc}") from None
-    base = start.config
-    args = cfg.arch_args if cfg.arch_args is not None else (base.args if cfg.arch in (None, base.arch) else {})
-    channels = cfg.channels if cfg.channels is not None or cfg.domain != "image" else base.channels
-    return dataclasses.replace(cfg, arch=cfg.arch or base.arch, arch_args=args, channels=channels), start
-
-
-def _load_init(model: nn.Module, cfg: TrainConfig, mcfg: ModelConfig, start: nn.Module) -> dict[str, Any]:
-    """Loads the init model's weights into ``model`` (strict keys) after checking that it is the same model;
-    returns what the new checkpoints record about it (their weights descend from its training data too)."""
-    theirs = start.config
-    if theirs != mcfg:
-        raise ConfigError(
-            f"init={cfg.init} is an {theirs.domain} {theirs.arch} model with arguments "
-            f"{json.dumps(theirs.args, sort_keys=True)} and {theirs.channels} channel(s); this run builds "
-            f"{mcfg.arch} {json.dumps(mcfg.args, sort_keys=True)} with {mcfg.channels} (leave out arch, "
-            "arch_args and channels to take the checkpoint's)")
-    model.load_state_dict(start.state_dict(), strict=True)
-    log.info("starting from the weights of %s", start.source)
-    return {"checkpoint": cfg.init, "sha256": checkpoint.sha256_file(start.source), "step": start.meta.get("step"),
-            "data": start.meta.get("data"), "init": start.meta.get("init")}
 
 
 def _self_supervised_val(val: list[tuple[torch.Tensor, torch.Tensor]], seed: int = 4321
@@ -125,60 +81,6 @@ def lr_factor(progress: float, warmup: float) -> float:
         return (progress + 1e-6) / warmup
     t = (progress - warmup) / max(1e-9, 1 - warmup)
     return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
-
-
-RUN_FILES = ("last.pt", "best.pt", "history.jsonl")  # what a run writes besides config.json
-# What a resumed run may change: its length (to extend it) and where it runs. Everything else is the run's.
-RESUME_MAY_CHANGE = frozenset({"steps", "epochs", "max_time", "num_workers", "device"})
-_PATH_FIELDS = frozenset({"data", "noise_dir", "val", "init", "pairs"})
-
-
-def _same_setting(name: str, saved: Any, given: Any) -> bool:
-    if name in _PATH_FIELDS and saved is not None and given is not None:
-        as_paths = lambda v: [str(Path(p).resolve()) for p in (v if isinstance(v, list) else [v])]  # noqa: E731
-        return as_paths(saved) == as_paths(given)
-    if isinstance(saved, (list, tuple)) and isinstance(given, (list, tuple)):
-        return list(saved) == list(given)
-    return saved == given
-
-
-def resumed_config(out: str | Path, given: dict[str, Any]) -> TrainConfig:
-    """The configuration to resume the run in ``out`` with: the run's own ``config.json``, with ``given``
-    (the settings the caller named explicitly, by TrainConfig field; ``corruption`` as a dict of the
-    fields named) applied. Fields in ``RESUME_MAY_CHANGE`` replace the saved values (more steps, more time,
-    another device); any other that differs from the run's raises TrainingError naming the field and both
-    values, since a run resumed with other data or settings would no longer be the run it says it is."""
-    path = Path(out) / "config.json"
-    if not path.is_file():
-        raise TrainingError(f"resume=True: {path} not found, so the run's settings are unknown")
-    saved = TrainConfig.from_dict(json.loads(path.read_text())).to_dict()
-    changes = {"resume": True, "overwrite": False}
-    for name, value in given.items():
-        if name == "corruption":
-            differ = {k: v for k, v in value.items() if saved["corruption"].get(k) != v}
-            if differ:
-                k = sorted(differ)[0]
-                raise TrainingError(f"resume=True: the run has {k}={saved['corruption'].get(k)}, not {k}={differ[k]}")
-        elif name in RESUME_MAY_CHANGE:
-            changes[name] = value
-        elif not _same_setting(name, saved.get(name), value):
-            raise TrainingError(f"resume=True: the run has {name}={saved.get(name)!r}, not {name}={value!r} (only "
-                                f"{', '.join(f'{f}=' for f in sorted(RESUME_MAY_CHANGE))} may change when resuming)")
-    if "steps" in changes and "epochs" not in given:
-        changes["epochs"] = None  # new steps replace a length given in epochs
-    return TrainConfig.from_dict({**saved, **changes})
-
-
-def _check_out(out: Path, cfg: TrainConfig) -> None:
-    """Refuses, before any work, an ``out`` that is a file, or that holds another run when neither
-    ``resume`` nor ``overwrite`` says what to do with it: a new run would replace its checkpoints and
-    append to its history."""
-    if out.exists() and not out.is_dir():
-        raise TrainingError(f"out={out} is a file, not a run directory")
-    found = [name for name in RUN_FILES if (out / name).exists()]
-    if found and not (cfg.resume or cfg.overwrite):
-        raise TrainingError(f"{out} already holds a run ({', '.join(found)}): resume=True continues it, "
-                            "overwrite=True starts it again, or choose another out=")
 
 
 def fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]] = None) -> dict[str, Any]:
@@ -262,7 +164,7 @@ def _restore(cfg: TrainConfig, model: nn.Module, opt: torch.optim.Optimizer, mcf
     model ``start``."""
     last_path = Path(cfg.out) / "last.pt"
     if not cfg.resume:
-        return _State(init=_load_init(model, cfg, mcfg, start) if start is not None else None)
+        return _State(init=load_init(model, cfg, mcfg, start) if start is not None else None)
     io.remove_stale_temps(Path(cfg.out))  # a half-written checkpoint from a killed run
     if not last_path.is_file():
         raise TrainingError(f"resume=True: no {last_path} to resume from")
@@ -409,7 +311,7 @@ def _fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]]) -
     if dist_info.enabled and device.type == "cuda":
         device = torch.device("cuda", dist_info.local_rank)
     seed_everything(cfg.seed + dist_info.rank)
-    _check_out(Path(cfg.out), cfg)
+    check_out(Path(cfg.out), cfg)
     cfg, start = resolve_init(cfg)
     with torch.device("meta"):  # bad arch_args fail here, not after the data are read (that can take minutes)
         build_model(model_config_for(cfg, cfg.channels or 1))

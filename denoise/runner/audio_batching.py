@@ -22,9 +22,9 @@ import numpy as np
 from torch import nn
 
 from denoise import io
-from denoise.inference import (MIN_AUDIO_SECONDS, Chunking, FileResult, _boundaries, _CrossFade, _failure,
-                               _run_windows, _settled, _silence_nonfinite, denoise_audio_file,
-                               warn_nonfinite)
+from denoise.audio.chunks import (MIN_AUDIO_SECONDS, Chunking, CrossFade, boundaries, denoise_audio_file,
+                                  run_windows, silence_nonfinite, warn_nonfinite)
+from denoise.runner.results import FileResult, failure, settled
 
 
 class _OpenFile:
@@ -40,8 +40,8 @@ class _OpenFile:
             self.writer = self.stack.enter_context(io.open_writer(tmp, job.dst, info))
             opening.pop_all()
         hop, self.ctx, fade = Chunking().samples(info.sample_rate)
-        self.bounds = _boundaries(info.frames, hop)
-        self.joiner = _CrossFade(self.bounds, fade, self.writer.write)
+        self.bounds = boundaries(info.frames, hop)
+        self.joiner = CrossFade(self.bounds, fade, self.writer.write)
         self.taken = self.added = 0
         self.nonfinite = False
 
@@ -54,7 +54,7 @@ class _OpenFile:
         k, self.taken = self.taken, self.taken + 1
         a, b = max(0, self.bounds[k] - self.ctx), min(self.info.frames, self.bounds[k + 1] + self.ctx)
         window = self.read(a, b)
-        self.nonfinite |= _silence_nonfinite(window)
+        self.nonfinite |= silence_nonfinite(window)
         return k, a, window
 
     def add(self, k: int, start: int, y: np.ndarray) -> float:
@@ -72,7 +72,7 @@ class _OpenFile:
 
     def abort(self, exc: BaseException, skip_existing: bool) -> FileResult:
         self.stack.__exit__(type(exc), exc, exc.__traceback__)  # removes the temporary file
-        return _failure(self.job, exc, self.t0, skip_existing)
+        return failure(self.job, exc, self.t0, skip_existing)
 
 
 def audio_paths_batched(model: nn.Module, jobs: list[io.Job], settle: dict[str, bool], strength: float,
@@ -80,7 +80,7 @@ def audio_paths_batched(model: nn.Module, jobs: list[io.Job], settle: dict[str, 
                         ) -> Iterator[FileResult]:
     """Denoises ``jobs`` with chunks of up to ``batch_size`` files sharing forward passes; yields one
     FileResult per file as it finishes (see the module docstring). ``settle``: overwrite and
-    skip_existing, as ``inference.denoise_paths`` takes them."""
+    skip_existing, as ``denoise.runner.files.denoise_paths`` takes them."""
     queue = list(jobs)[::-1]
     open_files: list[_OpenFile] = []
     while queue or open_files:
@@ -118,7 +118,7 @@ def _open(job: io.Job, model: nn.Module, settle: dict[str, bool], strength: floa
     replaced, a file that cannot be opened, or one too short to cut into chunks, which goes through
     ``denoise_audio_file`` (it passes such a file through with a warning)."""
     t0 = time.perf_counter()
-    early = _settled(job, settle)
+    early = settled(job, settle)
     if early is not None:
         return early
     try:
@@ -129,7 +129,7 @@ def _open(job: io.Job, model: nn.Module, settle: dict[str, bool], strength: floa
             return FileResult(job.src, job.dst, "done", seconds=time.perf_counter() - t0)
         return _OpenFile(job, info, settle["overwrite"])
     except Exception as exc:  # noqa: BLE001 -- this file's failure
-        return _failure(job, exc, t0, settle["skip_existing"])
+        return failure(job, exc, t0, settle["skip_existing"])
 
 
 def _run(model: nn.Module, items: list[tuple[_OpenFile, int, int, np.ndarray]], strength: float,
@@ -141,12 +141,12 @@ def _run(model: nn.Module, items: list[tuple[_OpenFile, int, int, np.ndarray]], 
         by_rate.setdefault(item[0].info.sample_rate, []).append(item)
     for rate, group in by_rate.items():
         try:
-            outs = _run_windows(model, [w for *_, w in group], rate, strength)
+            outs = run_windows(model, [w for *_, w in group], rate, strength)
         except Exception:  # noqa: BLE001 -- tried again chunk by chunk, to blame the right file
             outs = []
             for f, _, _, w in group:
                 try:
-                    outs.append(None if f in failed else _run_windows(model, [w], rate, strength)[0])
+                    outs.append(None if f in failed else run_windows(model, [w], rate, strength)[0])
                 except Exception as exc:  # noqa: BLE001 -- this file's failure
                     failed[f] = exc
                     outs.append(None)

@@ -18,8 +18,9 @@ from torch.utils.data import IterableDataset, get_worker_info
 from denoise import io
 from denoise.config import MIN_PATCH_SIZE, CorruptionConfig
 from denoise.dsp import resample
-from denoise.noise import LUMA, AudioCorruption, ImageCorruption
-from denoise.noise import camera as camera_noise
+from denoise.training.noise import AudioCorruption, ImageCorruption
+from denoise.training.photo_noise import LUMA
+from denoise.training.photo_noise import camera as camera_noise
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ class ImagePatches(IterableDataset):
 def image_val_set(images: list[np.ndarray], sigma: float = 25.0, limit: int = 16, crop: int = 256,
                   seed: int = 1234, camera: bool = False) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Fixed validation pairs: centre crops with Gaussian noise of ``sigma`` (0-255 scale), seeded; with
-    ``camera``, every other pair gets camera noise (:func:`denoise.noise.camera`) instead, so that a
+    ``camera``, every other pair gets camera noise (:func:`denoise.training.noise.camera`) instead, so that a
     photo model's best checkpoint is chosen on both kinds of noise."""
     g = torch.Generator().manual_seed(seed)
     pairs = []
@@ -205,7 +206,7 @@ def _active(x: np.ndarray, threshold_db: float = -60.0) -> bool:
 
 class SpeechMixtures(IterableDataset):
     """Yields (noisy, clean) batches of (batch, samples) waveforms: a random segment of clean speech mixed
-    with recorded or synthetic noise (see :class:`~denoise.noise.AudioCorruption`). With ``corruption``
+    with recorded or synthetic noise (see :class:`~denoise.training.noise.AudioCorruption`). With ``corruption``
     None the recordings are already noisy (self-supervised training) and both are the segment."""
 
     def __init__(self, speech: list[np.ndarray], noise: Optional[list[np.ndarray]], segment: int,
@@ -263,7 +264,7 @@ def audio_val_set(speech: list[np.ndarray], noise: Optional[list[np.ndarray]], s
                   seed: int = 1234) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Fixed validation mixtures at ``snr_db``, seeded: recorded noise when given, else pink noise.
     ``snr_db`` None: the segments as they are (already noisy data), paired with themselves."""
-    from denoise.noise import colored_noise, mix_at_snr
+    from denoise.training.noise import colored_noise, mix_at_snr
 
     g = torch.Generator().manual_seed(seed)
     n = int(seconds * sample_rate)

@@ -10,7 +10,7 @@ from torch import nn
 
 from denoise import dsp
 from denoise.config import STFTConfig
-from denoise.noise import blind_spot
+from denoise.training.noise import blind_spot
 
 
 def image_loss(err: torch.Tensor, name: str | None) -> torch.Tensor:

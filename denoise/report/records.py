@@ -59,7 +59,7 @@ class Report:
     def write(self, header: dict[str, Any]) -> None:
         """Writes the page atomically. ``header``: totals (done/failed/skipped/seconds), models (list of
         {name, sha256}), settings (label -> value)."""
-        from denoise.report_html import render
+        from denoise.report.html import render
 
         page = render(self.domain, header, self.records, versions())
         with io.atomic_output(self.path, self.overwrite) as tmp:
@@ -94,7 +94,7 @@ class Extras:
 
     def __post_init__(self) -> None:
         if self.spectrogram or (self.report is not None and self.domain == "audio"):
-            from denoise.visuals import require_matplotlib
+            from denoise.report.visuals import require_matplotlib
 
             require_matplotlib()
 
@@ -130,8 +130,8 @@ class Extras:
 
 
 def _image_extras(ex: Extras, src: Path, dst: Path, rec: dict[str, Any]) -> None:
-    from denoise.estimate import image_noise
-    from denoise.visuals import compare_picture, pick_crop, save_picture
+    from denoise.report.estimate import image_noise
+    from denoise.report.visuals import compare_picture, pick_crop, save_picture
 
     before, after = io.read_image(src).pixels, io.read_image(dst).pixels
     if ex.wants_estimates:
@@ -149,7 +149,7 @@ def _image_extras(ex: Extras, src: Path, dst: Path, rec: dict[str, Any]) -> None
 
 def _image_media(report: Report, index: int, before: np.ndarray, after: np.ndarray, crop: Any) -> dict[str, Any]:
     """Thumbnails (JPEG) and detail crops (PNG: lossless, so the noise shows as it is) in the media folder."""
-    from denoise.visuals import THUMB_BYTES, crop_image, save_picture, thumbnail
+    from denoise.report.visuals import THUMB_BYTES, crop_image, save_picture, thumbnail
 
     media: dict[str, Any] = {"width": int(before.shape[1]), "height": int(before.shape[0]),
                              "crop": [crop.left, crop.top, crop.side], "bytes": 0}
@@ -162,8 +162,8 @@ def _image_media(report: Report, index: int, before: np.ndarray, after: np.ndarr
 
 
 def _audio_extras(ex: Extras, src: Path, dst: Path, rec: dict[str, Any]) -> None:
-    from denoise.estimate import estimate_file
-    from denoise.visuals import read_preview, save_figure, spectrogram_figure
+    from denoise.report.estimate import estimate_file
+    from denoise.report.visuals import read_preview, save_figure, spectrogram_figure
 
     if ex.wants_estimates:
         try:
@@ -185,7 +185,7 @@ def _audio_extras(ex: Extras, src: Path, dst: Path, rec: dict[str, Any]) -> None
 def _audio_media(report: Report, index: int, before: np.ndarray, after: np.ndarray, sr: int,
                  title: str) -> dict[str, Any]:
     """Player clips (MP3) and the spectrogram (PNG) of the first seconds, in the media folder."""
-    from denoise.visuals import PREVIEW_SECONDS, save_figure, spectrogram_figure, write_preview
+    from denoise.report.visuals import PREVIEW_SECONDS, save_figure, spectrogram_figure, write_preview
 
     media: dict[str, Any] = {"preview_seconds": min(PREVIEW_SECONDS, len(before) / sr), "bytes": 0}
     for role, mono in (("before", before), ("after", after)):

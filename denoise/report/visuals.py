@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from denoise.extras import install_hint
 from denoise.io import InputError, atomic_output
 
 THUMB_SIDE = 640  # longest side of a thumbnail, in pixels
@@ -37,7 +38,7 @@ def _pyplot() -> Any:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise MissingExtra('spectrograms need matplotlib: pip install "denoise[report]"') from None
+        raise MissingExtra(f"spectrograms need matplotlib: {install_hint('report')}") from None
     return plt
 
 
@@ -166,7 +167,7 @@ def write_preview(mono: np.ndarray, sample_rate: int, dst: Path, overwrite: bool
 
 def _power_db(mono: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(freqs, times, dB) of a Hann STFT with 32 ms frames and 8 ms hops, in dB relative to full scale."""
-    from denoise.estimate import power_frames
+    from denoise.report.estimate import power_frames
 
     n = max(64, int(0.032 * sample_rate))
     hop = max(1, n // 4)

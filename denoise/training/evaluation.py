@@ -14,8 +14,10 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 from torch import nn
 
-from denoise import inference, io, metrics
-from denoise.data import list_files
+from denoise import io, metrics
+from denoise.audio import chunks
+from denoise.image import arrays
+from denoise.training.data import list_files
 from denoise.dsp import resample
 
 log = logging.getLogger(__name__)
@@ -92,7 +94,7 @@ def eval_images(model: nn.Module, data_dir: str | Path, sigmas: Sequence[float],
         acc: dict[str, list[float]] = {k: [] for k in ("noisy_psnr", "noisy_ssim", "psnr", "ssim")}
         for i, clean in enumerate(clean_set):
             noisy = add_benchmark_noise(clean, i, sigma, seed)
-            out = to8(inference.denoise_image_array(model, noisy, ensemble=ensemble))
+            out = to8(arrays.denoise_image_array(model, noisy, ensemble=ensemble))
             n8 = to8(noisy)
             acc["noisy_psnr"].append(metrics.psnr(clean, n8))
             acc["noisy_ssim"].append(metrics.ssim(clean, n8))
@@ -159,7 +161,7 @@ def _audio_row(model: nn.Module, speech: list[np.ndarray], noise: list[np.ndarra
     acc: dict[str, list[float]] = {}
     for i, clean in enumerate(speech):
         mix = mix_for_eval(clean, noise, i, snr, seed)
-        out = inference.denoise_audio_array(model, mix, sr)
+        out = chunks.denoise_audio_array(model, mix, sr)
         for name, sig in (("noisy", mix), ("out", out)):
             for metric, value in _score_audio(clean, sig, sr, full).items():
                 acc.setdefault(f"{name}_{metric}", []).extend([] if value is None else [value])

@@ -1,0 +1,47 @@
+"""The band above a model's own: what a 16 kHz speech model does not see of 22.05-48 kHz audio.
+
+That band is carried through frame by frame at the gain the model gave the top octave of its own band.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from denoise import dsp
+from denoise.dsp import fit_length, resample
+
+HIGH_BAND_GUIDE_HZ = 4000.0  # the model's gains from here to its Nyquist frequency guide the band above it
+
+
+def high_band(model: nn.Module, stack: np.ndarray, x: np.ndarray, y_model: np.ndarray, sr: int) -> np.ndarray:
+    """The part of (channels, L) audio at ``sr`` above the model's band, scaled frame by frame by the gain
+    the model gave the top octave of its band (its denoised over its noisy energy, 4–8 kHz for a 16 kHz
+    model): sibilants and breath, which reach up there, are kept with the consonants that carry them, and
+    noise-only frames are attenuated as the model attenuated them below. ``x`` is ``stack`` at the
+    model's rate, ``y_model`` the model's output for it. The gain is a ratio, so the level
+    independence of the model holds, and it looks no further ahead than the model does."""
+    msr, cfg = model.sample_rate, model.stft_cfg
+    high = stack - fit_length(resample(x, msr, sr), stack.shape[1])  # what the model's rate cannot hold
+    spec_x, spec_y = (dsp.stft(torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)), cfg) for v in (x, y_model))
+    gain = top_band_gain(model, spec_x, spec_y).numpy()
+    per_sample = gain_per_sample(gain, 0, np.arange(stack.shape[1]), cfg.hop_length * sr / msr)
+    return (high * per_sample).astype(np.float32)
+
+
+def top_band_gain(model: nn.Module, noisy: torch.Tensor, denoised: torch.Tensor) -> torch.Tensor:
+    """(channels, frames) amplitude gain the model gave the top octave of its band (HIGH_BAND_GUIDE_HZ up
+    to its Nyquist frequency), in [0, 1], from (channels, F, frames) spectra of its input and output; 0
+    where the input is silent there."""
+    lo = int(HIGH_BAND_GUIDE_HZ / model.sample_rate * model.stft_cfg.n_fft)
+    ex = noisy[:, lo:].abs().pow(2).sum(dim=1)
+    ey = denoised[:, lo:].abs().pow(2).sum(dim=1)
+    return torch.where(ex > 1e-12, (ey / ex.clamp_min(1e-12)).sqrt(), torch.zeros_like(ex)).clamp(0.0, 1.0)
+
+
+def gain_per_sample(gain: np.ndarray, first_frame: int, t: np.ndarray, per_frame: float) -> np.ndarray:
+    """(channels, len(t)) frame gains (channels, K) of frames first_frame.. at samples ``t``, linear between
+    frame centres (frame j is centred on sample j * per_frame) and held beyond the first and last."""
+    centres = (first_frame + np.arange(gain.shape[1])) * per_frame
+    return np.stack([np.interp(t, centres, g) for g in gain])

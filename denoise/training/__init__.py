@@ -1,0 +1,4 @@
+"""Training: corruptions of clean data (:mod:`~denoise.training.noise`), step-seeded datasets
+(:mod:`~denoise.training.data`), losses (:mod:`~denoise.training.losses`), the loop
+(:mod:`~denoise.training.loop`), torchrun helpers (:mod:`~denoise.training.distributed`) and the
+benchmark evaluations of ``denoise eval`` (:mod:`~denoise.training.evaluation`)."""

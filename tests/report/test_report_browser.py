@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import run
-from tests.test_report import colourful_pngs, noisy_wav
+from tests.report.test_report import colourful_pngs, noisy_wav
 
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
 pytestmark = [pytest.mark.browser, pytest.mark.slow,

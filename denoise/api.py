@@ -86,6 +86,9 @@ def denoise_image(image: np.ndarray, *, model: ModelLike = "default", device: Op
     slightly cleaner. NaN or Inf values raise ValueError."""
     arr = np.asarray(image)
     _check_array(arr, "an image")
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 2, 3, 4)) or 0 in arr.shape:
+        raise ValueError(f"image has shape {arr.shape}: expected (H, W) or (H, W, C) with C = 1, 2, 3 or 4 "
+                         "and H, W > 0")
     scale = _integer_scale(arr, (np.uint8, np.uint16), "an image")
     alpha = arr[:, :, -1:] if arr.ndim == 3 and arr.shape[2] in (2, 4) else None
     color = arr if alpha is None else arr[:, :, :-1]

@@ -47,3 +47,9 @@ def test_read_only_arrays_raise_no_third_party_warning(gray_ckpt, audio_ckpt):
         warnings.simplefilter("error")
         denoise.denoise_image(img, model=str(gray_ckpt))
         denoise.denoise_audio(sound, 16000, model=str(audio_ckpt))
+
+
+@pytest.mark.parametrize("shape", [(10,), (4, 4, 5), (2, 3, 4, 3), (0, 5)])
+def test_arrays_that_are_not_pictures_get_a_value_error_naming_the_shape(gray_ckpt, shape):
+    with pytest.raises(ValueError, match=r"image has shape"):
+        denoise.denoise_image(np.zeros(shape, np.float32), model=str(gray_ckpt))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -74,13 +72,13 @@ def _estimate_one(path: Path) -> dict[str, Any]:
 
 
 def _print(records: list[dict[str, Any]], as_json: bool, as_csv: bool) -> None:
+    from denoise import io
+
     if as_json:
-        click.echo(json.dumps(records, indent=2, ensure_ascii=False))
+        click.echo(io.to_json(records, indent=2))
     elif as_csv:
-        writer = csv.DictWriter(sys.stdout, fieldnames=_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows({**r, "sigma_per_channel": " ".join("" if s is None else str(s)
-                                                             for s in r["sigma_per_channel"] or [])} for r in records)
+        io.write_csv(sys.stdout, _COLUMNS, ({**r, "sigma_per_channel": " ".join(
+            "" if s is None else str(s) for s in r["sigma_per_channel"] or [])} for r in records))
     else:
         for r in records:
             if r["error"] is not None:

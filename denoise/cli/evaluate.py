@@ -78,7 +78,7 @@ def eval_cmd(domain: str, data_dir: Optional[str], sigma: tuple[float, ...], spe
     except (io.InputError, DataError) as exc:
         fail(str(exc), EXIT_FAILED)
     if as_json:
-        click.echo(json.dumps({"domain": domain, "model": model, "rows": rows}, indent=2))
+        click.echo(io.to_json({"domain": domain, "model": model, "rows": rows}, indent=2))
         return
     click.echo(table(rows))
 
@@ -131,14 +131,9 @@ def score(inputs: tuple[str, ...], domain: str, model: str, device: str, batch_s
     records = [{"rank": i + 1 if r.score is not None else None, "score": r.score, "unit": unit,
                 "path": str(r.path), "error": r.error} for i, r in enumerate(rows)]
     if as_json:
-        click.echo(json.dumps(records, indent=2))
+        click.echo(io.to_json(records, indent=2))
     elif as_csv:
-        import csv
-
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(records[0]) if records else ["rank"],
-                                lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(records)
+        io.write_csv(sys.stdout, list(records[0]) if records else ["rank"], records)
     else:
         for r in records:
             if r["score"] is not None:

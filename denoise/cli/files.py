@@ -4,7 +4,6 @@ summary and an exit status out."""
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import time
@@ -86,17 +85,21 @@ class _Run:
     t0: float = field(default_factory=time.perf_counter)
 
     def emit(self, rec: dict[str, Any], nl: str = "") -> None:
-        """A file's record: counted, its line on stderr (failures; skips without -q), JSON on stdout."""
+        """A file's record: counted, its line on stderr (failures; skips without -q), JSON on stdout. Names
+        are shown escaped (io.shown_name), so that every message is one line."""
+        from denoise import io
+
         self.counts[rec["status"]] += 1
         if rec["status"] == "done":
-            log.info("%s -> %s (%.2f s)%s", rec["input"], rec["output"], rec["seconds"], _noise_text(rec))
+            log.info("%s -> %s (%.2f s)%s", io.shown_name(rec["input"]), io.shown_name(rec["output"]),
+                     rec["seconds"], _noise_text(rec))
             if rec.get("extras_error"):
-                click.echo(f"{nl}warning: {rec['output']}: written, but its pictures or report entry not: "
-                           f"{flags(rec['extras_error'])}", err=True)
+                click.echo(nl + io.shown_name(f"warning: {rec['output']}: written, but its pictures or report entry "
+                                              f"not: {flags(rec['extras_error'])}"), err=True)
         elif rec["status"] == "failed" or not self.quiet:
-            click.echo(f"{nl}{rec['status']}: {rec['input']}: {flags(rec['reason'] or '')}", err=True)
+            click.echo(nl + io.shown_name(f"{rec['status']}: {rec['input']}: {flags(rec['reason'] or '')}"), err=True)
         if self.as_json:
-            click.echo(json.dumps(rec, ensure_ascii=False))
+            click.echo(io.to_json(rec))
 
 
 def _noise_text(rec: dict[str, Any]) -> str:
@@ -121,16 +124,28 @@ def _extras(domain: str, kw: dict[str, Any]) -> Any:
 
 
 def _run_files(domain: str, **kw: Any) -> None:
-    from denoise import io
-
     setup_logging(kw["quiet"], kw["verbose"])
     from denoise.cli.pipes import is_pipe, run_pipe
 
     if is_pipe(kw):
         run_pipe(domain, kw)
     run = _Run(domain, kw["quiet"], kw["as_json"], _extras(domain, kw), _shard(kw))
+    report = run.extras.report
+    try:
+        _run_planned(run, domain, kw)
+    finally:
+        if report is not None:
+            report.release()
+
+
+def _run_planned(run: _Run, domain: str, kw: dict[str, Any]) -> None:
+    """Plans the run, says what cannot be done, denoises the rest and sums up (exits)."""
+    from denoise import io
+
     try:  # before the model loads: a finished batch returns at once
         plan = io.plan(kw["inputs"], kw["output"], domain, kw["overwrite"], kw["skip_existing"])
+        if run.extras.report is not None:
+            run.extras.report.check_outputs([job.dst for job in plan.jobs])
     except io.InputError as exc:
         fail(flags(str(exc)))
     jobs = _my_share(run, plan, domain)
@@ -173,6 +188,8 @@ def _my_share(run: _Run, plan: Any, domain: str) -> list:
 
 def _finish(run: _Run, kw: dict[str, Any]) -> None:
     """The report (its failure loses no output, but fails the run), the summary line, the exit status."""
+    from denoise import io
+
     seconds = time.perf_counter() - run.t0
     report = run.extras.report
     if report is not None:
@@ -181,8 +198,6 @@ def _finish(run: _Run, kw: dict[str, Any]) -> None:
             if not run.quiet:
                 click.echo(f"report: {report.path}", err=True)
         except OSError as exc:
-            from denoise import io
-
             click.echo(f"error: report not written: {io.reason(exc)} (the denoised files are kept)", err=True)
             run.counts["failed"] += 1
     from denoise.runner import sharding
@@ -190,7 +205,7 @@ def _finish(run: _Run, kw: dict[str, Any]) -> None:
     counts = sharding.merged_counts(run.shard, run.counts)
     sharding.leave(run.shard)
     if run.as_json:
-        click.echo(json.dumps({"summary": {**run.counts, "seconds": round(seconds, 3)}}))
+        click.echo(io.to_json({"summary": {**run.counts, "seconds": round(seconds, 3)}}))
     if not run.quiet and run.shard.is_main:
         ranks = f" on {run.shard.world_size} ranks" if run.shard.enabled else ""
         click.echo(f"{counts['done']} done, {counts['failed']} failed, {counts['skipped']} skipped in "

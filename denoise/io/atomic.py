@@ -36,9 +36,11 @@ FOREIGN_TEMP_AGE = 24 * 3600.0
 def create_temp(directory: Path, stem: str, suffix: str) -> Path:
     """Creates a new empty hidden file in ``directory`` and returns its path. Unlike ``mkstemp`` (always
     0600) the mode follows the umask, so the final file gets the permissions of any normally created file.
-    The name holds :data:`MACHINE_ID` and the PID, for :func:`remove_stale_temps`."""
+    The name holds this tool's mark, :data:`MACHINE_ID` and the PID, for :func:`remove_stale_temps`, which
+    removes no file without the mark: another program's hidden files are never touched."""
     for _ in range(100):
-        path = Path(directory) / f".{stem[:40]}.{os.getpid()}-{MACHINE_ID}-{os.urandom(6).hex()}.tmp{suffix}"
+        path = Path(directory) / (f".{stem[:40]}.{TEMP_MARK}-{os.getpid()}-{MACHINE_ID}-{os.urandom(6).hex()}"
+                                  f".tmp{suffix}")
         try:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             return path
@@ -47,7 +49,8 @@ def create_temp(directory: Path, stem: str, suffix: str) -> Path:
     raise FileExistsError(f"cannot create a temporary file in {directory}")
 
 
-_TEMP_NAME = re.compile(r"^\..*\.(\d+)-(?:([0-9a-f]{8})-)?[0-9a-f]{12}\.tmp(\.[^.]*)?$")
+TEMP_MARK = "denoise"  # in every temporary name this tool makes, and required of any it removes
+_TEMP_NAME = re.compile(r"^\..*\." + TEMP_MARK + r"-(\d+)-([0-9a-f]{8})-[0-9a-f]{12}\.tmp(\.[^.]*)?$")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -60,20 +63,24 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _is_dead_temp(directory: str, name: str, now: float) -> bool:
-    """Whether ``name`` is a temporary file of :func:`create_temp` whose writer is provably gone: made on
-    this machine (same identity) by a process that no longer exists, or, made elsewhere, untouched for
-    :data:`FOREIGN_TEMP_AGE`."""
-    m = _TEMP_NAME.match(name)
-    if not m:
-        return False
-    pid, machine = int(m.group(1)), m.group(2)
+def owner_gone(pid: int, machine: str, path: str, now: float) -> bool:
+    """Whether the process ``pid`` of machine ``machine`` that made ``path`` is provably gone: on this
+    machine (same identity), no such process; elsewhere, ``path`` untouched for :data:`FOREIGN_TEMP_AGE`."""
     if machine == MACHINE_ID:
         return pid != os.getpid() and not _pid_alive(pid)
     try:
-        return now - os.stat(os.path.join(directory, name)).st_mtime > FOREIGN_TEMP_AGE
+        return now - os.stat(path).st_mtime > FOREIGN_TEMP_AGE
     except OSError:
         return False
+
+
+def _is_dead_temp(directory: str, name: str, now: float) -> bool:
+    """Whether ``name`` is a temporary file of :func:`create_temp` (it bears :data:`TEMP_MARK`) whose
+    writer is provably gone (:func:`owner_gone`)."""
+    m = _TEMP_NAME.match(name)
+    if not m:
+        return False
+    return owner_gone(int(m.group(1)), m.group(2), os.path.join(directory, name), now)
 
 
 def remove_stale_temps(directory: Path) -> int:
@@ -136,3 +143,48 @@ def atomic_output(dst: Path, overwrite: bool) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+CLAIM_SUFFIX = ".denoise-claim"
+
+
+def claim_path(dst: Path) -> Path:
+    """The hidden file beside ``dst`` that says which process is computing it (scans skip hidden files)."""
+    dst = Path(dst)
+    return dst.with_name(f".{dst.name}{CLAIM_SUFFIX}")
+
+
+def try_claim(dst: Path) -> bool:
+    """Claims the output ``dst`` for this process, so that runs sharing a folder (``--skip-existing``) split
+    the work instead of computing the same files: True when the claim file was created here (exclusively),
+    False when a live process holds it. A claim whose owner is provably gone (:func:`owner_gone`) is
+    taken over."""
+    import time
+
+    path = claim_path(dst)
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            try:
+                pid, machine = path.read_text().split()[:2]
+                gone = owner_gone(int(pid), machine, str(path), time.time())
+            except (OSError, ValueError):  # being written this instant, or vanished: try again
+                gone = False
+            if not gone:
+                return False
+            with contextlib.suppress(OSError):
+                path.unlink()
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{os.getpid()} {MACHINE_ID}\n")
+        return True
+    return False
+
+
+def release_claim(dst: Path) -> None:
+    """Removes this process's claim on ``dst``, if it holds one (another process's is left alone)."""
+    path = claim_path(dst)
+    with contextlib.suppress(OSError, ValueError):
+        if path.read_text().split()[:2] == [str(os.getpid()), MACHINE_ID]:
+            path.unlink()

@@ -10,14 +10,31 @@ AUDIO_EXTS = frozenset(
      ".mp3"}
 )
 DENOISED_TAG = ".denoised"
-# NAME.compare.png / NAME.spectrogram.png: pictures a run writes beside its outputs, never inputs of a later
-# one found in a directory; nor is a report's media folder, NAME_files/ beside NAME.html
+# NAME.compare.png / NAME.spectrogram.png: pictures a run writes beside its outputs (NAME.EXT), never inputs
+# of a later one found in a directory; nor is a report's media folder, which holds REPORT_MARK
 PICTURE_TAGS = (".compare", ".spectrogram")
+REPORT_MARK = "denoise-report.txt"  # in every report media folder denoise writes, and only there
 
 
 def is_report_media(folder: Path) -> bool:
-    """Whether ``folder`` is the media folder of an HTML report beside it (``NAME_files`` and ``NAME.html``)."""
-    return folder.name.endswith("_files") and folder.with_name(folder.name[: -len("_files")] + ".html").is_file()
+    """Whether ``folder`` is the media folder of a report that denoise wrote (it holds REPORT_MARK): a
+    browser's "save page" folder (``Holiday_files/`` beside ``Holiday.html``) is the user's, and scanned."""
+    return (Path(folder) / REPORT_MARK).is_file()
+
+
+def is_own_picture(path: Path, siblings: frozenset[str]) -> bool:
+    """Whether ``path`` is a picture that a run wrote beside an output: ``NAME.compare.png`` or
+    ``NAME.spectrogram.png`` with the output (stem ``NAME``) or, for an output ``X.denoised.EXT`` written
+    beside its input, the input (stem ``X``) beside it (``siblings``: the stems in its folder). A user's
+    ``before.compare.png`` with no ``before.*`` beside it is a picture like any other."""
+    stem = Path(path).stem
+    for tag in PICTURE_TAGS:
+        if not stem.endswith(tag):
+            continue
+        owner = stem[: -len(tag)]
+        if owner in siblings or (owner.endswith(DENOISED_TAG) and owner[: -len(DENOISED_TAG)] in siblings):
+            return True
+    return False
 # Common formats that Pillow / libsndfile cannot decode at all (not by extension, nor by content): named in
 # a "convert it first" error before the model loads, rather than failing on the output's extension
 UNREADABLE_EXTS = {

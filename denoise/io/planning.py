@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import functools
 import glob
+import logging
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from denoise.io.atomic import create_temp
 from denoise.io.audio import audio_format_for
-from denoise.io.base import AUDIO_EXTS, DENOISED_TAG, IMAGE_EXTS, PICTURE_TAGS, UNREADABLE_EXTS, InputError, is_report_media
+from denoise.io.base import (AUDIO_EXTS, DENOISED_TAG, IMAGE_EXTS, UNREADABLE_EXTS, InputError, is_own_picture,
+                             is_report_media)
 from denoise.io.images import image_format_for
+
+log = logging.getLogger("denoise.io")
 
 
 @dataclass(frozen=True)
@@ -30,43 +35,78 @@ class Plan:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (input, reason): not an error, nothing to do
 
 
-def _walk(root: Path, exts: frozenset[str], exclude: Optional[Path], skip_tagged: bool) -> tuple[list[Path], int]:
-    """Files under ``root`` with a matching extension, sorted, and how many earlier outputs
-    (``NAME.denoised.EXT``) ``skip_tagged`` left out. Symlinked directories are not followed (no loops);
-    hidden entries (our temporary files start with '.'), ``exclude``, the pictures and report media that
-    runs write (``PICTURE_TAGS``, :func:`is_report_media`) are skipped."""
-    found: list[Path] = []
-    tagged = 0
+def not_regular(path: Path) -> Optional[str]:
+    """Why ``path`` cannot be read as a file, or None for a regular file (or a link to one): the one rule,
+    for a file named on the command line as for one a scan finds. A named pipe would block its reader
+    forever, and a device could be endless."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "a broken symbolic link" if os.path.islink(path) else "no such file or directory"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    kind = "a named pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+    return f"not a regular file ({kind})"
+
+
+@dataclass
+class _Scan:
+    found: list[Path] = field(default_factory=list)
+    tagged: int = 0  # earlier outputs (NAME.denoised.EXT) left out
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): left out, and said why
+
+
+def _walk(root: Path, exts: frozenset[str], exclude: Optional[Path], skip_tagged: bool) -> _Scan:
+    """Files under ``root`` with a matching extension, sorted. Symlinked directories are not followed (no
+    loops); hidden entries (our temporary files start with '.') and ``exclude`` are not looked at. What
+    a run wrote itself is left out (report media folders, pictures beside outputs: :func:`is_report_media`,
+    :func:`is_own_picture`; with ``skip_tagged``, earlier outputs ``NAME.denoised.EXT``), and so is
+    anything that is not a regular file (:func:`not_regular`), each with its reason in ``skipped``."""
+    scan = _Scan()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         d = Path(dirpath)
-        dirnames[:] = sorted(
-            n for n in dirnames
-            if not n.startswith(".") and (exclude is None or (d / n).resolve() != exclude)
-            and not is_report_media(d / n)
-        )
+        for n in [n for n in dirnames if is_report_media(d / n)]:
+            scan.skipped.append((str(d / n), "the media folder of a report denoise wrote"))
+        dirnames[:] = sorted(n for n in dirnames if not n.startswith(".") and not is_report_media(d / n)
+                             and (exclude is None or (d / n).resolve() != exclude))
+        stems = frozenset(Path(n).stem for n in filenames)
         for name in sorted(filenames):
             p = d / name
-            if name.startswith(".") or p.suffix.lower() not in exts or p.stem.endswith(PICTURE_TAGS):
+            if name.startswith(".") or p.suffix.lower() not in exts:
                 continue
-            if skip_tagged and Path(name).stem.endswith(DENOISED_TAG):
-                tagged += 1  # an earlier run's output written beside its input
-                continue
-            found.append(p)
-    return found, tagged
+            why = ("a picture denoise wrote beside an output" if is_own_picture(p, stems) else not_regular(p))
+            if why is not None:
+                scan.skipped.append((str(p), why))
+            elif skip_tagged and Path(name).stem.endswith(DENOISED_TAG):
+                scan.tagged += 1  # an earlier run's output written beside its input
+            else:
+                scan.found.append(p)
+    return scan
 
 
 def list_files(paths: Sequence[str | Path], exts: frozenset[str]) -> list[Path]:
     """The one rule for finding files, for training and evaluation data as for the inputs of a run: a file
     is taken as it is; a directory is searched recursively, in sorted order, without hidden entries or
-    symlinked directories (no loops). Raises InputError for a path that does not exist."""
+    symlinked directories (no loops), and without what :func:`_walk` leaves out (logged, with a count).
+    Raises InputError for a path that does not exist or is not a regular file."""
     found: list[Path] = []
     for path in map(Path, paths):
-        if path.is_file():
-            found += [path] if path.suffix.lower() in exts else []
-        elif path.is_dir():
-            found += _walk(path, exts, None, skip_tagged=False)[0]
-        else:
+        if path.is_dir():
+            scan = _walk(path, exts, None, skip_tagged=False)
+            found += scan.found
+            if scan.skipped:
+                log.info("%s: %d entries left out, e.g. %s: %s", path, len(scan.skipped), *scan.skipped[0])
+            continue
+        why = not_regular(path)
+        if why == "no such file or directory":
             raise InputError(f"no such file or directory: {path}")
+        if why is not None:
+            raise InputError(f"{path}: {why}")
+        found += [path] if path.suffix.lower() in exts else []
     return found
 
 
@@ -125,23 +165,24 @@ def _target(inputs: Sequence[str], output: Optional[str], exts: frozenset[str]) 
     return _Target(out, False, out.resolve(), sum(Path(i).is_dir() for i in inputs) > 1)
 
 
-def _expand(item: str, target: _Target, exts: frozenset[str]) -> list[tuple[Path, Optional[Path]]] | str:
+def _expand(item: str, target: _Target, exts: frozenset[str], skipped: list[tuple[str, str]]
+            ) -> list[tuple[Path, Optional[Path]]] | str:
     """The files one input names, each with the root its tree is mirrored from (None: none), or the
-    reason it names none."""
+    reason it names none. What a directory scan leaves out is added to ``skipped`` with its reason."""
     p = Path(item)
     if p.is_dir():
-        files, tagged = _walk(p, exts, target.exclude, skip_tagged=target.out is None)
-        if not files:
+        scan = _walk(p, exts, target.exclude, skip_tagged=target.out is None)
+        skipped += scan.skipped
+        if not scan.found:
             kinds = "/".join(sorted(e[1:] for e in exts))
-            return _none_found(f"no {kinds} files found in directory", tagged)
+            return _none_found(f"no {kinds} files found in directory", scan.tagged)
         root = Path(os.path.abspath(p)).parent if target.own_folder else p
-        return [(f, root) for f in files]
-    if p.is_file():
+        return [(f, root) for f in scan.found]
+    why = not_regular(p)
+    if why is None:
         return [(p, None)]
-    if p.exists() or p.is_symlink():
-        return "not a regular file or directory"
-    if not glob.has_magic(item):
-        return "no such file or directory"
+    if why != "no such file or directory" or not glob.has_magic(item):
+        return why
     matches = sorted(Path(m) for m in glob.glob(item, recursive=True))
     files = [m for m in matches if m.is_file() and m.suffix.lower() in exts
              and not (target.exclude is not None and target.exclude in m.resolve().parents)]
@@ -178,7 +219,7 @@ def plan_jobs(inputs: Sequence[str], output: Optional[str], exts: frozenset[str]
     seen: set[Path] = set()
     owners: dict[Path, Path] = {}
     for item in inputs:
-        found = _expand(item, target, exts)
+        found = _expand(item, target, exts, plan.skipped)
         if isinstance(found, str):
             plan.errors.append((item, found))
             continue

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import logging
 import platform
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -29,10 +30,20 @@ def report_media_folder(page: Path) -> Path:
     return page.with_name(page.stem + "_files")
 
 
+_MEDIA_NAME = re.compile(r"^\d{5}-[\w-]+\.(jpg|png|mp3)$")  # what media_path names
+
+
 @dataclass
 class Report:
     """Records of a run, written as one HTML page by :meth:`write`. ``path`` must not exist unless
-    ``overwrite``; media go to :func:`report_media_folder` as each file finishes."""
+    ``overwrite``; media go to :func:`report_media_folder` as each file finishes.
+
+    Everything that could stop the page being written is found here, before any work: a path that is a
+    directory or cannot be written, a page or media that exist without ``overwrite``, a media folder that
+    denoise did not write. The media folder is claimed for this run (``io.try_claim``), so that two runs
+    given the same report refuse instead of mixing their media, and with ``overwrite`` the media of an
+    earlier run are removed first: the folder only ever holds this page's media. :meth:`release` gives
+    the claim back."""
 
     path: Path
     domain: str
@@ -43,12 +54,54 @@ class Report:
         self.path = Path(self.path)
         if self.path.suffix.lower() not in (".html", ".htm"):
             raise io.InputError(f"report must be an .html file, got {self.path}")
+        if self.path.is_dir():
+            raise io.InputError(f"report={self.path} is a directory")
+        if self.path.exists() and not self.overwrite:
+            raise io.OutputExists(self.path)
         self.media = report_media_folder(self.path)
+        self._claim_media()
+
+    def _claim_media(self) -> None:
+        try:
+            self.media.mkdir(parents=True, exist_ok=True)
+            io.create_temp(self.path.parent, self.path.stem, ".html").unlink()  # the page can be written
+        except OSError as exc:
+            raise io.InputError(f"cannot write the report {self.path}: {io.reason(exc)}") from None
+        if not io.try_claim(self.media):
+            raise io.InputError(f"another run is writing the report {self.path} (its media folder "
+                                f"{self.media.name} is claimed): give this run another report path")
+        try:
+            self._clear_media()
+            (self.media / io.REPORT_MARK).write_text("The pictures and sounds of a report written by denoise.\n")
+        except BaseException:
+            self.release()
+            raise
+
+    def _clear_media(self) -> None:
+        """The media folder emptied of an earlier run's media (with ``overwrite``), or refused."""
+        found = [p for p in self.media.iterdir() if p.name != io.REPORT_MARK]
+        if not found:
+            return
+        if not io.is_report_media(self.media) or not all(_MEDIA_NAME.match(p.name) for p in found):
+            raise io.InputError(f"{self.media} holds files that denoise did not write: move them, or give "
+                                "another report path")
         if not self.overwrite:
-            if self.path.exists():
-                raise io.OutputExists(self.path)
-            if self.media.is_dir() and any(self.media.iterdir()):
-                raise io.OutputExists(self.media)
+            raise io.OutputExists(self.media)
+        for p in found:
+            p.unlink()
+
+    def release(self) -> None:
+        """Gives back this run's claim on the media folder (the page and media stay)."""
+        io.release_claim(self.media)
+
+    def check_outputs(self, outputs: list[Path]) -> None:
+        """Raises InputError if an output of the run would land in the media folder or on the page."""
+        media = self.media.resolve()
+        for dst in outputs:
+            d = Path(dst).resolve()
+            if d == self.path.resolve() or media == d or media in d.parents:
+                raise io.InputError(f"output {dst} would be inside the report's media folder {self.media}: "
+                                    "write the outputs elsewhere")
 
     def media_path(self, index: int, role: str, ext: str) -> Path:
         return self.media / f"{index:05d}-{role}{ext}"
@@ -62,8 +115,11 @@ class Report:
         from denoise.report.html import render
 
         page = render(self.domain, header, self.records, versions())
-        with io.atomic_output(self.path, self.overwrite) as tmp:
-            tmp.write_text(page, encoding="utf-8")
+        try:
+            with io.atomic_output(self.path, self.overwrite) as tmp:
+                tmp.write_text(page, encoding="utf-8")
+        finally:
+            self.release()
 
 
 def versions() -> dict[str, str]:

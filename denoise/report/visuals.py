@@ -197,7 +197,9 @@ def spectrogram_figure(before: np.ndarray, after: np.ndarray, sample_rate: int, 
         ax.set_yticks(ticks, [f"{f // 1000}k" if f >= 1000 else str(f) for f in ticks])
         ax.minorticks_off()
         ax.set_ylabel("frequency (Hz)")
-        ax.set_title(f"{name}{': ' + title if title and name == 'before' else ''}", loc="left", fontsize=10)
+        # a file name is text, not matplotlib mathtext: "a$x$.wav" must not be typeset (or fail on "$\\x$")
+        shown = title.replace("$", r"\$")
+        ax.set_title(f"{name}{': ' + shown if title and name == 'before' else ''}", loc="left", fontsize=10)
     axes[-1].set_xlabel("time (s)")
     fig.colorbar(mesh, ax=axes, label="level (dBFS)")
     return fig

@@ -118,7 +118,7 @@ def _open(job: io.Job, model: nn.Module, settle: dict[str, bool], strength: floa
     replaced, a file that cannot be opened, or one too short to cut into chunks, which goes through
     ``denoise_audio_file`` (it passes such a file through with a warning)."""
     t0 = time.perf_counter()
-    early = settled(job, settle)
+    early = settled(job, settle, claim=True)
     if early is not None:
         return early
     try:

@@ -46,10 +46,19 @@ def denoise_paths(
         io.remove_stale_temps(directory)  # left by an earlier run that was killed
     settle = dict(overwrite=overwrite, skip_existing=skip_existing)
     if domain == "audio":
-        yield from _audio_paths(model, jobs, settle, strength, batch_size, audio_progress)  # type: ignore[arg-type]
+        results = _audio_paths(model, jobs, settle, strength, batch_size, audio_progress)  # type: ignore[arg-type]
     else:
-        yield from _image_paths(model, jobs, settle, workers, image_progress, strength=strength,
-                                batch_size=batch_size, ensemble=ensemble)
+        results = _image_paths(model, jobs, settle, workers, image_progress, strength=strength,
+                               batch_size=batch_size, ensemble=ensemble)
+    try:
+        for r in results:
+            if r.dst is not None:
+                io.release_claim(r.dst)  # settled(claim=True) took it; this file is over
+            yield r
+    finally:
+        results.close()
+        for job in jobs if skip_existing else ():
+            io.release_claim(job.dst)  # an interrupted run leaves no claim of its own behind
 
 
 def _audio_paths(model: nn.Module, jobs: list[io.Job], settle: dict[str, bool], strength: float,
@@ -64,7 +73,7 @@ def _audio_paths(model: nn.Module, jobs: list[io.Job], settle: dict[str, bool], 
         return
     for job in jobs:
         t0 = time.perf_counter()
-        early = settled(job, settle)
+        early = settled(job, settle, claim=True)
         if early is not None:
             yield early
             continue
@@ -99,7 +108,7 @@ def _image_paths(model: ModelChoice, jobs: list[io.Job], settle: dict[str, bool]
         ahead = max(2 * workers, batch_size or 1)
         for job, fut in _prefetch(todo, lambda job: readers.submit(io.read_image, job.src), ahead):
             t0 = time.perf_counter()
-            early = settled(job, settle)  # another run may have written it since the start
+            early = settled(job, settle, claim=True)  # another run may have written it (or be writing it)
             if early is not None:
                 yield early
                 continue

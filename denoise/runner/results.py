@@ -22,7 +22,6 @@ class FileResult:
     seconds: float = 0.0
 
 
-
 def failure(job: io.Job, exc: BaseException, t0: float, skip_existing: bool) -> FileResult:
     """The result of a file that raised ``exc``: an output that another run wrote meanwhile is a skip
     under ``skip_existing`` (two runs sharing a folder), anything else a failure."""
@@ -32,8 +31,14 @@ def failure(job: io.Job, exc: BaseException, t0: float, skip_existing: bool) -> 
     return FileResult(job.src, job.dst, "failed", io.reason(exc), time.perf_counter() - t0)
 
 
-
-def settled(job: io.Job, settle: dict[str, bool]) -> Optional[FileResult]:
-    """A result for ``job`` when its output exists and may not be replaced (see io.existing_output)."""
+def settled(job: io.Job, settle: dict[str, bool], claim: bool = False) -> Optional[FileResult]:
+    """A result for ``job`` when its output exists and may not be replaced (see io.existing_output). With
+    ``claim``, just before the file is computed: under ``skip_existing`` the output is claimed
+    (io.try_claim), and a file that another live run is computing is a skip, so that runs sharing a
+    folder split the work. The claim is released when the file's result is given out."""
     found = io.existing_output(job, settle["overwrite"], settle["skip_existing"])
-    return None if found is None else FileResult(job.src, job.dst, *found)
+    if found is not None:
+        return FileResult(job.src, job.dst, *found)
+    if claim and settle["skip_existing"] and not io.try_claim(job.dst):
+        return FileResult(job.src, job.dst, "skipped", "being written by another run")
+    return None

@@ -301,7 +301,7 @@ def _checkpoint(cfg: TrainConfig, mcfg: ModelConfig, run: _Step, d: _Data, state
               d.metric_name: None if math.isnan(score) else round(d.sign * score, 4),
               "best": round(d.sign * state.best, 4), "seconds": round(seconds, 1)}
     with open(out / "history.jsonl", "a") as f:
-        f.write(json.dumps(record) + "\n")
+        f.write(io.to_json(record) + "\n")
     return record
 
 

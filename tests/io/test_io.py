@@ -170,9 +170,9 @@ def test_outputs_get_normal_permissions(tmp_path):
 
 
 # ------------------------------------------------------------------------- second reliability pass
-def _temp_name(pid: int, machine: str | None) -> str:
+def _temp_name(pid: int, machine: str | None, mark: str = "denoise-") -> str:
     middle = f"{pid}-{machine}-" if machine else f"{pid}-"
-    return f".a.{middle}{'0' * 12}.tmp.png"
+    return f".a.{mark}{middle}{'0' * 12}.tmp.png"
 
 
 def _dead_pid() -> int:
@@ -200,10 +200,22 @@ def test_only_provably_dead_temporary_files_are_removed(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in (ours_live, foreign, old_style))
 
 
+def test_hidden_files_without_this_tools_mark_are_never_removed(tmp_path):
+    """Another program's hidden file that happens to look like an old temporary name, dead and a week old."""
+    dead = _dead_pid()
+    theirs = [tmp_path / _temp_name(dead, None, mark=""), tmp_path / _temp_name(dead, io.MACHINE_ID, mark="")]
+    for p in theirs:
+        p.write_bytes(b"x")
+        week = p.stat().st_mtime - 7 * 24 * 3600
+        os.utime(p, (week, week))
+    assert io.remove_stale_temps(tmp_path) == 0
+    assert all(p.exists() for p in theirs)
+
+
 def test_temporary_names_carry_this_machine_and_process():
     tmp = io.create_temp(Path("/tmp"), "x", ".wav")
     try:
-        assert f".{os.getpid()}-{io.MACHINE_ID}-" in tmp.name
+        assert f".denoise-{os.getpid()}-{io.MACHINE_ID}-" in tmp.name
     finally:
         tmp.unlink()
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from tests.conftest import run, smooth_image, speechlike, write_image
@@ -214,3 +215,67 @@ def test_audio_too_short_to_estimate_still_gets_its_entry(tmp_path, audio_ckpt):
     page = check_page(tmp_path / "r.html", [tmp_path / "blip.wav"])
     assert "noise not estimated: too short" in " ".join(page.text)
     assert len([a for t, a in page.tags if t == "audio"]) == 2 and (tmp_path / "blip.denoised.spectrogram.png").is_file()
+
+
+def test_dollar_signs_in_a_file_name_are_not_typeset(tmp_path, audio_ckpt):
+    """matplotlib reads $...$ as maths: "a$\\x$.wav" failed to draw, and lost its spectrogram."""
+    src = noisy_wav(tmp_path / "in" / "a$\\x$.wav", seconds=1.0)
+    r = run("audio", str(src), "-o", str(tmp_path / "out") + "/", "--model", str(audio_ckpt), "--spectrogram")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "out" / "a$\\x$.spectrogram.png").stat().st_size > 0
+
+
+def test_outputs_into_the_reports_own_media_folder_are_refused_before_any_work(tmp_path, gray_ckpt):
+    src = colourful_pngs(tmp_path / "in", n=1)[0]
+    r = run("image", str(src.parent), "-o", str(tmp_path / "r_files"), "--report", str(tmp_path / "r.html"),
+            "--model", str(gray_ckpt))
+    assert r.exit_code == 2 and "media folder" in r.output and "Traceback" not in r.output
+    assert not list((tmp_path / "r_files").glob("*.png"))
+
+
+def test_overwrite_clears_the_earlier_runs_media(tmp_path, gray_ckpt):
+    srcs = colourful_pngs(tmp_path / "in", n=2)
+    first = run("image", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--report", str(tmp_path / "r.html"),
+                "--model", str(gray_ckpt))
+    assert first.exit_code == 0
+    srcs[1].unlink()
+    again = run("image", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--report", str(tmp_path / "r.html"),
+                "--model", str(gray_ckpt), "--overwrite")
+    assert again.exit_code == 0
+    check_page(tmp_path / "r.html", srcs[:1])
+    media = [p.name for p in (tmp_path / "r_files").iterdir() if p.name != "denoise-report.txt"]
+    assert media and all(name.startswith("00000-") for name in media), media  # nothing of the second file
+
+
+def test_a_report_another_run_is_writing_is_refused_at_the_start(tmp_path, gray_ckpt):
+    import os
+
+    from denoise import io
+
+    colourful_pngs(tmp_path / "in", n=1)
+    (tmp_path / "r_files").mkdir()
+    io.claim_path(tmp_path / "r_files").write_text(f"{os.getppid()} {io.MACHINE_ID}\n")  # a live run holds it
+    r = run("image", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--report", str(tmp_path / "r.html"),
+            "--model", str(gray_ckpt))
+    assert r.exit_code == 2 and "another run is writing the report" in r.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kind", ["directory", "read-only folder"])
+def test_a_report_that_cannot_be_written_is_refused_before_any_work(tmp_path, gray_ckpt, kind):
+    import os
+
+    if kind == "read-only folder" and os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders")
+    colourful_pngs(tmp_path / "in", n=1)
+    page = tmp_path / "ro" / "r.html"
+    if kind == "directory":
+        page.mkdir(parents=True)
+    else:
+        page.parent.mkdir()
+        page.parent.chmod(0o555)
+    r = run("image", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--report", str(page),
+            "--model", str(gray_ckpt), "--overwrite")
+    page.parent.chmod(0o755)
+    assert r.exit_code == 2 and "Traceback" not in r.output and str(page) in r.output
+    assert not (tmp_path / "out").exists()

@@ -157,10 +157,18 @@ class _Reporter:
         self.quiet, self.previous = quiet, {}
 
     def __call__(self, rec: dict[str, Any]) -> None:
-        if not self.quiet:
-            metric = ", ".join(f"{k} {v}" for k, v in rec.items() if k.startswith("val_"))
-            click.echo(f"step {rec['step']}/{rec['total_steps']}: loss {rec['loss']:.4f}, lr {rec['lr']:.2e}, "
-                       f"{metric}, best {rec['best']}, {rec['seconds']} s{time_left(rec, self.previous)}", err=True)
+        if self.quiet:
+            return
+        if rec.get("progress"):  # between evaluations: alive, and how fast
+            one = 1 / rec["steps_per_second"]  # a record one step back makes time_left use this pace
+            pace = {"step": rec["step"] - 1, "seconds": rec["seconds"] - one}
+            click.echo(f"step {rec['step']}/{rec['total_steps']}: {rec['steps_per_second']:.2f} steps/s, "
+                       f"{rec['seconds']} s{time_left(rec, pace)}", err=True)
+            return
+        metric = ", ".join(f"{k} {v}" + (f" (noisy input {rec[k + '_noisy']})" if k + "_noisy" in rec else "")
+                           for k, v in rec.items() if k.startswith("val_") and not k.endswith("_noisy"))
+        click.echo(f"step {rec['step']}/{rec['total_steps']}: loss {rec['loss']:.4f}, lr {rec['lr']:.2e}, "
+                   f"{metric}, best {rec['best']}, {rec['seconds']} s{time_left(rec, self.previous)}", err=True)
         self.previous.update(rec)
 
 

@@ -39,6 +39,11 @@ def init_distributed_mode(device_type: str) -> DistInfo:
     return DistInfo(True, rank, world, local)
 
 
+def is_distributed() -> bool:
+    """Whether this process is one rank of several (torchrun)."""
+    return dist.is_available() and dist.is_initialized()
+
+
 def is_main_process() -> bool:
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 

@@ -29,8 +29,8 @@ from denoise.models import build_model, count_parameters
 from denoise.signals import leave_termination_to_main
 from denoise.training import data, distributed, losses
 from denoise.training.noise import tf_mask
-from denoise.training.runs import (RUN_FILES, TrainingError, check_out, load_init, model_config_for,
-                                   resolve_init)
+from denoise.training.runs import (DATA_RECORD, RUN_FILES, TrainingError, absolute, check_out, check_same_data,
+                                   data_record, load_init, model_config_for, resolve_init)
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,13 @@ def evaluate_blind_spot(model: nn.Module, val: list[tuple[torch.Tensor, int]], f
     return float(np.mean(values))
 
 
+def _score(domain: str, clean: torch.Tensor, est: torch.Tensor) -> float:
+    """The validation metric of one pair: PSNR (images, the estimate clipped to [0, 1]) or SI-SDR (audio)."""
+    if domain == "image":
+        return metrics.psnr(clean.numpy(), est.clamp(0, 1).numpy())
+    return metrics.si_sdr(clean[0].numpy(), est[0].numpy())
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, val: list[tuple[torch.Tensor, torch.Tensor]], device: torch.device) -> float:
     """Mean PSNR (images, output clipped to [0, 1]) or SI-SDR (audio) over the validation pairs."""
@@ -65,12 +72,14 @@ def evaluate(model: nn.Module, val: list[tuple[torch.Tensor, torch.Tensor]], dev
     for noisy, clean in val:
         with autocast(device):
             est = model(noisy.to(device)).float().cpu()
-        if model.domain == "image":
-            scores.append(metrics.psnr(clean.numpy(), est.clamp(0, 1).numpy()))
-        else:
-            scores.append(metrics.si_sdr(clean[0].numpy(), est[0].numpy()))
+        scores.append(_score(model.domain, clean, est))
     model.train()
     return float(np.mean(scores))
+
+
+def noisy_score(domain: str, val: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
+    """The validation metric of the noisy inputs themselves: the baseline a model's score is read against."""
+    return float(np.mean([_score(domain, clean, noisy) for noisy, clean in val]))
 
 
 def lr_factor(progress: float, warmup: float) -> float:
@@ -112,6 +121,7 @@ class _Data:
     val_ss: list[tuple[torch.Tensor, int]]
     metric_name: str
     channels: int
+    baseline: Optional[float] = None  # the metric of the noisy validation inputs (supervised runs)
 
     @property
     def sign(self) -> float:
@@ -144,7 +154,7 @@ def _load_data(cfg: TrainConfig, rank: int) -> _Data:
         log.warning("no validation data given: validating on a fixed subset of the training data")
     if cfg.self_supervised:
         return _Data(train, val, _self_supervised_val(val), "val_blind_spot_loss", channels)
-    return _Data(train, val, [], metric, channels)
+    return _Data(train, val, [], metric, channels, noisy_score(cfg.domain, val))
 
 
 @dataclass
@@ -185,7 +195,9 @@ def _start_run_dir(cfg: TrainConfig, total: int, model: nn.Module, device: torch
     if cfg.overwrite:
         for name in RUN_FILES:
             (out / name).unlink(missing_ok=True)
-    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    (out / "config.json").write_text(json.dumps(absolute(cfg).to_dict(), indent=2) + "\n")
+    if not cfg.resume or not (out / DATA_RECORD).exists():
+        (out / DATA_RECORD).write_text(json.dumps(data_record(cfg), indent=2) + "\n")
     log.info("%s model %s: %d parameters, %d steps%s on %s", cfg.domain, cfg.arch, count_parameters(model), total,
              f" or {cfg.max_time:.0f} s" if cfg.max_time else "", device)
 
@@ -300,6 +312,8 @@ def _checkpoint(cfg: TrainConfig, mcfg: ModelConfig, run: _Step, d: _Data, state
     record = {"step": state.step, "loss": round(loss, 6), "lr": lr,
               d.metric_name: None if math.isnan(score) else round(d.sign * score, 4),
               "best": round(d.sign * state.best, 4), "seconds": round(seconds, 1)}
+    if d.baseline is not None:
+        record[f"{d.metric_name}_noisy"] = round(d.baseline, 4)
     with open(out / "history.jsonl", "a") as f:
         f.write(io.to_json(record) + "\n")
     return record
@@ -316,6 +330,8 @@ def _fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]]) -
     with torch.device("meta"):  # bad arch_args fail here, not after the data are read (that can take minutes)
         build_model(model_config_for(cfg, cfg.channels or 1))
     d = _load_data(cfg, dist_info.rank)
+    if cfg.resume:
+        check_same_data(cfg)
     total = max(1, cfg.steps or cfg.epochs * d.train.steps_per_epoch() // dist_info.world_size)  # type: ignore[operator]
     mcfg = model_config_for(cfg, d.channels)
     model = build_model(mcfg).to(device)
@@ -331,6 +347,43 @@ def _fit(cfg: TrainConfig, on_log: Optional[Callable[[dict[str, Any]], None]]) -
     record = _train_loop(cfg, mcfg, run, d, state, iter(loader), total, on_log)
     distributed.cleanup()
     return record or {"step": state.step, "best": state.best}
+
+
+HEARTBEAT_SECONDS = 30.0  # between progress lines while no evaluation is due
+
+
+class _Heartbeat:
+    """Progress between evaluations: every HEARTBEAT_SECONDS, ``on_log`` gets a record with
+    ``"progress": True`` (step, seconds, the run's length), so that a run shows it is alive and how fast it
+    goes before its first evaluation. Also the pace of the steps of this process, for the time budget."""
+
+    def __init__(self, on_log: Optional[Callable[[dict[str, Any]], None]], total: int, max_time: Optional[float],
+                 step: int, t0: float) -> None:
+        self.on_log, self.total, self.max_time, self.t0 = on_log, total, max_time, t0
+        self.first_step, self.started, self.last = step, time.perf_counter(), time.perf_counter()
+
+    def step_seconds(self, step: int) -> float:
+        """The mean time of this process's steps so far."""
+        return (time.perf_counter() - self.started) / max(1, step - self.first_step)
+
+    def tick(self, step: int) -> None:
+        now = time.perf_counter()
+        if self.on_log is not None and now - self.last >= HEARTBEAT_SECONDS and step < self.total:
+            self.last = now
+            self.on_log({"progress": True, "step": step, "total_steps": self.total, "max_time": self.max_time,
+                         "seconds": round(now - self.t0, 1), "steps_per_second": 1.0 / self.step_seconds(step)})
+
+
+def _out_of_time(cfg: TrainConfig, run: _Step, step: int, t0: float, step_seconds: float) -> bool:
+    """Whether the next step would end past ``max_time`` (so a run of slow steps stops within its budget
+    rather than up to ten steps after it). All ranks must stop at the same step, so under torchrun one rank
+    out of time stops them all (checked every ten steps there: it is a collective)."""
+    if cfg.max_time is None:
+        return False
+    late = time.perf_counter() - t0 + step_seconds > cfg.max_time
+    if not distributed.is_distributed():
+        return late
+    return step % 10 == 0 and distributed.all_reduce_mean(float(late), run.device) > 0
 
 
 def _train_loop(cfg: TrainConfig, mcfg: ModelConfig, run: _Step, d: _Data, state: _State, batches: Any,
@@ -349,6 +402,7 @@ def _train_loop(cfg: TrainConfig, mcfg: ModelConfig, run: _Step, d: _Data, state
     done = progress(state.step, state.elapsed) >= 1
     if done:
         log.info("already trained for %d steps (%.0f s)", state.step, state.elapsed)
+    beat = _Heartbeat(on_log if distributed.is_main_process() else None, total, cfg.max_time, state.step, t0)
     while not done:
         # the rate of step n is the schedule's value at its end, (n + 1) / total: a one-step run trains at the
         # full rate, where the start of its warm-up would be a rate of almost zero
@@ -358,10 +412,8 @@ def _train_loop(cfg: TrainConfig, mcfg: ModelConfig, run: _Step, d: _Data, state
         running += train_one_step(run, *next(batches), state.step)
         n_running += 1
         state.step += 1
-        done = state.step >= total
-        if cfg.max_time is not None and state.step % 10 == 0 and not done:
-            # all ranks must stop at the same step, so one rank out of time stops them all
-            done = distributed.all_reduce_mean(float(time.perf_counter() - t0 >= cfg.max_time), run.device) > 0
+        done = state.step >= total or _out_of_time(cfg, run, state.step, t0, beat.step_seconds(state.step))
+        beat.tick(state.step)
         if state.step % cfg.eval_every == 0 or done or state.step % cfg.save_every == 0:
             loss_avg = distributed.all_reduce_mean(running / n_running, run.device)
             running, n_running = 0.0, 0

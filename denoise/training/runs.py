@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 from torch import nn
 
-from denoise import checkpoint
+from denoise import checkpoint, io
 from denoise.config import ConfigError, ModelConfig, TrainConfig
 from denoise.models import is_residual, registered_defaults
 
@@ -91,8 +91,13 @@ def resumed_config(out: str | Path, given: dict[str, Any]) -> TrainConfig:
     path = Path(out) / "config.json"
     if not path.is_file():
         raise TrainingError(f"resume=True: {path} not found, so the run's settings are unknown")
-    saved = TrainConfig.from_dict(json.loads(path.read_text())).to_dict()
-    changes = {"resume": True, "overwrite": False}
+    try:
+        saved = TrainConfig.from_dict(json.loads(path.read_text())).to_dict()
+    except (ValueError, TypeError, KeyError, AttributeError, ConfigError) as exc:  # JSONDecodeError is a ValueError
+        raise TrainingError(f"resume=True: {path} is damaged or incomplete ({str(exc)[:200]}); restore it, or start "
+                            "the run again with overwrite=True") from None
+    # the run is where it was asked to continue: a copied run (cp -r runs/A runs/B) resumes in B, not in A
+    changes = {"resume": True, "overwrite": False, "out": str(out)}
     for name, value in given.items():
         if name == "corruption":
             differ = {k: v for k, v in value.items() if saved["corruption"].get(k) != v}
@@ -119,3 +124,59 @@ def check_out(out: Path, cfg: TrainConfig) -> None:
     if found and not (cfg.resume or cfg.overwrite):
         raise TrainingError(f"{out} already holds a run ({', '.join(found)}): resume=True continues it, "
                             "overwrite=True starts it again, or choose another out=")
+
+
+def absolute(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with its files and folders as absolute paths (``out``, ``data``, ``noise_dir``, ``val``,
+    ``pairs``, and ``init`` when it names a file rather than a shipped model): what ``config.json``
+    records, so that resuming from another working directory compares the same folders."""
+    def fix(v: Optional[str]) -> Optional[str]:
+        return None if v is None else str(Path(v).resolve())
+
+    init = fix(cfg.init) if cfg.init is not None and Path(cfg.init).exists() else cfg.init
+    return dataclasses.replace(cfg, out=fix(cfg.out), data=[fix(d) for d in cfg.data], noise_dir=fix(cfg.noise_dir),
+                               val=fix(cfg.val), pairs=fix(cfg.pairs), init=init)
+
+
+DATA_RECORD = "data.json"  # beside config.json: what the data folders held when the run started
+
+
+def data_record(cfg: TrainConfig) -> dict[str, Any]:
+    """Per data setting (``data``, ``val``, ``noise_dir``, ``pairs``), the number of files, their bytes,
+    and a digest of their names and sizes: enough to see files added, removed or replaced."""
+    import hashlib
+
+    exts = io.IMAGE_EXTS if cfg.domain == "image" else io.AUDIO_EXTS
+    folders = {"data": cfg.data, "val": [cfg.val] if cfg.val else [], "pairs": [cfg.pairs] if cfg.pairs else [],
+               "noise_dir": [cfg.noise_dir] if cfg.noise_dir else []}
+    record: dict[str, Any] = {}
+    for name, paths in folders.items():
+        if not paths:
+            continue
+        files = io.list_files(paths, io.AUDIO_EXTS if name == "noise_dir" else exts)
+        sizes = [(str(f.resolve()), f.stat().st_size) for f in files]
+        digest = hashlib.sha256("\n".join(f"{p}\t{s}" for p, s in sorted(sizes)).encode()).hexdigest()[:16]
+        record[name] = {"files": len(sizes), "bytes": sum(s for _, s in sizes), "digest": digest}
+    return record
+
+
+def check_same_data(cfg: TrainConfig) -> None:
+    """On resume: raises TrainingError if the data folders no longer hold what the run started with
+    (``DATA_RECORD``), since the resumed run would see other batches and another validation subset than
+    it promises. A run without the record (an older denoise) is resumed as it is."""
+    path = Path(cfg.out) / DATA_RECORD
+    if not path.is_file():
+        return
+    try:
+        then = json.loads(path.read_text())
+    except ValueError:
+        return
+    now = data_record(cfg)
+    for name in sorted(set(then) | set(now)):
+        a, b = then.get(name), now.get(name)
+        if a != b:
+            was = f"{a['files']} files, {a['bytes']} bytes" if a else "nothing"
+            raise TrainingError(f"resume=True: the {name} folder changed since the run started ({was} then, "
+                                f"{b['files'] if b else 0} files, {b['bytes'] if b else 0} bytes now): a resumed run "
+                                "would not see the batches it promises; restore the data or start a new run")
+

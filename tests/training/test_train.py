@@ -271,3 +271,92 @@ def test_resuming_with_other_audio_noise_settings_names_the_option(tmp_path: Pat
     with pytest.raises(TrainingError) as err:
         resumed_config(tmp_path, train_fields({"noise_eq": 0.5}, None))
     assert flags(str(err.value)) == "--resume: the run has --noise-eq 0.0, not --noise-eq 0.5"
+
+
+# ------------------------------------------------------------------------- third reliability pass
+def _short_run(tmp_path: Path, out: Path, data: Path) -> TrainConfig:
+    cfg = dataclasses.replace(_config("image", data, out), steps=2, eval_every=2, save_every=2)
+    fit(cfg)
+    return cfg
+
+
+def test_a_copied_run_resumes_in_the_copy_and_leaves_the_original_alone(tmp_path: Path) -> None:
+    import shutil
+
+    from denoise.training.runs import resumed_config
+
+    data = _image_data(tmp_path / "data")
+    _short_run(tmp_path, tmp_path / "A", data)
+    shutil.copytree(tmp_path / "A", tmp_path / "B")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "A").iterdir()}
+    cfg = resumed_config(tmp_path / "B", {"steps": 4})
+    assert Path(cfg.out) == tmp_path / "B"
+    fit(cfg)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "A").iterdir()} == before
+    assert json.loads((tmp_path / "B" / "history.jsonl").read_text().splitlines()[-1])["step"] == 4
+
+
+def test_the_same_data_named_from_another_folder_is_the_same_data(tmp_path: Path, monkeypatch) -> None:
+    from denoise.training.runs import resumed_config
+
+    data = _image_data(tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    _short_run(tmp_path, Path("run"), Path("data"))  # relative paths, from tmp_path
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    cfg = resumed_config(Path("../run"), {"data": ["../data"], "steps": 4})
+    assert Path(cfg.data[0]).resolve() == data.resolve()
+
+
+def test_a_damaged_config_is_one_clear_error(tmp_path: Path) -> None:
+    from denoise.training.runs import resumed_config
+
+    data = _image_data(tmp_path / "data")
+    _short_run(tmp_path, tmp_path / "run", data)
+    for text in ("{\"domain\": \"image\", ", "[]", "{\"domain\": \"image\", \"steps\": \"many\", \"nonsense\": 1}"):
+        (tmp_path / "run" / "config.json").write_text(text)
+        with pytest.raises(TrainingError, match="damaged or incomplete"):
+            resumed_config(tmp_path / "run", {})
+
+
+def test_resuming_after_the_training_folder_changed_is_refused(tmp_path: Path) -> None:
+    from denoise.training.runs import resumed_config
+
+    data = _image_data(tmp_path / "data")
+    _short_run(tmp_path, tmp_path / "run", data)
+    gray_pngs(tmp_path / "more", n=1)
+    (tmp_path / "more" / "0.png").rename(data / "new.png")
+    with pytest.raises(TrainingError, match="data folder changed since the run started"):
+        fit(resumed_config(tmp_path / "run", {"steps": 4}))
+
+
+def test_progress_shows_before_the_first_evaluation(tmp_path: Path, monkeypatch) -> None:
+    from denoise.training import loop
+
+    monkeypatch.setattr(loop, "HEARTBEAT_SECONDS", 0.0)
+    data = _image_data(tmp_path / "data")
+    seen: list[dict] = []
+    fit(dataclasses.replace(_config("image", data, tmp_path / "run"), steps=4, eval_every=4, save_every=4),
+        on_log=seen.append)
+    beats = [r for r in seen if r.get("progress")]
+    assert [r["step"] for r in beats] == [1, 2, 3] and all(r["steps_per_second"] > 0 for r in beats)
+    final = seen[-1]
+    assert final["step"] == 4 and final["val_psnr_noisy"] < 40  # the noisy inputs' score, beside the model's
+
+
+def test_a_time_budget_stops_within_it_even_with_slow_steps(tmp_path: Path, monkeypatch) -> None:
+    import time
+
+    from denoise.training import loop
+
+    real = loop.train_one_step
+
+    def slow(*a, **k):
+        time.sleep(0.3)
+        return real(*a, **k)
+
+    monkeypatch.setattr(loop, "train_one_step", slow)
+    data = _image_data(tmp_path / "data")
+    record = fit(dataclasses.replace(_config("image", data, tmp_path / "run"), steps=1000, eval_every=1000,
+                                     save_every=1000, max_time=1.0))
+    assert record["seconds"] <= 1.2 and 1 <= record["step"] < 10

@@ -21,6 +21,7 @@ from torch import nn
 
 from denoise.config import ConfigError, ModelConfig
 from denoise.io import atomic_output
+from denoise.models.registry import MAX_PARAMETERS
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,24 @@ def software_versions() -> dict[str, str]:
 
 def _all_finite(state: dict[str, torch.Tensor]) -> bool:
     return all(torch.isfinite(t).all().item() for t in state.values() if torch.is_floating_point(t))
+
+
+def _tensor_problem(name: str, t: Any) -> Optional[str]:
+    """Why a loaded weight is not a plain tensor backed by its own storage, or None. A crafted file can
+    declare a tensor of 10^12 elements over a 4-byte storage (zero strides): anything that reads every
+    element (the finiteness check, a copy) would then ask for terabytes."""
+    if not isinstance(t, torch.Tensor):
+        return f"{name} is not a tensor"
+    if t.numel() > MAX_PARAMETERS:
+        return f"{name} declares {t.numel():,} values"
+    if t.numel() == 0:
+        return None
+    if any(stride <= 0 and size > 1 for size, stride in zip(t.shape, t.stride())):
+        return f"{name} repeats its values (a zero stride)"
+    reach = t.storage_offset() + sum((size - 1) * stride for size, stride in zip(t.shape, t.stride())) + 1
+    if reach * t.element_size() > t.untyped_storage().nbytes():
+        return f"{name} declares more values than its storage holds"
+    return None
 
 
 def save_checkpoint(path: Path, model: nn.Module, meta: dict[str, Any], **training_state: Any) -> None:
@@ -90,10 +109,13 @@ def _load_failure(path: Path, exc: Exception) -> str:
     """Why ``torch.load(weights_only=True)`` refused ``path``, in one line. PyTorch's own text suggests
     loading again with ``weights_only=False``, which would run whatever code the file holds: never shown."""
     text = str(exc)
-    if "Weights only load failed" in text or "Unsupported global" in text or "Unsupported operand" in text:
-        return "contains code objects or other Python objects, not only tensors: refused (loading it could run code)"
     with open(path, "rb") as f:
         head = f.read(4)
+    # what torch.save writes: a zip archive (or, from old versions, a pickle: protocol 2+ starts with 0x80)
+    looks_like_torch = head == b"PK\x03\x04" or head[:1] == b"\x80"
+    if looks_like_torch and ("Unsupported global" in text or "Unsupported operand" in text
+                             or "Weights only load failed" in text and "GLOBAL" in text):
+        return "contains code objects or other Python objects, not only tensors: refused (loading it could run code)"
     if head == b"PK\x03\x04":  # a zip archive, as torch.save writes, but unreadable: cut short
         return "truncated or damaged (an interrupted download or copy?): not a usable checkpoint"
     return "not a denoise checkpoint"
@@ -103,14 +125,19 @@ def model_from_payload(payload: dict[str, Any]) -> nn.Module:
     """Rebuilds the model from metadata and loads its weights with strict key matching."""
     from denoise.models import build_model
 
-    meta = payload["meta"]
-    if not isinstance(payload["model"], dict) or not _all_finite(payload["model"]):
+    meta, state = payload["meta"], payload["model"]
+    if not isinstance(state, dict):
+        raise CheckpointError("checkpoint holds no weights")
+    problem = next((p for p in (_tensor_problem(str(k), t) for k, t in state.items()) if p), None)
+    if problem:
+        raise CheckpointError(f"checkpoint is damaged or crafted: {problem}")
+    if not _all_finite(state):
         raise CheckpointError("checkpoint has NaN or Inf weights (corrupted file?)")
     try:
         config = ModelConfig.from_dict(meta["model"])
         model = build_model(config, meta)
-        model.load_state_dict(payload["model"], strict=True)
-    except (KeyError, ConfigError, ValueError, RuntimeError) as exc:
+        model.load_state_dict(state, strict=True)
+    except (KeyError, TypeError, AttributeError, ConfigError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"checkpoint does not match its architecture: {str(exc).splitlines()[0]}") from None
     return model.eval()
 

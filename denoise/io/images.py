@@ -34,6 +34,7 @@ class ImageData:
     format: Optional[str] = None
     save_info: dict[str, Any] = field(default_factory=dict)
     frames: int = 1
+    scale: float = 1.0  # float images: what the file's values were divided by (255 for a 0..255 scale)
 
 
 def image_channels(path: Path) -> int:
@@ -103,6 +104,27 @@ def _read_png16(path: Path) -> ImageData:
     return ImageData(color.astype(np.float32) / 65535.0, "RGB" if c >= 3 else "L", 16, alpha, "PNG")
 
 
+FLOAT_SCALES = (1.0, 255.0, 65535.0)  # the scales float pictures come on: 0..1, 8-bit and 16-bit values
+
+
+def float_scale(arr: np.ndarray, path: Path) -> float:
+    """The full scale of a float picture: 1 for values in about 0..1 (the models' scale), 255 or 65535 for
+    a picture stored on an integer scale (a float TIFF from a camera or a lab program), said with a
+    warning; it is divided by that scale for the model and written back on it. NaN and Inf values, and
+    values beyond any of these scales, raise InputError."""
+    bad = int(arr.size - np.isfinite(arr).sum())
+    if bad:
+        raise InputError(f"the image has {bad} NaN or Inf values")
+    top = float(np.abs(arr).max(initial=0.0))
+    scale = next((s for s in FLOAT_SCALES if top <= 2.0 * s), None)
+    if scale is None:
+        raise InputError(f"float image with values up to {top:g}: not on a 0..1, 0..255 or 0..65535 scale")
+    if scale > 1:
+        log.warning("%s: float image with values up to %g: read as a 0..%g scale, and written back on it",
+                    path, top, scale)
+    return scale
+
+
 def read_image(path: Path) -> ImageData:
     """Decodes an image file. Raises InputError with a one-line reason for anything unreadable."""
     from PIL import Image, UnidentifiedImageError
@@ -149,7 +171,9 @@ def read_image(path: Path) -> ImageData:
         return ImageData((arr / (65535.0 if depth == 16 else 255.0)).astype(np.float32)[:, :, None], "L", depth,
                          alpha, fmt, info, frames)
     if mode == "F":
-        return ImageData(np.asarray(im).astype(np.float32)[:, :, None], "F", 32, alpha, fmt, info, frames)
+        arr = np.asarray(im).astype(np.float32)[:, :, None]
+        scale = float_scale(arr, path)
+        return ImageData(arr / scale, "F", 32, alpha, fmt, info, frames, scale)
     if mode in ("1", "L"):
         arr = np.asarray(im.convert("L")).astype(np.float32) / 255.0
         return ImageData(arr[:, :, None], mode, 8, alpha, fmt, info, frames)
@@ -209,7 +233,7 @@ def write_image(path: Path, data: ImageData, pixels: np.ndarray, name: Optional[
     shown = Path(name or path)
     alpha = data.alpha
     if data.mode == "F":
-        Image.fromarray(pixels[:, :, 0].astype(np.float32), mode="F").save(path, format=fmt)
+        Image.fromarray((pixels[:, :, 0] * data.scale).astype(np.float32), mode="F").save(path, format=fmt)
         return
     depth = data.depth
     if depth == 16 and fmt == "PNG":

@@ -78,6 +78,19 @@ def describe(name: str) -> dict[str, Any]:
 
 MAX_PARAMETERS = 1_000_000_000  # 4 GB of float32 weights, before gradients and optimizer state
 MAX_DEPTH = 8  # down-sampling levels: inputs are padded to multiples of 2**depth (256 pixels or STFT bins)
+MAX_BLOCKS = 64  # an argument that counts modules (blocks, latent_blocks): each one is built, even on meta
+MAX_SIZE = 4096  # any other whole-number argument (widths, channels, kernels)
+
+
+def _check_sizes(name: str, args: dict[str, Any]) -> None:
+    """Bounds every whole-number argument before anything is built: a count of 100,000 blocks (in a
+    user's --arch-args or a crafted checkpoint) would otherwise build 100,000 modules just to be counted."""
+    for key, value in args.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            continue
+        limit = MAX_DEPTH if key == "depth" else MAX_BLOCKS if key.endswith("blocks") else MAX_SIZE
+        if value > limit:
+            raise ValueError(f"bad arguments for architecture {name!r}: {key} must be at most {limit}, got {value}")
 
 
 def build_net(name: str, **args: Any) -> nn.Module:
@@ -101,6 +114,7 @@ def build_net(name: str, **args: Any) -> nn.Module:
     if isinstance(depth, int) and depth > MAX_DEPTH:
         raise ValueError(f"bad arguments for architecture {name!r}: depth must be at most {MAX_DEPTH} (each level "
                          f"halves the resolution and doubles the width), got {depth}")
+    _check_sizes(name, args)
     try:
         with torch.device("meta"):
             n = sum(p.numel() for p in cls(**args).parameters())

@@ -290,3 +290,31 @@ def test_warnings_name_the_output_not_its_hidden_temporary_file(tmp_path, caplog
     io.save_image(tmp_path / "x.jpg", data, arr, overwrite=False)
     (record,) = [r for r in caplog.records if "alpha" in r.getMessage()]
     assert record.getMessage().startswith(f"{tmp_path / 'x.jpg'}: JPEG has no alpha channel")
+
+
+# ------------------------------------------------------------------------- third reliability pass
+def test_a_float_tiff_on_a_0_to_255_scale_is_read_on_it_and_written_back_on_it(tmp_path, caplog):
+    from PIL import Image
+
+    arr = (np.random.default_rng(0).random((16, 16)) * 200 + 20).astype(np.float32)
+    Image.fromarray(arr, mode="F").save(tmp_path / "f.tif")
+    with caplog.at_level("WARNING", logger="denoise.io"):
+        data = io.read_image(tmp_path / "f.tif")
+    assert data.scale == 255.0 and float(data.pixels.max()) <= 1.0
+    assert "0..255 scale" in caplog.text
+    io.save_image(tmp_path / "g.tif", data, data.pixels, overwrite=False)
+    assert np.allclose(np.asarray(Image.open(tmp_path / "g.tif")), arr, atol=1e-3)
+
+
+def test_a_float_tiff_with_nan_fails_with_its_count_everywhere(tmp_path):
+    from PIL import Image
+
+    from denoise.report.estimate import estimate_file
+
+    arr = np.full((16, 16), 0.5, np.float32)
+    arr[2, 3] = np.nan
+    Image.fromarray(arr, mode="F").save(tmp_path / "nan.tif")
+    with pytest.raises(io.InputError, match="1 NaN or Inf values"):
+        io.read_image(tmp_path / "nan.tif")
+    with pytest.raises(io.InputError, match="1 NaN or Inf values"):
+        estimate_file(tmp_path / "nan.tif")

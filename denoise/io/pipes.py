@@ -17,6 +17,9 @@ import numpy as np
 from denoise.io.base import InputError
 
 RAW_FORMATS = ("u8", "s16le", "s24le", "s32le", "f32le", "f64le")
+MAX_RATE = 1_536_000  # Hz: 8 times 192 kHz; a header asking for more is damaged or crafted
+MAX_CHANNELS = 256
+MAX_HEADER_CHUNK = 1 << 16  # bytes of a 'fmt ' chunk read at once; other chunks before the samples are skipped
 _UNKNOWN_SIZES = (0, 0xFFFFFFFF)
 _WAVE_FORMAT_PCM, _WAVE_FORMAT_FLOAT, _WAVE_FORMAT_EXTENSIBLE = 1, 3, 0xFFFE
 
@@ -32,8 +35,9 @@ class PcmFormat:
     def __post_init__(self) -> None:
         if self.sample not in RAW_FORMATS:
             raise InputError(f"raw_format must be one of {', '.join(RAW_FORMATS)}, got {self.sample!r}")
-        if self.rate <= 0 or self.channels <= 0:
-            raise InputError(f"rate and channels must be positive, got rate={self.rate}, channels={self.channels}")
+        if not (0 < self.rate <= MAX_RATE and 0 < self.channels <= MAX_CHANNELS):
+            raise InputError(f"rate and channels must be in 1..{MAX_RATE} and 1..{MAX_CHANNELS}, got "
+                             f"rate={self.rate}, channels={self.channels}")
 
     @property
     def width(self) -> int:
@@ -85,6 +89,8 @@ def _read_exactly(stream: BinaryIO, n: int) -> bytes:
 
 
 def _wav_format(fmt: bytes) -> PcmFormat:
+    if len(fmt) < 16:
+        raise InputError(f"the WAV stream on standard input has a 'fmt ' chunk of {len(fmt)} bytes (at least 16)")
     tag, channels, rate = struct.unpack("<HHI", fmt[:8])
     bits = struct.unpack("<H", fmt[14:16])[0]
     if tag == _WAVE_FORMAT_EXTENSIBLE and len(fmt) >= 26:
@@ -96,14 +102,39 @@ def _wav_format(fmt: bytes) -> PcmFormat:
     return PcmFormat(kinds[(tag, bits)], rate, channels)
 
 
+# What other audio streams start with: named in the error, so that a FLAC or MP3 pipe is not a hex dump.
+_MAGIC = ((b"fLaC", "FLAC"), (b"ID3", "MP3"), (b"\xff\xfb", "MP3"), (b"\xff\xf3", "MP3"), (b"\xff\xf2", "MP3"),
+          (b"OggS", "Ogg"), (b"\x1aE\xdf\xa3", "Matroska/WebM"), (b"FORM", "AIFF"), (b"caff", "CAF"))
+
+
+def _not_wav(head: bytes) -> str:
+    """The one line for a stream that is not WAV: its format when it is a known one."""
+    found = next((name for magic, name in _MAGIC if head.startswith(magic)), None)
+    if found is None and head[4:8] == b"ftyp":
+        found = "MP4/M4A"
+    if found:
+        return (f"standard input is {found}, not WAV: decode it first (ffmpeg -i - -f wav -), or give the file "
+                "by name")
+    shown = head[:12].hex(" ") if head else "nothing"
+    return (f"standard input is not a WAV stream (it starts with {shown}); for raw PCM, give raw_format=, rate= "
+            "and channels=")
+
+
+def _skip(stream: BinaryIO, n: int) -> None:
+    """Reads past ``n`` bytes in blocks (a pipe cannot seek); raises InputError if the stream ends first."""
+    while n > 0:
+        part = stream.read(min(n, 1 << 16))
+        if not part:
+            raise InputError("the WAV stream on standard input ended inside its header")
+        n -= len(part)
+
+
 def read_wav_header(stream: BinaryIO) -> tuple[PcmFormat, Optional[int]]:
     """Reads a WAV header up to the start of its samples: (format, data bytes, or None when the stream
     does not say: 0 / 0xFFFFFFFF, as a program writing to a pipe leaves them)."""
     head = _read_exactly(stream, 12)
     if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
-        shown = head[:12].hex(" ") if head else "nothing"
-        raise InputError(f"standard input is not a WAV stream (it starts with {shown}); for raw PCM, give "
-                         "raw_format=, rate= and channels=")
+        raise InputError(_not_wav(head))
     fmt: Optional[PcmFormat] = None
     while True:
         chunk = _read_exactly(stream, 8)
@@ -114,11 +145,15 @@ def read_wav_header(stream: BinaryIO) -> tuple[PcmFormat, Optional[int]]:
             if fmt is None:
                 raise InputError("the WAV stream on standard input has no 'fmt ' chunk before its samples")
             return fmt, None if size in _UNKNOWN_SIZES or head[:4] == b"RF64" else size
+        if tag == b"fmt " and size > MAX_HEADER_CHUNK:
+            raise InputError(f"the WAV stream on standard input declares a 'fmt ' chunk of {size} bytes")
+        if tag != b"fmt ":
+            _skip(stream, size + (size & 1))  # LIST, bext, id3 ...: not held in memory, whatever they declare
+            continue
         body = _read_exactly(stream, size + (size & 1))
         if len(body) < size:
             raise InputError("the WAV stream on standard input ended inside its header")
-        if tag == b"fmt ":
-            fmt = _wav_format(body)
+        fmt = _wav_format(body)
 
 
 class PcmStream:

@@ -14,6 +14,7 @@ import contextlib
 import io as bytes_io
 import logging
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator, Optional, Union
 
@@ -158,9 +159,13 @@ def denoise_image_bytes(model: ModelChoice, data: bytes, image_format: Optional[
     if not data:
         raise io.InputError("standard input is empty: no image")
     try:
-        with Image.open(bytes_io.BytesIO(data)) as im:
-            found = im.format or ""
-    except (UnidentifiedImageError, OSError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(bytes_io.BytesIO(data)) as im:
+                found = im.format or ""
+    except Image.DecompressionBombError as exc:  # the same guard as a file named on the command line
+        raise io.InputError(f"refused: image too large ({exc})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise io.InputError("standard input is not a readable image") from None
     with tempfile.TemporaryDirectory(prefix="denoise-") as folder:
         src = Path(folder) / f"stdin{_suffix_for(found)}"

@@ -176,3 +176,44 @@ def test_bad_input_on_a_pipe_is_one_line(audio_ckpt, gray_ckpt):
 def test_what_a_pipe_cannot_do_is_a_usage_error(args, message):
     r = invoke(args, b"")
     assert r.exit_code == 2 and message in r.output
+
+
+# ------------------------------------------------------------------------- third reliability pass
+def _riff(*chunks: bytes) -> bytes:
+    return b"RIFF\xff\xff\xff\xffWAVE" + b"".join(chunks)
+
+
+def _chunk(tag: bytes, body: bytes, declared: int | None = None) -> bytes:
+    return tag + struct.pack("<I", len(body) if declared is None else declared) + body
+
+
+@pytest.mark.parametrize("stream, message", [
+    (_riff(_chunk(b"fmt ", b"\x01\x00\x01\x00"), _chunk(b"data", b"", 0xFFFFFFFF)), "'fmt ' chunk of 4 bytes"),
+    (_riff(_chunk(b"fmt ", struct.pack("<HHIIHH", 1, 1, 4_000_000_000, 8_000_000_000 % 2**32, 2, 16)),
+           _chunk(b"data", b"", 0xFFFFFFFF)), "rate and channels must be in"),
+    (_riff(_chunk(b"LIST", b"abcd", 0xF0000000)), "ended inside its header"),
+    (_riff(_chunk(b"fmt ", b"", 0x7FFFFFFF)), "declares a 'fmt ' chunk of"),
+])
+def test_malformed_wav_headers_on_a_pipe_are_one_line_before_any_work(audio_ckpt, stream, message):
+    r = invoke(["audio", "-", "-o", "-", "--model", audio_ckpt], stream + pcm16(noisy(0.3)))
+    assert r.exit_code == 1 and message in r.output and "Traceback" not in r.output, r.output
+    assert r.stdout_bytes == b""
+
+
+@pytest.mark.parametrize("head, name", [(b"fLaC\x00\x00\x00\x22", "FLAC"), (b"ID3\x04\x00\x00\x00\x00", "MP3"),
+                                        (b"\x00\x00\x00\x20ftypM4A ", "MP4/M4A")])
+def test_other_audio_formats_on_a_pipe_are_named(audio_ckpt, head, name):
+    r = invoke(["audio", "-", "-o", "-", "--model", audio_ckpt], head + bytes(64))
+    assert r.exit_code == 1 and f"standard input is {name}, not WAV" in r.output
+
+
+def test_a_decompression_bomb_on_standard_input_is_refused_in_one_line(gray_ckpt):
+    import zlib
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    bomb = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100000, 100000, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    r = invoke(["image", "-", "-o", "-", "--model", gray_ckpt], bomb)
+    assert r.exit_code == 1 and "image too large" in r.output and "Traceback" not in r.output

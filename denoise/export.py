@@ -100,6 +100,7 @@ def export_onnx(model: nn.Module, dst: Path, overwrite: bool = False, opset: int
     require_onnx()
     import onnx
 
+    io.check_output_file(Path(dst), overwrite)
     module, example, name_in, name_out = _graph(model)
     module = module.to("cpu", memory_format=torch.contiguous_format).eval()
     axes = {0: "batch", 2: "height", 3: "width"} if model.domain == "image" else {0: "batch", 3: "frames"}

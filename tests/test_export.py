@@ -103,3 +103,9 @@ def test_export_refuses_what_it_should(tmp_path, gray_ckpt, monkeypatch):
     assert r.exit_code == 2 and "pip install onnx onnxruntime" in r.output and "Traceback" not in r.output
     assert "denoise[" not in r.output  # the PyPI project called denoise is another one
     assert not (tmp_path / "y.onnx").exists()
+
+
+def test_export_onto_a_directory_is_one_line_before_any_work(tmp_path, gray_ckpt):
+    (tmp_path / "d.onnx").mkdir()
+    r = run("export", str(gray_ckpt), "-o", str(tmp_path / "d.onnx"), "--overwrite")
+    assert r.exit_code == 2 and "d.onnx is a directory" in r.output and "Traceback" not in r.output

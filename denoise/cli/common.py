@@ -12,6 +12,7 @@ import click
 log = logging.getLogger("denoise")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool whose reader went away
 
 
 def setup_logging(quiet: bool, verbose: bool, default: int = logging.WARNING) -> None:
@@ -24,6 +25,18 @@ def setup_logging(quiet: bool, verbose: bool, default: int = logging.WARNING) ->
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
     logging.getLogger("denoise").setLevel(logging.DEBUG if verbose else logging.ERROR if quiet else default)
+
+
+def stdout_gone(message: str = "") -> NoReturn:
+    """The reader of stdout went away (``| head``): nothing more can be said there, and Python's own flush
+    at exit must not complain either. ``message`` (one line) goes to stderr; the status is 141."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    if message:
+        click.echo(message, err=True)
+    raise SystemExit(EXIT_PIPE)
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:

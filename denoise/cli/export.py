@@ -37,8 +37,7 @@ def export(model: str, output: str, channels: str, overwrite: bool, quiet: bool,
         fail(f"the output must be a .onnx file, got {dst}")
     try:
         require_onnx()
-        if dst.exists() and not overwrite:
-            raise io.OutputExists(dst)
+        io.check_output_file(dst, overwrite)
         net = load_model(model, None, "cpu", int(channels))
         export_onnx(net, dst, overwrite)
     except (MissingOnnx, io.InputError) as exc:

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import click
 
 from denoise.cli.common import (EXIT_FAILED, EXIT_OK, device_option, fail, load_model, log, quiet_option,
-                                setup_logging, verbose_option)
+                                setup_logging, stdout_gone, verbose_option)
 from denoise.cli.options import flags
 from denoise.cli.progress import Meter, shows_bar
 from denoise.cli.progress import bar as progress_bar
@@ -154,9 +154,14 @@ def _run_planned(run: _Run, domain: str, kw: dict[str, Any]) -> None:
             for item, reason in items:  # a namespace, not runner.results.FileResult: no torch import needed
                 run.emit(run.extras.record(SimpleNamespace(src=item, dst=None, status=status, reason=reason,
                                                            seconds=0.0)))
-    if jobs:
-        _denoise_jobs(run, jobs, kw)
-    _finish(run, kw)
+    try:
+        if jobs:
+            _denoise_jobs(run, jobs, kw)
+        _finish(run, kw)
+    except BrokenPipeError:  # --json's reader went away: the files written so far are complete
+        done = run.counts["done"]
+        stdout_gone(f"error: the reader of the JSON output went away: stopped after {done} file(s) done; run the "
+                    "same command with --skip-existing to do the rest")
 
 
 def _shard(kw: dict[str, Any]) -> Any:

@@ -6,7 +6,6 @@ the command stops quietly with status 141, as a Unix tool killed by SIGPIPE.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -14,10 +13,9 @@ from typing import Any, BinaryIO, Union
 
 import click
 
-from denoise.cli.common import EXIT_FAILED, EXIT_OK, fail, load_model, log
+from denoise.cli.common import EXIT_FAILED, EXIT_OK, fail, load_model, log, stdout_gone
 from denoise.cli.options import flags
 
-EXIT_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool whose reader went away
 _FILE_ONLY = {"report": "--report", "as_json": "--json", "compare": "--compare", "spectrogram": "--spectrogram",
               "skip_existing": "--skip-existing"}
 
@@ -68,20 +66,12 @@ def run_pipe(domain: str, kw: dict[str, Any]) -> None:
     try:
         what = _image(model, src, dst, kw) if domain == "image" else _audio(model, src, dst, kw)
     except BrokenPipeError:
-        _quiet_broken_pipe()
+        stdout_gone()
     except (io.InputError, OSError, ValueError) as exc:
         click.echo(f"error: {flags(io.reason(exc))}", err=True)
         raise SystemExit(EXIT_FAILED) from None
     log.info("%s in %.2f s", what, time.perf_counter() - t0)
     raise SystemExit(EXIT_OK)
-
-
-def _quiet_broken_pipe() -> None:
-    """The reader of stdout is gone: nothing more can be said there, and Python's own flush at exit must
-    not complain either."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    raise SystemExit(EXIT_PIPE)
 
 
 def _image(model: Any, src: Union[BinaryIO, Path], dst: Union[BinaryIO, Path], kw: dict[str, Any]) -> str:

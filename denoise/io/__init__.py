@@ -9,8 +9,8 @@ write them back in the same format, mode and bit depth; audio is streamed in blo
 - :mod:`~denoise.io.records`: JSON and CSV for other programs, file names for people.
 """
 
-from denoise.io.atomic import (FOREIGN_TEMP_AGE, MACHINE_ID, atomic_output, claim_path, create_temp, fsync_file,
-                               release_claim, remove_stale_temps, try_claim)
+from denoise.io.atomic import (FOREIGN_TEMP_AGE, MACHINE_ID, atomic_output, check_output_file, claim_path,
+                               create_temp, fsync_file, release_claim, remove_stale_temps, try_claim)
 from denoise.io.audio import (AudioInfo, Reader, Writer, audio_format_for, audio_info, audio_seconds, open_reader,
                               open_writer, output_audio_format, read_audio)
 from denoise.io.base import (AUDIO_EXTS, DENOISED_TAG, IMAGE_EXTS, PICTURE_TAGS, UNREADABLE_EXTS, InputError,
@@ -29,5 +29,5 @@ __all__ = [
     "image_channels", "image_format_for", "image_megapixels", "is_report_media", "PICTURE_TAGS", "reason",
     "list_files", "max_image_pixels", "open_reader", "open_writer", "output_audio_format", "plan", "plan_jobs",
     "read_audio", "read_image", "refuse_unwritable", "remove_stale_temps", "save_image", "settle_existing",
-    "skip_own_outputs", "write_image", "write_png16", "REPORT_MARK", "is_own_picture", "claim_path", "release_claim", "try_claim", "csv_cell", "json_safe", "shown_name", "to_json", "write_csv",
+    "skip_own_outputs", "write_image", "write_png16", "REPORT_MARK", "is_own_picture", "check_output_file", "claim_path", "release_claim", "try_claim", "csv_cell", "json_safe", "shown_name", "to_json", "write_csv",
 ]

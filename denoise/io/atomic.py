@@ -11,7 +11,7 @@ import zlib
 from pathlib import Path
 from typing import Iterator
 
-from denoise.io.base import OutputExists
+from denoise.io.base import InputError, OutputExists
 
 log = logging.getLogger("denoise.io")
 
@@ -113,6 +113,24 @@ def fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+def check_output_file(dst: Path, overwrite: bool) -> None:
+    """Raises, before any work, if the file ``dst`` could not be written: InputError for a directory or a
+    folder that cannot be written (the OS's reason, with the path), OutputExists for an existing file
+    without ``overwrite``."""
+    dst = Path(dst)
+    if dst.is_dir():
+        raise InputError(f"{dst} is a directory, not a file")
+    if dst.exists() and not overwrite:
+        raise OutputExists(dst)
+    folder = dst.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        create_temp(folder, dst.stem, dst.suffix).unlink()
+    except OSError as exc:
+        raise InputError(f"cannot write {dst}: {exc.strerror or exc}") from None
+
+
 @contextlib.contextmanager
 def atomic_output(dst: Path, overwrite: bool) -> Iterator[Path]:
     """Yields a temporary path in ``dst``'s directory; on success moves it to ``dst`` in one rename.
@@ -123,6 +141,8 @@ def atomic_output(dst: Path, overwrite: bool) -> Iterator[Path]:
     """
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.is_dir():
+        raise InputError(f"{dst} is a directory, not a file")
     if dst.exists() and not overwrite:
         raise OutputExists(dst)
     tmp = create_temp(dst.parent, dst.stem, dst.suffix)

@@ -42,3 +42,22 @@ def test_eval_at_sigma_0_prints_valid_json(tmp_path, gray_ckpt):
             str(gray_ckpt), "--json")
     assert r.exit_code == 0, r.output
     _strict(r.stdout)
+
+
+def test_when_the_json_reader_goes_away_the_run_stops_with_one_line_and_status_141(tmp_path, gray_ckpt):
+    """`denoise image dir/ --json | head -n 1`: the pipe closes after the first line."""
+    import subprocess
+    import sys
+
+    from tests.conftest import gray_pngs
+
+    gray_pngs(tmp_path / "in", n=40)  # enough that the run is still going when the reader leaves
+    proc = subprocess.Popen([sys.executable, "-m", "denoise", "image", str(tmp_path / "in"), "-o",
+                             str(tmp_path / "out"), "--model", str(gray_ckpt), "--json", "--workers", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.readline()
+    proc.stdout.close()  # the reader goes away
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines[-1].startswith("error: the reader of the JSON output went away") and "Traceback" not in err

@@ -154,3 +154,57 @@ def compiled(model: torch.nn.Module) -> torch.nn.Module:
     log.info("compiling the model with torch.compile (the first pass of each input shape is slow)")
     return torch.compile(model)
 
+
+
+# ----------------------------------------------------------------------------------------- CPU threads
+# Values per batch item below which a forward pass runs on one thread: splitting a small tile or a
+# streaming block across threads costs more in synchronisation than it saves, and on a machine that is
+# busy otherwise the extra threads wait for cores (benchmarks/threads.py: 200 pictures of 64², a 5 s stream).
+SMALL_PASS_VALUES = 192 * 192 * 3
+_USER_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "DENOISE_THREADS")
+
+
+def user_set_threads() -> bool:
+    """Whether the user chose the thread count (OMP_NUM_THREADS, MKL_NUM_THREADS or DENOISE_THREADS): then
+    it is left alone."""
+    return any(os.environ.get(v) for v in _USER_THREAD_VARS)
+
+
+def free_cpus() -> int:
+    """The cores this process may use that other work is not using now: the CPUs it is allowed on, less
+    the 1-minute load average (rounded), at least 1. On a busy machine, more threads than free cores
+    make each pass wait for a core."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    try:
+        busy = round(os.getloadavg()[0])
+    except (AttributeError, OSError):
+        busy = 0
+    return max(1, min(cpus, cpus - busy))
+
+
+def threads_for(values_per_item: int) -> int:
+    """The intra-op threads for a CPU forward pass whose batch items hold ``values_per_item`` values: one
+    for small work (tiny pictures, streaming blocks), else the free cores (measured once per process)."""
+    if values_per_item < SMALL_PASS_VALUES:
+        return 1
+    global _FREE
+    if _FREE is None:
+        _FREE = free_cpus()
+    return _FREE
+
+
+_FREE: Optional[int] = None
+
+
+def use_cpu_threads(n: int) -> None:
+    """Sets torch's intra-op threads to ``n`` unless the user chose them (:func:`user_set_threads`);
+    DENOISE_THREADS, when set, is the count."""
+    if os.environ.get("DENOISE_THREADS"):
+        n = max(1, int(os.environ["DENOISE_THREADS"]))
+    elif user_set_threads():
+        return
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)

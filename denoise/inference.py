@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from denoise import io
-from denoise.device import autocast, is_out_of_memory
+from denoise.device import autocast, is_out_of_memory, threads_for, use_cpu_threads
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,8 @@ def denoise_tensor(model: nn.Module, x: torch.Tensor, level: Optional[torch.Tens
 
 def _run_batch(model: nn.Module, x: torch.Tensor, device: torch.device,
                level: Optional[torch.Tensor] = None) -> torch.Tensor:
+    if device.type == "cpu":  # small work on one thread, large on the free cores (device.threads_for)
+        use_cpu_threads(threads_for(int(x[0].numel()) if x.shape[0] else 0))
     with torch.inference_mode(), autocast(device):
         xin = x.to(device, non_blocking=True).float()
         y = (model(xin) if level is None else model(xin, level=level.to(device).float())).float()

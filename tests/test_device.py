@@ -62,3 +62,43 @@ def test_commands_that_run_a_model_ask_for_it(tmp_path, gray_ckpt, monkeypatch):
     assert r.exit_code == 1 and calls == [1, 1]  # asked for before the data are looked at
     CliRunner().invoke(cli, ["models"])  # runs no model: leaves malloc alone
     assert calls == [1, 1]
+
+
+# ------------------------------------------------------------------------- threads
+def test_small_passes_run_on_one_thread_and_large_ones_on_the_free_cores(monkeypatch, gray_ckpt):
+    import numpy as np
+    import torch
+
+    from denoise import checkpoint
+    from denoise.device import SMALL_PASS_VALUES, free_cpus, threads_for
+    from denoise.image.arrays import denoise_image_array
+
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "DENOISE_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    before = torch.get_num_threads()
+    try:
+        assert threads_for(64 * 64 * 3) == 1
+        assert 1 <= threads_for(SMALL_PASS_VALUES) <= max(1, free_cpus(), torch.get_num_threads(), 64)
+        m = checkpoint.load(str(gray_ckpt), domain="image")
+        denoise_image_array(m, np.zeros((32, 32), np.float32))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_thread_count_the_user_chose_is_kept(monkeypatch):
+    import torch
+
+    from denoise.device import use_cpu_threads
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")
+        torch.set_num_threads(2)
+        use_cpu_threads(1)
+        assert torch.get_num_threads() == 2
+        monkeypatch.setenv("DENOISE_THREADS", "1")
+        use_cpu_threads(2)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

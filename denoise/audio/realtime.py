@@ -26,6 +26,7 @@ from torch import nn
 from denoise import dsp
 from denoise.audio.chunks import StreamBuffer
 from denoise.audio.highband import gain_per_sample, top_band_gain
+from denoise.device import use_cpu_threads
 from denoise.dsp import fit_length
 from denoise.inference import blend, check_strength
 
@@ -107,6 +108,7 @@ class CausalStream:
         if not is_causal(model):
             raise ValueError("frame-by-frame streaming needs a causal audio model (its network has step())")
         check_strength(strength)
+        use_cpu_threads(1)  # one STFT hop a step: threads would cost more than they save (device.threads_for)
         cfg = model.stft_cfg
         self.model, self.rate, self.msr, self.strength = model, rate, model.sample_rate, strength
         self.n, self.hop, self.channels = cfg.n_fft, cfg.hop_length, channels

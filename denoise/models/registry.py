@@ -79,7 +79,7 @@ def describe(name: str) -> dict[str, Any]:
 MAX_PARAMETERS = 1_000_000_000  # 4 GB of float32 weights, before gradients and optimizer state
 MAX_DEPTH = 8  # down-sampling levels: inputs are padded to multiples of 2**depth (256 pixels or STFT bins)
 MAX_BLOCKS = 64  # an argument that counts modules (blocks, latent_blocks): each one is built, even on meta
-MAX_SIZE = 4096  # any other whole-number argument (widths, channels, kernels)
+MAX_SIZE = 65536  # any other whole-number argument (widths, channels, kernels); the parameter count bounds the rest
 
 
 def _check_sizes(name: str, args: dict[str, Any]) -> None:

@@ -152,6 +152,8 @@ def compiled(model: torch.nn.Module) -> torch.nn.Module:
     or a 10 s chunk took 6 to 15 % less time (benchmarks/compile_speed.py): it repays itself after 90 to
     600 passes, so it pays only on long runs and stays off unless asked for."""
     log.info("compiling the model with torch.compile (the first pass of each input shape is slow)")
+    if not torch.cuda.is_available():  # inductor's "No CUDA runtime is found" notice says nothing to a CPU user
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     return torch.compile(model)
 
 

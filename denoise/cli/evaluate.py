@@ -50,6 +50,11 @@ def eval_cmd(domain: str, data_dir: Optional[str], sigma: tuple[float, ...], spe
     from denoise.training.data import DataError
 
     levels = (sigma if domain == "image" else snr) + extra
+    wrong = [opt for opt, given in (("--snr", snr), ("--speech", speech), ("--noise", noise)) if given] \
+        if domain == "image" else [opt for opt, given in (("--sigma", sigma), ("--data", data_dir)) if given]
+    if wrong:
+        fail(f"{', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} for {'audio' if domain == 'image' else 'image'} "
+             f"eval; {domain} eval takes " + ("--data and --sigma" if domain == "image" else "--speech, --noise and --snr"))
     if domain == "image":
         if not data_dir or not levels:
             fail("image eval needs --data and --sigma")
@@ -112,7 +117,9 @@ def score(inputs: tuple[str, ...], domain: str, model: str, device: str, batch_s
     if domain == "auto":
         domain = _domain_of(model, inputs)
     plan = io.plan_jobs(inputs, None, io.IMAGE_EXTS if domain == "image" else io.AUDIO_EXTS)
-    files = [job.src for job in plan.jobs]
+    mixed = {job.src: io.other_domain(job.src, domain) for job in plan.jobs}  # score --domain audio photo.png
+    plan.errors += [(str(src), f"an {other} file: use --domain {other}") for src, other in mixed.items() if other]
+    files = [job.src for job in plan.jobs if not mixed[job.src]]
     ch = 1
     if domain == "image" and model == "default" and files:
         try:
@@ -188,13 +195,17 @@ def models(archs: bool, as_json: bool) -> None:
     if archs:
         from denoise.models import available, default_arch_args, describe, domains
 
+        from denoise.checkpoint import manifest
+
+        shipped = manifest()
         found = [{"arch": a, "summary": describe(a)["summary"],
+                  "shipped": sorted(n for n, e in shipped.items() if e.get("arch") == a),
                   "defaults": {d: default_arch_args(d, a) for d in domains(a)}} for a in available()]
         if as_json:
             click.echo(json.dumps(found, indent=2))
             return
         for f in found:  # not _table: the argument lists are too long for columns
-            click.echo(f"{f['arch']}: {f['summary']}")
+            click.echo(f"{f['arch']}: {f['summary']}" + (f" (shipped: {', '.join(f['shipped'])})" if f["shipped"] else ""))
             for d, args in f["defaults"].items():
                 click.echo(f"    {d}: {json.dumps(args)}")
         click.echo("These are `denoise train --arch NAME`'s defaults per domain; --arch-args '{\"width\": 16}' "
@@ -213,7 +224,6 @@ def models(archs: bool, as_json: bool) -> None:
 
     defaults = {default_name("image", 1): "gray images", default_name("image", 3): "colour images",
                 default_name("audio"): "audio"}
-    rows = [{"name": n, "for": e.get("purpose", ""), "default for": defaults.get(n, "–"), "domain": e["domain"],
-             "params": f"{e['parameters']:,}", "size": f"{e['bytes'] / 1e6:.1f} MB", "trained on": e["data"]}
+    rows = [{"name": n, "default for": defaults.get(n, "–"), "for": e.get("purpose", "")}
             for n, e in sorted(entries.items())]
     click.echo(table(rows))

@@ -302,6 +302,10 @@ def _iter_results(domain: str, jobs: list, model: Any, progress: Any = None, **o
 @click.option("--compare", is_flag=True,
               help="Also write NAME.compare.png beside each output: before and after side by side, with an "
                    "enlarged detail.")
+@click.option("--spectrogram", "other_domain_option", is_flag=True, hidden=True, expose_value=False,
+              help="(For audio: says to use --compare.)",
+              callback=lambda ctx, p, v: v and fail("--spectrogram is for audio; for pictures, --compare writes "
+                                                    "NAME.compare.png, before and after side by side"))
 def image(**kw: Any) -> None:
     """Denoise images (png, jpg, bmp, tif, webp, gif): files, directories (recursive) or globs; '-' reads
     standard input, -o - writes standard output (cat a.png | denoise image - -o - > b.png).
@@ -327,6 +331,10 @@ def image(**kw: Any) -> None:
 @click.option("--spectrogram", is_flag=True,
               help="Also write NAME.spectrogram.png beside each output: spectrograms before and after (the "
                    "first 20 s). Needs matplotlib (pip install matplotlib).")
+@click.option("--compare", "other_domain_option", is_flag=True, hidden=True, expose_value=False,
+              help="(For pictures: says to use --spectrogram.)",
+              callback=lambda ctx, p, v: v and fail("--compare is for pictures; for audio, --spectrogram writes "
+                                                    "NAME.spectrogram.png, before and after"))
 def audio(**kw: Any) -> None:
     """Denoise audio (wav, flac, ogg and whatever libsndfile reads): files, directories or globs; '-' reads
     a WAV stream (or raw PCM) on standard input, -o - writes standard output, chunk by chunk as it flows

@@ -14,7 +14,7 @@ from denoise.io.atomic import (FOREIGN_TEMP_AGE, MACHINE_ID, atomic_output, chec
 from denoise.io.audio import (AudioInfo, Reader, Writer, audio_format_for, audio_info, audio_seconds, open_reader,
                               open_writer, output_audio_format, read_audio)
 from denoise.io.base import (AUDIO_EXTS, DENOISED_TAG, IMAGE_EXTS, PICTURE_TAGS, UNREADABLE_EXTS, InputError,
-                             REPORT_MARK, OutputExists, domain_of, is_own_picture,
+                             REPORT_MARK, OutputExists, domain_of, is_own_picture, other_domain,
                              is_report_media, reason)
 from denoise.io.images import (ImageData, image_channels, image_format_for, image_megapixels, max_image_pixels,
                                read_image, save_image, write_image, write_png16)
@@ -29,5 +29,5 @@ __all__ = [
     "image_channels", "image_format_for", "image_megapixels", "is_report_media", "PICTURE_TAGS", "reason",
     "list_files", "max_image_pixels", "open_reader", "open_writer", "output_audio_format", "plan", "plan_jobs",
     "read_audio", "read_image", "refuse_unwritable", "remove_stale_temps", "save_image", "settle_existing",
-    "skip_own_outputs", "write_image", "write_png16", "REPORT_MARK", "is_own_picture", "check_output_file", "claim_path", "release_claim", "try_claim", "csv_cell", "json_safe", "shown_name", "to_json", "write_csv",
+    "skip_own_outputs", "write_image", "write_png16", "REPORT_MARK", "other_domain", "is_own_picture", "check_output_file", "claim_path", "release_claim", "try_claim", "csv_cell", "json_safe", "shown_name", "to_json", "write_csv",
 ]

@@ -44,6 +44,17 @@ UNREADABLE_EXTS = {
 }
 
 
+def other_domain(path: Path, domain: str) -> str | None:
+    """"image" or "audio" when ``path``'s extension is the other domain's than ``domain``, else None: the
+    one rule behind "an image file: use ..." messages."""
+    ext = Path(path).suffix.lower()
+    if domain == "audio" and ext in IMAGE_EXTS:
+        return "image"
+    if domain == "image" and ext in AUDIO_EXTS:
+        return "audio"
+    return None
+
+
 def domain_of(path: Path) -> str:
     """"audio" for an audio extension, else "image": the kind of a file named on its own."""
     return "audio" if Path(path).suffix.lower() in AUDIO_EXTS else "image"

@@ -16,7 +16,7 @@ from typing import Callable, Optional, Sequence
 from denoise.io.atomic import create_temp
 from denoise.io.audio import audio_format_for
 from denoise.io.base import (AUDIO_EXTS, DENOISED_TAG, IMAGE_EXTS, UNREADABLE_EXTS, InputError, is_own_picture,
-                             is_report_media)
+                             is_report_media, other_domain)
 from denoise.io.images import image_format_for
 
 log = logging.getLogger("denoise.io")
@@ -313,12 +313,12 @@ def refuse_unwritable(plan: Plan, domain: str) -> None:
     to repeat for every job."""
     check = image_format_for if domain == "image" else audio_format_for
     folder_problem = functools.lru_cache(maxsize=None)(_folder_problem)
-    other, other_exts = ("audio", AUDIO_EXTS) if domain == "image" else ("image", IMAGE_EXTS)
     reader, convert = ("Pillow", "to PNG or TIFF") if domain == "image" else ("libsndfile", "to WAV or FLAC")
 
     def verdict(job: Job) -> Verdict:
         ext = job.src.suffix.lower()
-        if ext in other_exts:  # `denoise audio photo.png`: name the mix-up, not the writer
+        other = other_domain(job.src, domain)
+        if other:  # `denoise audio photo.png`: name the mix-up, not the writer
             return "failed", f"an {other} file: use `denoise {other}`"
         if ext in UNREADABLE_EXTS[domain]:
             how = f" (e.g. ffmpeg -i {job.src.name} {job.src.stem}.wav)" if domain == "audio" else ""

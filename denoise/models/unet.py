@@ -12,8 +12,7 @@ from denoise.models.blocks import Down, ResBlock, Up, pad_to_multiple, require_i
 from denoise.models.registry import register
 
 
-@register("dae", "U-Net-shaped denoising autoencoder, additive skips around the bottleneck "
-                 "(the shipped models are dae)",
+@register("dae", "U-Net-shaped denoising autoencoder, additive skips around the bottleneck",
           defaults={"image": {"width": 32, "depth": 2, "blocks": 1}, "audio": {"width": 24, "depth": 2, "blocks": 1}},
           residual=True)
 class DenoisingUNet(nn.Module):

@@ -26,10 +26,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import best_time, data_root, machine, parser, table  # noqa: E402
 
-from denoise import checkpoint# noqa: E402
-from denoise.training import evaluation# noqa: E402
-from denoise.audio import chunks# noqa: E402
-from denoise.image import arrays# noqa: E402
+from denoise import checkpoint  # noqa: E402
+from denoise.training import evaluation  # noqa: E402
+from denoise.audio import chunks  # noqa: E402
+from denoise.image import arrays  # noqa: E402
 from denoise.config import TrainConfig  # noqa: E402
 from denoise.device import reuse_freed_cpu_memory  # noqa: E402
 from denoise.models import count_parameters  # noqa: E402

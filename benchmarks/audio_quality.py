@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import data_root, machine, parser, table  # noqa: E402
 from _peers import available  # noqa: E402
 
-from denoise import checkpoint, io, metrics# noqa: E402
-from denoise.audio import chunks# noqa: E402
+from denoise import checkpoint, io, metrics  # noqa: E402
+from denoise.audio import chunks  # noqa: E402
 from denoise.training.data import list_files  # noqa: E402
 from denoise.device import reuse_freed_cpu_memory  # noqa: E402
 from denoise.training.evaluation import mix_for_eval, read_mono  # noqa: E402

@@ -22,7 +22,7 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import best_time, machine, parser, table  # noqa: E402
 
-from denoise import checkpoint# noqa: E402
+from denoise import checkpoint  # noqa: E402
 from denoise.device import autocast  # noqa: E402
 
 

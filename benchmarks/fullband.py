@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import data_root, machine, parser, table  # noqa: E402
 from _peers import available  # noqa: E402
 
-from denoise import checkpoint, io, metrics# noqa: E402
+from denoise import checkpoint, io, metrics  # noqa: E402
 from denoise.dsp import resample  # noqa: E402
 from denoise.audio.chunks import denoise_audio_array
 from denoise.inference import denoise_tensor  # noqa: E402

@@ -16,7 +16,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import table  # noqa: E402
 
-from denoise import checkpoint, inference, metrics# noqa: E402
+from denoise import checkpoint, inference, metrics  # noqa: E402
 from denoise.device import autocast  # noqa: E402
 
 

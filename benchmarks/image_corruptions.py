@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import data_root, machine, table  # noqa: E402
 from image_quality import SETS, image_set_parser, mean_scores  # noqa: E402
 
-from denoise import checkpoint, io# noqa: E402
-from denoise.training import noise# noqa: E402
-from denoise.image import arrays# noqa: E402
+from denoise import checkpoint, io  # noqa: E402
+from denoise.training import noise  # noqa: E402
+from denoise.image import arrays  # noqa: E402
 from denoise.training.data import list_files  # noqa: E402
 from denoise.device import reuse_freed_cpu_memory  # noqa: E402
 

@@ -24,8 +24,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import best_time, data_root, machine, parser, table  # noqa: E402
 
-from denoise import checkpoint, io, metrics# noqa: E402
-from denoise.image import arrays# noqa: E402
+from denoise import checkpoint, io, metrics  # noqa: E402
+from denoise.image import arrays  # noqa: E402
 from denoise.training.data import list_files  # noqa: E402
 from denoise.device import reuse_freed_cpu_memory  # noqa: E402
 from denoise.training.evaluation import add_benchmark_noise, to8  # noqa: E402

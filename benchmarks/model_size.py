@@ -24,8 +24,8 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import best_time, machine, parser, table  # noqa: E402
 
-from denoise import checkpoint# noqa: E402
-from denoise.image import arrays# noqa: E402
+from denoise import checkpoint  # noqa: E402
+from denoise.image import arrays  # noqa: E402
 from denoise.config import ModelConfig  # noqa: E402
 from denoise.device import reuse_freed_cpu_memory  # noqa: E402
 from denoise.models import build_model, count_parameters  # noqa: E402

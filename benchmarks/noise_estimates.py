@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import data_root, machine, parser, table  # noqa: E402
 
-from denoise import io# noqa: E402
+from denoise import io  # noqa: E402
 from denoise.report.estimate import audio_noise, image_noise  # noqa: E402
 
 

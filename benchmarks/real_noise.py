@@ -31,8 +31,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import best_time, data_root, machine, parser, table  # noqa: E402
 
-from denoise import checkpoint, io, metrics# noqa: E402
-from denoise.image import arrays# noqa: E402
+from denoise import checkpoint, io, metrics  # noqa: E402
+from denoise.image import arrays  # noqa: E402
 from denoise.device import reuse_freed_cpu_memory  # noqa: E402
 from denoise.training.evaluation import to8  # noqa: E402
 from denoise.training.photo_noise import LUMA  # noqa: E402

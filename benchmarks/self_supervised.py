@@ -24,8 +24,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import data_root, machine, parser, table  # noqa: E402
 
-from denoise import checkpoint, io, metrics# noqa: E402
-from denoise.image import arrays# noqa: E402
+from denoise import checkpoint, io, metrics  # noqa: E402
+from denoise.image import arrays  # noqa: E402
 from denoise.config import TrainConfig  # noqa: E402
 from denoise.training.data import list_files  # noqa: E402
 from denoise.device import reuse_freed_cpu_memory  # noqa: E402

@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import data_root, machine, parser, table  # noqa: E402
 
-from denoise import checkpoint, io, metrics# noqa: E402
+from denoise import checkpoint, io, metrics  # noqa: E402
 from denoise.dsp import resample  # noqa: E402
 from denoise.io.pipes import PcmFormat, PcmSink, PcmStream, read_wav_header  # noqa: E402
 from denoise.audio.realtime import CausalStream, is_causal  # noqa: E402

@@ -23,7 +23,7 @@ from _common import data_root, machine, parser, table  # noqa: E402
 from _peers import available  # noqa: E402
 from audio_quality import align  # noqa: E402
 
-from denoise import checkpoint, io, metrics# noqa: E402
+from denoise import checkpoint, io, metrics  # noqa: E402
 from denoise.training.evaluation import mix_for_eval, read_mono  # noqa: E402
 from denoise.audio.chunks import denoise_audio_array  # noqa: E402
 

@@ -13,7 +13,7 @@ from PIL import Image
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
-from denoise import io# noqa: E402
+from denoise import io  # noqa: E402
 from tests.robustness.cases import jpeg_bytes, png_bytes, wav_bytes  # noqa: E402
 
 RNG = np.random.default_rng(0)

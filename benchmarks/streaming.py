@@ -29,7 +29,8 @@ from _common import data_root, machine, parser, table  # noqa: E402
 from denoise import checkpoint, io, metrics  # noqa: E402
 from denoise.dsp import resample  # noqa: E402
 from denoise.io.pipes import PcmFormat, PcmSink, PcmStream, read_wav_header  # noqa: E402
-from denoise.audio.realtime import CausalStream, is_causal  # noqa: E402
+from denoise.audio.realtime import CausalStream  # noqa: E402
+from denoise.models import is_causal  # noqa: E402
 from denoise.runner.pipes import STREAM_CHUNKING, denoise_audio_stream, stream_latency_seconds  # noqa: E402
 
 

@@ -27,6 +27,7 @@ from denoise import dsp
 from denoise.audio.chunks import StreamBuffer
 from denoise.audio.highband import gain_per_sample, top_band_gain
 from denoise.device import use_cpu_threads
+from denoise.models import is_causal
 from denoise.dsp import fit_length
 from denoise.inference import blend, check_strength
 
@@ -37,11 +38,6 @@ from denoise.inference import blend, check_strength
 # 56-106 dB. The smallest level keeps the log's floor (dsp.EPS) under any real signal, so the output
 # is proportional to the input.
 STREAM_LEVEL = 1e-5
-
-
-def is_causal(model: nn.Module) -> bool:
-    """Whether ``model`` (an audio denoiser) can be run frame by frame: its network has ``step``."""
-    return callable(getattr(getattr(model, "net", None), "step", None))
 
 
 class StreamResampler:

@@ -28,7 +28,7 @@ def live(model: str, rate: int, channels: int, device: Optional[str], seconds: O
     the PortAudio library. Untested on real sound cards: the tests drive it with a stand-in."""
     setup_logging(quiet, verbose)
     from denoise.audio.live import require_sounddevice, run_live
-    from denoise.audio.realtime import is_causal
+    from denoise.models import is_causal
 
     try:
         require_sounddevice()

@@ -14,11 +14,11 @@ from denoise.models import autoencoders as _autoencoders  # noqa: F401  (registe
 from denoise.models import crn as _crn  # noqa: F401  (registers "crn")
 from denoise.models import naf as _naf  # noqa: F401  (registers "naf")
 from denoise.models import unet as _unet  # noqa: F401  (registers "dae")
-from denoise.models.denoisers import Denoiser, ImageDenoiser, SpectralMaskDenoiser
+from denoise.models.denoisers import Denoiser, ImageDenoiser, SpectralMaskDenoiser, is_causal
 from denoise.models.registry import (available, build_net, check_domain, default_arch_args, describe, domains,
                                      is_residual, register, registered_defaults)
 
-__all__ = ["Denoiser", "ImageDenoiser", "SpectralMaskDenoiser", "available", "build_model", "build_net",
+__all__ = ["Denoiser", "ImageDenoiser", "SpectralMaskDenoiser", "available", "is_causal", "build_model", "build_net",
            "default_arch_args", "describe", "domains", "is_residual", "register", "registered_defaults"]
 
 

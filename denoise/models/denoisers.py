@@ -50,6 +50,12 @@ class Denoiser(Protocol):
     def aux_loss(self) -> Optional[torch.Tensor]: ...
 
 
+def is_causal(model: nn.Module) -> bool:
+    """Whether ``model`` (an audio denoiser) is causal, so that it can run frame by frame: its network has
+    ``step``. Such a model needs the past only; it has none at the start of a recording."""
+    return callable(getattr(getattr(model, "net", None), "step", None))
+
+
 class _Wrapper(nn.Module):
     def __init__(self, net: nn.Module, config: ModelConfig, meta: Optional[dict[str, Any]] = None) -> None:
         super().__init__()

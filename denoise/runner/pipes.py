@@ -25,7 +25,7 @@ from denoise import io
 from denoise.audio.chunks import Chunking, silence_nonfinite, stream_audio_blocks, warn_nonfinite
 from denoise.image.arrays import ModelChoice, denoise_decoded
 from denoise.io.pipes import PcmFormat, PcmSink, PcmStream, read_wav_header
-from denoise.audio.realtime import is_causal
+from denoise.models import is_causal
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from denoise.cli.common import EXIT_FAILED, EXIT_OK, fail, quiet_option, setup_l
 from denoise.cli.options import flags
 from denoise.cli.progress import bar as progress_bar
 
-_COLUMNS = ["path", "domain", "sigma", "sigma_per_channel", "snr_db", "noise_floor_dbfs", "error"]
+_COLUMNS = ["path", "domain", "sigma", "sigma_per_channel", "snr_db", "noise_floor_dbfs", "unmeasurable", "error"]
 
 
 @click.command()
@@ -89,4 +89,7 @@ def _print(records: list[dict[str, Any]], as_json: bool, as_csv: bool) -> None:
                     " (" + " / ".join(num(s, ".1f") for s in r["sigma_per_channel"]) + ")"
                 click.echo(f"sigma {num(r['sigma'], '6.2f')}{chans}  {r['path']}")
             else:
-                click.echo(f"SNR {r['snr_db']:6.1f} dB, noise floor {r['noise_floor_dbfs']:6.1f} dBFS  {r['path']}")
+                db = lambda v, unit: "not measurable" if v is None else f"{v:6.1f} {unit}"  # noqa: E731
+                why = f" ({r['unmeasurable']})" if r.get("unmeasurable") else ""
+                click.echo(f"SNR {db(r['snr_db'], 'dB')}, noise floor {db(r['noise_floor_dbfs'], 'dBFS')}{why}  "
+                           f"{r['path']}")

@@ -31,6 +31,7 @@ _CLIPPED_ALLOWED = (0, 2, 5, 10)  # clipped pixels a patch may hold, tried in tu
 _GAMMA_QUANTILE = 0.99  # (see _weak_texture_limit) a patch is "weak texture" below this quantile of a pure-noise patch's gradient energy
 
 FRAME_SECONDS = 0.032  # STFT frame of the audio estimate (50 % overlap, Hann window)
+MIN_FLOOR_DBFS = -120.0  # a noise floor below this is digital silence or rounding: not measurable
 NOISE_QUANTILE = 0.1  # per bin, this quantile of the power over time is taken as the noise's
 MAX_AUDIO_SECONDS = 300.0  # longer files are estimated from evenly spaced excerpts adding up to this
 
@@ -53,13 +54,16 @@ class ImageNoise:
 @dataclass(frozen=True)
 class AudioNoise:
     """``snr_db``: signal power over noise power; ``noise_floor_dbfs``: the noise's RMS level in dB relative to
-    full scale (an amplitude of 1.0; a full-scale sine is -3 dBFS on this scale)."""
+    full scale (an amplitude of 1.0; a full-scale sine is -3 dBFS on this scale). Either is None when it
+    cannot be measured, with the reason in ``unmeasurable``: no noise above digital silence (a floor below
+    MIN_FLOOR_DBFS), or no signal above the noise."""
 
-    snr_db: float
-    noise_floor_dbfs: float
+    snr_db: Optional[float]
+    noise_floor_dbfs: Optional[float]
+    unmeasurable: Optional[str] = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: round(v, 2) for k, v in asdict(self).items()}
+        return {k: round(v, 2) if isinstance(v, float) else v for k, v in asdict(self).items()}
 
 
 # ------------------------------------------------------------------------------------------------ images
@@ -176,20 +180,46 @@ def _power_frames(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.n
     return power, weight / (n * np.sum(window**2))
 
 
+def _noise_power(power: np.ndarray) -> np.ndarray:
+    """Per bin of (frames, bins) power, the noise's mean power. Random noise has exponentially distributed
+    power in a bin, so its mean is the NOISE_QUANTILE quantile divided by -ln(1 - q) (about 9.5 times
+    the quantile); a steady tone (mains hum, a fan's whine) has the same power in every frame, and its
+    quantile is its mean. A bin counts as steady where the quantile is over half the median: for
+    exponential power it is 0.15 of it."""
+    low = np.quantile(power, NOISE_QUANTILE, axis=0)
+    median = np.median(power, axis=0)
+    steady = low > 0.5 * median
+    return np.where(steady, low, low / -math.log(1.0 - NOISE_QUANTILE))
+
+
+def _channel_noise(channel: np.ndarray, sample_rate: int) -> Optional[AudioNoise]:
+    """The estimate of one channel (T,), or None for a digitally silent one."""
+    power, weight = _power_frames(channel[None], sample_rate)
+    total = float(power.mean(axis=0) @ weight)
+    if total <= 1e-20:
+        return None
+    noise = float(_noise_power(power) @ weight)
+    floor = 10 * math.log10(max(noise, 1e-30))
+    if floor < MIN_FLOOR_DBFS:
+        return AudioNoise(None, None, f"no noise above digital silence (floor below {MIN_FLOOR_DBFS:.0f} dBFS)")
+    signal = total - noise
+    if signal < 0.01 * noise:  # under -20 dB: the recording is its noise
+        return AudioNoise(None, floor, "no signal above the noise")
+    return AudioNoise(10 * math.log10(signal / noise), floor)
+
+
 def audio_noise(audio: np.ndarray, sample_rate: int) -> AudioNoise:
-    """Noise of (T,) or (channels, T) float audio. Raises ValueError for audio shorter than a few frames
-    or digitally silent (no SNR exists)."""
+    """Noise of (T,) or (channels, T) float audio: each channel's estimate, and of several the noisiest
+    (the highest floor), so that a silent or clean channel does not hide a noisy one. Raises ValueError
+    for audio shorter than a few frames or digitally silent in every channel (no SNR exists)."""
     arr = np.atleast_2d(np.asarray(audio, np.float64))
     if arr.shape[-1] < 4 * FRAME_SECONDS * sample_rate:
         raise ValueError(f"too short to estimate noise: {arr.shape[-1] / sample_rate * 1000:.0f} ms")
-    power, weight = _power_frames(arr, sample_rate)
-    total = float(power.mean(axis=0) @ weight)
-    if total <= 1e-20:
+    found = [e for e in (_channel_noise(c, sample_rate) for c in arr) if e is not None]
+    if not found:
         raise ValueError("silent: no noise to estimate")
-    noise_bins = np.quantile(power, NOISE_QUANTILE, axis=0) / -math.log(1.0 - NOISE_QUANTILE)
-    noise = max(float(noise_bins @ weight), 1e-20)
-    signal = max(total - noise, 1e-6 * total)
-    return AudioNoise(10 * math.log10(signal / noise), 10 * math.log10(noise))
+    measured = [e for e in found if e.noise_floor_dbfs is not None]
+    return max(measured, key=lambda e: e.noise_floor_dbfs) if measured else found[0]  # type: ignore[arg-type, return-value]
 
 
 def audio_excerpts(frames: int, sample_rate: int, budget: float = MAX_AUDIO_SECONDS) -> list[tuple[int, int]]:

@@ -63,8 +63,9 @@ def noise_summary(rec: dict[str, Any]) -> str:
     if "sigma" in b:
         num = lambda v: "unknown" if v is None else f"{v:.1f}"  # noqa: E731 -- too clipped to tell
         return f"noise σ {num(b['sigma'])} → {num(a['sigma'])} (0–255)"
-    return (f"SNR {b['snr_db']:.1f} → {a['snr_db']:.1f} dB, noise floor {b['noise_floor_dbfs']:.1f} → "
-            f"{a['noise_floor_dbfs']:.1f} dBFS")
+    db = lambda v: "not measurable" if v is None else f"{v:.1f}"  # noqa: E731 -- see AudioNoise.unmeasurable
+    return (f"SNR {db(b['snr_db'])} → {db(a['snr_db'])} dB, noise floor {db(b['noise_floor_dbfs'])} → "
+            f"{db(a['noise_floor_dbfs'])} dBFS")
 
 
 def _meta(rec: dict[str, Any]) -> str:

@@ -98,3 +98,45 @@ def test_files(tmp_path) -> None:
     sf.write(tmp_path / "s.wav", np.zeros(16000), 16000)
     with pytest.raises(io.InputError, match="silent"):
         estimate_file(tmp_path / "s.wav")
+
+
+# ------------------------------------------------------------------------- third reliability pass
+def _dbfs(x) -> float:
+    import numpy as np
+
+    return float(10 * np.log10(np.mean(np.asarray(x, np.float64) ** 2)))
+
+
+def test_mains_hum_reads_at_its_own_level_under_speech():
+    """A steady tone has the same power in every frame: the correction for random noise made a hum at
+    -33.5 dBFS read as a floor of -23.9 dBFS, above the speech."""
+    import numpy as np
+
+    sr = 16000
+    t = np.arange(6 * sr) / sr
+    hum = sum(np.sin(2 * np.pi * 50 * k * t) / k for k in (1, 2, 3))
+    hum *= 10 ** (-33.5 / 20) / np.sqrt(np.mean(hum**2))
+    speech = speechlike(6.0, sr) * 4  # about -8 dB over the hum
+    est = audio_noise(speech + hum, sr)
+    assert abs(est.noise_floor_dbfs - _dbfs(hum)) < 3.0, est
+    assert est.snr_db is not None and est.snr_db > 0
+
+
+def test_no_noise_is_not_measurable_rather_than_a_made_up_figure():
+    import numpy as np
+
+    sr = 16000
+    x = np.zeros(3 * sr)
+    x[sr : 2 * sr] = speechlike(1.0, sr)  # speech between digital silence: the floor is the silence
+    est = audio_noise(x, sr)
+    assert est.noise_floor_dbfs is None and est.snr_db is None and "digital silence" in est.unmeasurable
+
+
+def test_a_noisy_channel_beside_a_silent_one_is_not_read_as_clean():
+    import numpy as np
+
+    sr = 16000
+    noise = np.random.default_rng(0).standard_normal(4 * sr) * 10 ** (-40 / 20)
+    left = speechlike(4.0, sr) + noise
+    est = audio_noise(np.stack([left, np.zeros_like(left)]), sr)
+    assert abs(est.noise_floor_dbfs - (-40)) < 2.0, est

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 
@@ -62,3 +64,20 @@ def table(rows: Sequence[dict[str, Any]], floats: int = 2) -> str:
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     body = ["| " + " | ".join(v.ljust(w) for v, w in zip(row, widths)) + " |" for row in cells]
     return "\n".join([head, sep, *body])
+
+
+def fit(y: np.ndarray, n: int) -> np.ndarray:
+    """1-D ``y`` cut or zero-padded to ``n`` samples."""
+    y = np.asarray(y, np.float64).reshape(-1)
+    return np.pad(y, (0, n - len(y))) if len(y) < n else y[:n]
+
+
+def align(y: np.ndarray, ref: np.ndarray, sr: int) -> np.ndarray:
+    """``y`` shifted by the lag within ±50 ms that best matches ``ref`` (peers add a constant delay), cut or
+    padded to its length; the lag is found by FFT cross-correlation."""
+    y, n, most = fit(y, len(ref)), len(ref), sr // 20
+    size = 1 << int(np.ceil(np.log2(2 * n)))
+    corr = np.fft.irfft(np.fft.rfft(y, size) * np.conj(np.fft.rfft(ref, size)), size)
+    lags = np.r_[np.arange(0, most + 1), np.arange(-most, 0)]
+    lag = int(lags[np.argmax(corr[lags])])
+    return fit(y[lag:], n) if lag >= 0 else fit(np.pad(y, (-lag, 0)), n)

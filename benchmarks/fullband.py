@@ -26,12 +26,12 @@ from typing import Callable
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import data_root, machine, parser, table  # noqa: E402
+from _common import align, data_root, machine, parser, table  # noqa: E402
 from _peers import available  # noqa: E402
 
 from denoise import checkpoint, io, metrics  # noqa: E402
 from denoise.dsp import resample  # noqa: E402
-from denoise.audio.chunks import denoise_audio_array
+from denoise.audio.chunks import denoise_audio_array  # noqa: E402
 from denoise.inference import denoise_tensor  # noqa: E402
 
 
@@ -64,22 +64,6 @@ def methods(names: list[str]) -> dict[str, Callable[[np.ndarray, int], np.ndarra
     return out
 
 
-def _fit(y: np.ndarray, n: int) -> np.ndarray:
-    y = np.asarray(y, np.float64).reshape(-1)
-    return np.pad(y, (0, n - len(y))) if len(y) < n else y[:n]
-
-
-def _align(y: np.ndarray, ref: np.ndarray, sr: int) -> np.ndarray:
-    """``y`` shifted by the lag within ±50 ms that best matches ``ref`` (peers add a constant delay), cut or
-    padded to its length; the lag is found by FFT cross-correlation."""
-    y, n, most = _fit(y, len(ref)), len(ref), sr // 20
-    size = 1 << int(np.ceil(np.log2(2 * n)))
-    corr = np.fft.irfft(np.fft.rfft(y, size) * np.conj(np.fft.rfft(ref, size)), size)
-    lags = np.r_[np.arange(0, most + 1), np.arange(-most, 0)]
-    lag = int(lags[np.argmax(corr[lags])])
-    return _fit(y[lag:], n) if lag >= 0 else _fit(np.pad(y, (-lag, 0)), n)
-
-
 def main() -> None:
     ap = parser(__doc__)
     ap.add_argument("--data-root", default=None)
@@ -105,7 +89,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 y = fn(x, sr)
                 seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - t0
-                y = _align(y, s, sr)
+                y = align(y, s, sr)
                 scores.setdefault(name, []).append((metrics.si_sdr(s, y) - base[0],
                                                     metrics.si_sdr(_band(s, sr), _band(y, sr)) - base[1],
                                                     _energy_db(_band(y, sr)) - _energy_db(_band(s, sr))))

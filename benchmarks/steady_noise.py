@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import data_root, machine, parser, table  # noqa: E402
+from _common import align, data_root, machine, parser, table  # noqa: E402
 
 from denoise import checkpoint, io, metrics  # noqa: E402
 from denoise.audio.chunks import denoise_audio_array  # noqa: E402
@@ -62,7 +62,7 @@ def rows_for(method: str, fn: Callable[[np.ndarray, int], np.ndarray], files: li
                 if kind != noise:
                     continue
                 c, n = (clean, noisy) if rate == SR else (resample(clean, SR, rate), resample(noisy, SR, rate))
-                y = fn(n, rate)[: len(n)]
+                y = align(fn(n, rate), n, rate)  # peers add a constant delay
                 first.append(reduction(n, y, 0.0, 1.0, rate))
                 later.append(reduction(n, y, gap_at + 0.1, gap_at + GAP - 0.1, rate))
                 sdr.append(metrics.si_sdr(c, y))

@@ -35,6 +35,7 @@ class ImageData:
     save_info: dict[str, Any] = field(default_factory=dict)
     frames: int = 1
     scale: float = 1.0  # float images: what the file's values were divided by (255 for a 0..255 scale)
+    encoding: dict[str, Any] = field(default_factory=dict)  # the input's encoder settings (encoding_of)
 
 
 def image_channels(path: Path) -> int:
@@ -146,14 +147,37 @@ def read_image(path: Path) -> ImageData:
         raise InputError("not a readable image") from None
     except (OSError, SyntaxError, ValueError, RuntimeError) as exc:
         raise InputError(f"cannot decode image: {exc}") from None
-
     frames = getattr(im, "n_frames", 1)
     if frames > 1:
         log.warning("%s has %d frames; only the first is used", path, frames)
-    info = {k: im.info[k] for k in ("exif", "icc_profile", "dpi") if k in im.info}
-    fmt = im.format
-    mode = im.mode
-    alpha = None
+    data = _decoded(im, path)
+    data.frames, data.encoding = frames, encoding_of(im)
+    data.save_info = {k: im.info[k] for k in ("exif", "icc_profile", "dpi") if k in im.info}
+    return data
+
+
+def encoding_of(im: Any) -> dict[str, Any]:
+    """The encoder settings of a decoded file that Pillow can write again, so that an output is encoded as
+    its input was: a JPEG's quantisation tables (its quality), chroma subsampling and progressive mode; a
+    TIFF's compression (LZW, Deflate ...). Applied only when the output has the input's format."""
+    if im.format == "JPEG":
+        from PIL import JpegImagePlugin
+
+        found: dict[str, Any] = {"qtables": im.quantization} if getattr(im, "quantization", None) else {}
+        sampling = JpegImagePlugin.get_sampling(im)
+        if sampling >= 0:
+            found["subsampling"] = sampling
+        if im.info.get("progressive") or im.info.get("progression"):
+            found["progressive"] = True
+        return found
+    if im.format == "TIFF" and im.info.get("compression") not in (None, "raw"):
+        return {"compression": im.info["compression"]}
+    return {}
+
+
+def _decoded(im: Any, path: Path) -> ImageData:
+    """The pixels of a loaded Pillow image, float32 (H, W, C) in [0, 1], with how to write them back."""
+    fmt, mode, alpha = im.format, im.mode, None
     if mode in ("P", "PA"):
         im = im.convert("RGBA" if (mode == "PA" or "transparency" in im.info) else "RGB")
         mode = im.mode
@@ -163,24 +187,21 @@ def read_image(path: Path) -> ImageData:
         im = im.convert("RGB" if im.mode == "RGBA" else "L")
         mode = im.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
-        arr = np.asarray(im).astype(np.float32) / 65535.0
-        return ImageData(arr[:, :, None], "L", 16, alpha, fmt, info, frames)
+        return ImageData(np.asarray(im).astype(np.float32)[:, :, None] / 65535.0, "L", 16, alpha, fmt)
     if mode == "I":
         arr = np.asarray(im).astype(np.float64)
         depth = 16 if arr.max(initial=0) > 255 else 8
         return ImageData((arr / (65535.0 if depth == 16 else 255.0)).astype(np.float32)[:, :, None], "L", depth,
-                         alpha, fmt, info, frames)
+                         alpha, fmt)
     if mode == "F":
         arr = np.asarray(im).astype(np.float32)[:, :, None]
         scale = float_scale(arr, path)
-        return ImageData(arr / scale, "F", 32, alpha, fmt, info, frames, scale)
+        return ImageData(arr / scale, "F", 32, alpha, fmt, scale=scale)
     if mode in ("1", "L"):
-        arr = np.asarray(im.convert("L")).astype(np.float32) / 255.0
-        return ImageData(arr[:, :, None], mode, 8, alpha, fmt, info, frames)
+        return ImageData(np.asarray(im.convert("L")).astype(np.float32)[:, :, None] / 255.0, mode, 8, alpha, fmt)
     if mode in ("RGB", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"):
         arr = np.asarray(im.convert("RGB")).astype(np.float32) / 255.0
-        back = mode if mode in ("CMYK", "YCbCr") else "RGB"
-        return ImageData(arr, back, 8, alpha, fmt, info, frames)
+        return ImageData(arr, mode if mode in ("CMYK", "YCbCr") else "RGB", 8, alpha, fmt)
     raise InputError(f"unsupported image mode {mode}")
 
 
@@ -232,8 +253,9 @@ def write_image(path: Path, data: ImageData, pixels: np.ndarray, name: Optional[
     fmt = image_format_for(path)
     shown = Path(name or path)
     alpha = data.alpha
+    same = data.encoding if fmt == data.format else {}  # encoded as the input was (encoding_of)
     if data.mode == "F":
-        Image.fromarray((pixels[:, :, 0] * data.scale).astype(np.float32), mode="F").save(path, format=fmt)
+        Image.fromarray((pixels[:, :, 0] * data.scale).astype(np.float32), mode="F").save(path, format=fmt, **same)
         return
     depth = data.depth
     if depth == 16 and fmt == "PNG":
@@ -244,7 +266,7 @@ def write_image(path: Path, data: ImageData, pixels: np.ndarray, name: Optional[
         write_png16(path, q)
         return
     if depth == 16 and fmt == "TIFF" and q_is_gray(pixels) and alpha is None:
-        Image.fromarray(_quantize(pixels, 16)[:, :, 0]).save(path, format=fmt)  # uint16 -> mode I;16
+        Image.fromarray(_quantize(pixels, 16)[:, :, 0]).save(path, format=fmt, **same)  # uint16 -> mode I;16
         return
     if depth == 16:
         log.warning("%s: %s cannot hold 16-bit %s here; writing 8 bits", shown, fmt,
@@ -262,10 +284,11 @@ def write_image(path: Path, data: ImageData, pixels: np.ndarray, name: Optional[
     elif data.mode in ("CMYK", "YCbCr") and fmt in ("JPEG", "TIFF"):
         im = im.convert(data.mode)
     options: dict[str, Any] = {k: v for k, v in data.save_info.items() if fmt in ("JPEG", "PNG", "TIFF", "WEBP")}
-    if fmt == "JPEG":
-        options["quality"] = 95
+    if fmt == "JPEG" and not (fmt == data.format and "qtables" in data.encoding):
+        options["quality"] = 95  # a JPEG from another format, or with tables Pillow did not read
     if fmt == "WEBP":
         options["quality"] = 95
+    options.update(same)
     if fmt == "GIF":
         options = {}
         if im.mode in ("RGBA", "LA"):

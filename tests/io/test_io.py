@@ -318,3 +318,35 @@ def test_a_float_tiff_with_nan_fails_with_its_count_everywhere(tmp_path):
         io.read_image(tmp_path / "nan.tif")
     with pytest.raises(io.InputError, match="1 NaN or Inf values"):
         estimate_file(tmp_path / "nan.tif")
+
+
+def test_a_jpeg_is_written_as_it_was_encoded_and_strength_0_keeps_its_pixels(tmp_path, color_ckpt):
+    from PIL import Image
+
+    from tests.conftest import run, smooth_image
+
+    rgb = (smooth_image(64, 96, 3) * 255).astype(np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "p.jpg", quality=70, progressive=True, subsampling=2)
+    r = run("image", str(tmp_path / "p.jpg"), "-o", str(tmp_path / "o.jpg"), "--strength", "0", "--model",
+            str(color_ckpt))
+    assert r.exit_code == 0, r.output
+    with Image.open(tmp_path / "p.jpg") as a, Image.open(tmp_path / "o.jpg") as b:
+        assert b.quantization == a.quantization
+        assert b.info.get("progressive") or b.info.get("progression")
+        from PIL import JpegImagePlugin
+
+        assert JpegImagePlugin.get_sampling(b) == JpegImagePlugin.get_sampling(a)
+        diff = np.abs(np.asarray(a).astype(int) - np.asarray(b).astype(int)).max()
+    assert diff <= 4, diff  # one more decode-encode round with the same tables, not a new quality
+
+
+def test_a_tiffs_compression_is_kept(tmp_path, gray_ckpt):
+    from PIL import Image
+
+    from tests.conftest import run
+
+    Image.fromarray(np.zeros((32, 32), np.uint8) + 100).save(tmp_path / "s.tif", compression="tiff_lzw")
+    r = run("image", str(tmp_path / "s.tif"), "-o", str(tmp_path / "o.tif"), "--model", str(gray_ckpt))
+    assert r.exit_code == 0, r.output
+    with Image.open(tmp_path / "o.tif") as out:
+        assert out.info.get("compression") == "tiff_lzw"

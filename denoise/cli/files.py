@@ -209,8 +209,11 @@ def _finish(run: _Run, kw: dict[str, Any]) -> None:
 
     counts = sharding.merged_counts(run.shard, run.counts)
     sharding.leave(run.shard)
-    if run.as_json:
-        click.echo(io.to_json({"summary": {**run.counts, "seconds": round(seconds, 3)}}))
+    if run.as_json and run.shard.is_main:  # one summary, of every rank's files, as the text line says
+        summary = {**counts, "seconds": round(seconds, 3)}
+        if run.shard.enabled:
+            summary["ranks"] = run.shard.world_size
+        click.echo(io.to_json({"summary": summary}))
     if not run.quiet and run.shard.is_main:
         ranks = f" on {run.shard.world_size} ranks" if run.shard.enabled else ""
         click.echo(f"{counts['done']} done, {counts['failed']} failed, {counts['skipped']} skipped in "

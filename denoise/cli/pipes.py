@@ -28,6 +28,10 @@ def _check(domain: str, kw: dict[str, Any]) -> None:
     """One-line usage errors for what a pipe cannot do."""
     if len(kw["inputs"]) != 1:
         fail("'-' (standard input or output) takes exactly one input")
+    from denoise.runner import sharding
+
+    if sharding.from_environment().enabled:
+        fail("'-' is one stream: run it without torchrun (every rank would read the same standard input)")
     for key, flag in _FILE_ONLY.items():
         if kw.get(key):
             fail(f"{flag} works on files, not with '-'")

@@ -90,3 +90,25 @@ def test_two_torchrun_nodes_on_localhost(tmp_path, gray_ckpt):
     assert sorted(per_node[0] + per_node[1]) == sorted(f"in/{p.name}" for p in inputs)
     assert all(per_node) and not set(per_node[0]) & set(per_node[1])
     assert sum("8 done, 0 failed, 0 skipped" in log for _, log in logs) == 1
+
+
+@pytest.mark.slow
+def test_json_under_two_ranks_has_one_summary_of_every_file(tmp_path, gray_ckpt):
+    import json
+
+    _pictures(tmp_path / "in", 6)
+    done = _two_ranks(tmp_path, ["image", "in", "-o", "out", "--model", gray_ckpt, "--json"])
+    assert [p.returncode for p in done] == [0, 0], done[0].stderr + done[1].stderr
+    lines = [json.loads(line) for p in done for line in p.stdout.splitlines()]
+    summaries = [x["summary"] for x in lines if "summary" in x]
+    assert summaries == [{"done": 6, "failed": 0, "skipped": 0, "seconds": summaries[0]["seconds"], "ranks": 2}]
+    assert sorted(x["input"] for x in lines if "input" in x) == [f"in/{i:03d}.png" for i in range(6)]
+
+
+def test_a_pipe_under_torchrun_is_refused(gray_ckpt, monkeypatch):
+    from tests.conftest import run
+
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    r = run("image", "-", "-o", "-", "--model", str(gray_ckpt))
+    assert r.exit_code == 2 and "without torchrun" in r.output

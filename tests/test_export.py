@@ -109,3 +109,8 @@ def test_export_onto_a_directory_is_one_line_before_any_work(tmp_path, gray_ckpt
     (tmp_path / "d.onnx").mkdir()
     r = run("export", str(gray_ckpt), "-o", str(tmp_path / "d.onnx"), "--overwrite")
     assert r.exit_code == 2 and "d.onnx is a directory" in r.output and "Traceback" not in r.output
+
+
+def test_the_help_states_the_smallest_size_the_graph_takes():
+    r = run("export", "--help")
+    assert "any size" not in r.output and "at least the model's size" in r.output

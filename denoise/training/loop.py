@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from denoise import checkpoint, io, metrics
+from denoise import checkpoint, io
 from denoise.config import ModelConfig, TrainConfig
 from denoise.device import (autocast, autocast_dtype, bf16_emulated, is_out_of_memory, pick_device,
                             seed_everything)
@@ -29,57 +28,11 @@ from denoise.models import build_model, count_parameters
 from denoise.signals import leave_termination_to_main
 from denoise.training import data, distributed, losses
 from denoise.training.noise import tf_mask
+from denoise.training.validation import evaluate, evaluate_blind_spot, noisy_score, self_supervised_val
 from denoise.training.runs import (DATA_RECORD, RUN_FILES, TrainingError, absolute, check_out, check_same_data,
                                    data_record, load_init, model_config_for, resolve_init)
 
 log = logging.getLogger(__name__)
-
-
-def _self_supervised_val(val: list[tuple[torch.Tensor, torch.Tensor]], seed: int = 4321
-                         ) -> list[tuple[torch.Tensor, int]]:
-    """Fixed (noisy input, mask seed) pairs, so the validation loss compares the same blind spots."""
-    return [(noisy, seed + i) for i, (noisy, _) in enumerate(val)]
-
-
-@torch.no_grad()
-def evaluate_blind_spot(model: nn.Module, val: list[tuple[torch.Tensor, int]], fraction: float,
-                        device: torch.device) -> float:
-    """Mean blind-spot loss on fixed noisy validation data (lower is better): with no clean data, this is
-    the only score there is, and it tracks the true error up to the constant noise variance."""
-    model.eval()
-    values = []
-    for noisy, seed in val:
-        g = torch.Generator().manual_seed(seed)
-        with autocast(device):
-            values.append(float(losses.blind_spot_loss(model, noisy.to(device), fraction, g, model.domain,
-                                                       getattr(model, "stft_cfg", None))))
-    model.train()
-    return float(np.mean(values))
-
-
-def _score(domain: str, clean: torch.Tensor, est: torch.Tensor) -> float:
-    """The validation metric of one pair: PSNR (images, the estimate clipped to [0, 1]) or SI-SDR (audio)."""
-    if domain == "image":
-        return metrics.psnr(clean.numpy(), est.clamp(0, 1).numpy())
-    return metrics.si_sdr(clean[0].numpy(), est[0].numpy())
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, val: list[tuple[torch.Tensor, torch.Tensor]], device: torch.device) -> float:
-    """Mean PSNR (images, output clipped to [0, 1]) or SI-SDR (audio) over the validation pairs."""
-    model.eval()
-    scores = []
-    for noisy, clean in val:
-        with autocast(device):
-            est = model(noisy.to(device)).float().cpu()
-        scores.append(_score(model.domain, clean, est))
-    model.train()
-    return float(np.mean(scores))
-
-
-def noisy_score(domain: str, val: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
-    """The validation metric of the noisy inputs themselves: the baseline a model's score is read against."""
-    return float(np.mean([_score(domain, clean, noisy) for noisy, clean in val]))
 
 
 def lr_factor(progress: float, warmup: float) -> float:
@@ -153,7 +106,7 @@ def _load_data(cfg: TrainConfig, rank: int) -> _Data:
     if not cfg.val:
         log.warning("no validation data given: validating on a fixed subset of the training data")
     if cfg.self_supervised:
-        return _Data(train, val, _self_supervised_val(val), "val_blind_spot_loss", channels)
+        return _Data(train, val, self_supervised_val(val), "val_blind_spot_loss", channels)
     return _Data(train, val, [], metric, channels, noisy_score(cfg.domain, val))
 
 

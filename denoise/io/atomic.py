@@ -184,6 +184,7 @@ def try_claim(dst: Path) -> bool:
     path = claim_path(dst)
     for _ in range(3):
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)  # the output's folder may not exist yet
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             try:
@@ -196,6 +197,8 @@ def try_claim(dst: Path) -> bool:
             with contextlib.suppress(OSError):
                 path.unlink()
             continue
+        except OSError:  # a folder that cannot be written: nothing to split; writing the output says why
+            return True
         with os.fdopen(fd, "w") as f:
             f.write(f"{os.getpid()} {MACHINE_ID}\n")
         return True

@@ -53,3 +53,10 @@ def test_claims_are_only_taken_with_skip_existing(tmp_path, gray_ckpt):
     m = checkpoint.load(str(gray_ckpt), domain="image")
     (r,) = denoise_paths(m, jobs)
     assert r.status == "done"
+
+
+def test_a_claim_in_an_output_folder_that_does_not_exist_yet(tmp_path, gray_ckpt):
+    jobs = [io.Job(j.src, tmp_path / "new" / "deeper" / j.dst.name) for j in _jobs(tmp_path, n=1)]
+    m = checkpoint.load(str(gray_ckpt), domain="image")
+    (r,) = denoise_paths(m, jobs, skip_existing=True)
+    assert r.status == "done" and jobs[0].dst.is_file()

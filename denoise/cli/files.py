@@ -45,7 +45,10 @@ def _file_options(domain: str) -> list[Callable]:
         click.option("-o", "--output", default=None, metavar="PATH",
                      help="Output file (one input file) or directory (mirrors a directory input's tree, several "
                           "directories each under its own name; a trailing / forces a directory)."),
-        click.option("--model", default="default", show_default=True, help="Shipped model name or checkpoint file."),
+        click.option("--model", default="default", show_default=True,
+                     help="A shipped model (denoise models) or a checkpoint file such as runs/x/best.pt; default: " +
+                     ("image-gray for gray pictures, image-photo for colour ones." if domain == "image"
+                      else "audio-speech.")),
         device_option,
         click.option("--batch-size", default=None, type=click.IntRange(1), help=_BATCH_HELP[domain]),
         click.option("--strength", default=1.0, show_default=True, type=click.FloatRange(0.0, 1.0),

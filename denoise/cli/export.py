@@ -25,7 +25,7 @@ def export(model: str, output: str, channels: str, overwrite: bool, quiet: bool,
     Images: noisy (N, C, H, W) float32 in [0, 1] -> denoised; height and width at least the model's size
             multiple (8 for image-gray and image-color: pad smaller pictures first), recorded as min_size.
     Audio:  features (N, 1, F, T) -> mask (N, 1, F, T); the STFT and feature recipe around it is in the
-            file's metadata (the project's examples/onnx_inference.py implements it in numpy).
+            file's metadata (metadata_props), step by step.
 
     Needs onnx and onnxruntime (pip install onnx onnxruntime).
     """

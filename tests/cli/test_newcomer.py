@@ -38,3 +38,10 @@ def test_models_archs_names_the_shipped_models_of_each_architecture():
     crn = next(line for line in out.splitlines() if line.startswith("crn:"))
     assert "audio-speech-unet" in dae and "image-photo" in dae and "audio-speech" in crn
     assert "the shipped models are dae" not in out
+
+
+@pytest.mark.parametrize("command", ["image", "audio", "train", "eval", "score", "estimate", "export", "live",
+                                     "models"])
+def test_help_texts_cite_no_repository_paths(command):
+    out = run(command, "--help").output
+    assert not any(p in out for p in ("benchmarks/", "examples/", "scripts/", "checkpoints/README")), out

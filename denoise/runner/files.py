@@ -35,7 +35,8 @@ def denoise_paths(
     """Denoises every job and yields one :class:`FileResult` per file as it finishes; a failing file never
     stops the others. An output that exists is checked for just before each file is computed and again at
     the final rename, so runs sharing a folder never replace each other's files (and, with
-    ``skip_existing``, count them as skipped). Images: see :func:`_image_paths` (``model`` may be a
+    ``skip_existing``, count them as skipped; each file is then also claimed before it is computed, so that
+    such runs split the work, see ``results.settled``). Images: see :func:`_image_paths` (``model`` may be a
     :data:`ModelChoice`); audio: :func:`_audio_paths`. ``audio_progress`` gets seconds of audio and
     ``image_progress`` megapixels as they are finished."""
     jobs = list(jobs)

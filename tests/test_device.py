@@ -102,3 +102,18 @@ def test_a_thread_count_the_user_chose_is_kept(monkeypatch):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_compiling_on_a_cpu_silences_the_no_cuda_notice(monkeypatch):
+    """torch.compile's C++ builder logs "No CUDA runtime is found" on a CPU-only machine: noise to a user."""
+    import logging
+
+    import torch
+
+    from denoise.device import compiled
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    logger = logging.getLogger("torch.utils.cpp_extension")
+    monkeypatch.setattr(logger, "level", logging.NOTSET)
+    compiled(torch.nn.Linear(2, 2))  # compiles lazily: nothing is built here
+    assert logger.level >= logging.ERROR

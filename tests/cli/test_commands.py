@@ -419,7 +419,8 @@ def test_models_lists_shipped_checkpoints():
     r = run("models")
     assert r.exit_code == 0
     rows = {line.split()[0]: line for line in r.output.splitlines()[1:]}
-    assert set(rows) == {"image-gray", "image-color", "image-photo", "audio-speech", "audio-speech-unet"}
+    assert set(rows) == {"image-gray", "image-color", "image-photo", "image-photo-naf", "audio-speech",
+                         "audio-speech-unet"}
     assert "audio" in rows["audio-speech"].split("  ") and "causal" in rows["audio-speech"]
     assert "colour images" in rows["image-photo"] and "gray images" in rows["image-gray"]  # what each is default for
     assert "photographs" in rows["image-photo"]  # and what it is for

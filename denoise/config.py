@@ -109,9 +109,9 @@ class CorruptionConfig(_Dictable):
 
     # images
     sigma_range: tuple[float, float] = (0.0, 55.0)
-    p_camera: float = 0.0  # real-camera noise (denoise.training.noise.camera); the shipped photo model trains with it
-    p_phone: float = 0.0  # heavy phone and low-light noise, with in-camera processing and JPEG (denoise.training.noise.phone)
-    p_jpeg: float = 0.0  # share of Gaussian-noise examples then saved as JPEG 4:2:0 (denoise.training.noise.jpeg_random)
+    p_camera: float = 0.0  # real-camera noise (training.photo_noise.camera); the shipped photo models train with it
+    p_phone: float = 0.0  # heavy phone and low-light noise, in-camera processing, JPEG (training.photo_noise.phone)
+    p_jpeg: float = 0.0  # Gaussian-noise examples then saved as JPEG 4:2:0 (training.photo_noise.jpeg_random)
     p_poisson: float = 0.08
     p_salt_pepper: float = 0.07
     p_speckle: float = 0.07

@@ -53,8 +53,9 @@ def eval_cmd(domain: str, data_dir: Optional[str], sigma: tuple[float, ...], spe
     wrong = [opt for opt, given in (("--snr", snr), ("--speech", speech), ("--noise", noise)) if given] \
         if domain == "image" else [opt for opt, given in (("--sigma", sigma), ("--data", data_dir)) if given]
     if wrong:
-        fail(f"{', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} for {'audio' if domain == 'image' else 'image'} "
-             f"eval; {domain} eval takes " + ("--data and --sigma" if domain == "image" else "--speech, --noise and --snr"))
+        other = "audio" if domain == "image" else "image"
+        takes = "--data and --sigma" if domain == "image" else "--speech, --noise and --snr"
+        fail(f"{', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} for {other} eval; {domain} eval takes {takes}")
     if domain == "image":
         if not data_dir or not levels:
             fail("image eval needs --data and --sigma")
@@ -205,7 +206,8 @@ def models(archs: bool, as_json: bool) -> None:
             click.echo(json.dumps(found, indent=2))
             return
         for f in found:  # not _table: the argument lists are too long for columns
-            click.echo(f"{f['arch']}: {f['summary']}" + (f" (shipped: {', '.join(f['shipped'])})" if f["shipped"] else ""))
+            shipped = f" (shipped: {', '.join(f['shipped'])})" if f["shipped"] else ""
+            click.echo(f"{f['arch']}: {f['summary']}{shipped}")
             for d, args in f["defaults"].items():
                 click.echo(f"    {d}: {json.dumps(args)}")
         click.echo("These are `denoise train --arch NAME`'s defaults per domain; --arch-args '{\"width\": 16}' "

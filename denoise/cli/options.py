@@ -15,7 +15,8 @@ _TRAIN_FIELDS = {"domain": "domain", "data_dirs": "data", "noise_dir": "noise_di
                  "seed": "seed", "precision": "precision", "loss": "loss", "self_supervised": "self_supervised",
                  "blind_spot_fraction": "blind_spot_fraction", "pairs": "pairs", "pairs_fraction": "pairs_fraction"}
 _FIELD_FLAGS = {field: "--" + param.replace("_dirs", "").replace("_", "-") for param, field in _TRAIN_FIELDS.items()}
-_CORRUPTION_FLAGS = {"camera_noise": "p_camera", "phone_noise": "p_phone", "jpeg_noise": "p_jpeg", "transient_noise": "p_transient", "noise_eq": "p_eq"}
+_CORRUPTION_FLAGS = {"camera_noise": "p_camera", "phone_noise": "p_phone", "jpeg_noise": "p_jpeg",
+                     "transient_noise": "p_transient", "noise_eq": "p_eq"}
 _FIELD_FLAGS.update({field: "--" + param.replace("_", "-") for param, field in _CORRUPTION_FLAGS.items()})
 _FIELD_FLAGS.update({"overwrite": "--overwrite", "resume": "--resume",
                      "skip_existing": "--skip-existing", "save_every": "--eval-every", "raw_format": "--raw-format",

@@ -30,7 +30,10 @@ def portable(value: Any) -> Any:
     if isinstance(value, list):
         return [portable(v) for v in value]
     if isinstance(value, str) and os.path.isabs(value):
-        return os.path.relpath(value, ROOT.parent)
+        rel = os.path.relpath(value, ROOT.parent)
+        # beside the checkout (../shared/data) stays as it is; anything further out was a run folder kept
+        # elsewhere on the training machine: named as scripts/train_shipped.sh names it, runs/NAME
+        return rel if not rel.startswith(os.path.join("..", "..")) else os.path.join("runs", Path(value).name)
     return value
 
 

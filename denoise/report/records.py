@@ -54,17 +54,13 @@ class Report:
         self.path = Path(self.path)
         if self.path.suffix.lower() not in (".html", ".htm"):
             raise io.InputError(f"report must be an .html file, got {self.path}")
-        if self.path.is_dir():
-            raise io.InputError(f"report={self.path} is a directory")
-        if self.path.exists() and not self.overwrite:
-            raise io.OutputExists(self.path)
+        io.check_output_file(self.path, self.overwrite)  # a directory, an existing page, a folder not writable
         self.media = report_media_folder(self.path)
         self._claim_media()
 
     def _claim_media(self) -> None:
         try:
             self.media.mkdir(parents=True, exist_ok=True)
-            io.create_temp(self.path.parent, self.path.stem, ".html").unlink()  # the page can be written
         except OSError as exc:
             raise io.InputError(f"cannot write the report {self.path}: {io.reason(exc)}") from None
         if not io.try_claim(self.media):

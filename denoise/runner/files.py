@@ -53,7 +53,7 @@ def denoise_paths(
                                batch_size=batch_size, ensemble=ensemble)
     try:
         for r in results:
-            if r.dst is not None:
+            if skip_existing and r.dst is not None:
                 io.release_claim(r.dst)  # settled(claim=True) took it; this file is over
             yield r
     finally:

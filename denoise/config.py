@@ -73,6 +73,15 @@ class STFTConfig(_Dictable):
         if self.win_length > self.n_fft or self.hop_length > self.win_length // 2:
             raise ConfigError("STFT needs win_length <= n_fft and hop_length <= win_length / 2")
 
+    @classmethod
+    def for_rate(cls, sample_rate: int) -> "STFTConfig":
+        """The default's 32 ms window and 8 ms hop at ``sample_rate`` (a multiple of 8 kHz, so the bins are
+        31.25 Hz apart at every rate and a 48 kHz model's first 257 bins are a 16 kHz model's bins)."""
+        if sample_rate <= 0 or sample_rate % 8000:
+            raise ConfigError(f"sample_rate must be a multiple of 8000 Hz, got {sample_rate}")
+        n = 512 * sample_rate // 16000
+        return cls(n_fft=n, hop_length=n // 4, win_length=n)
+
 
 @dataclass(frozen=True)
 class ModelConfig(_Dictable):
@@ -124,6 +133,8 @@ class CorruptionConfig(_Dictable):
     p_tf_mask: float = 0.2
     p_transient: float = 0.0  # synthetic sirens, horns, impacts over the noise (denoise.training.noise.transients)
     p_eq: float = 0.0  # the noise through a random equaliser (denoise.training.noise.random_eq)
+    p_broadband: float = 0.0  # synthetic noise from denoise.training.noise.broadband instead of white/pink/brown
+    p_room_tone: float = 0.0  # speech starts after 0.3-1.5 s of the noise alone (denoise.training.noise.room_tone)
     gain_db_range: tuple[float, float] = (-40.0, 0.0)
 
 
@@ -154,7 +165,7 @@ class TrainConfig(_Dictable):
     domain: str
     data: list[str]
     out: str
-    noise_dir: Optional[str] = None
+    noise_dir: Optional[list[str]] = None  # one folder or several (a single string is read as one)
     val: Optional[str] = None
     arch: Optional[str] = None  # None: init's architecture, or "dae"
     arch_args: Optional[dict[str, Any]] = None  # None: init's arguments, or the architecture's defaults
@@ -186,6 +197,12 @@ class TrainConfig(_Dictable):
     loss: Optional[str] = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.noise_dir, str):  # what earlier versions wrote, and a caller's single folder
+            self.noise_dir = [self.noise_dir]
+        if self.noise_dir is not None:
+            self.noise_dir = list(self.noise_dir) or None
+        if self.stft == STFTConfig() and self.sample_rate != 16000:  # the default STFT, scaled to the rate
+            self.stft = STFTConfig.for_rate(self.sample_rate)
         if self.domain not in DOMAINS:
             raise ConfigError(f"domain must be one of {DOMAINS}, got {self.domain!r}")
         if self.batch_size < 1:

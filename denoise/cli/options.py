@@ -13,10 +13,13 @@ _TRAIN_FIELDS = {"domain": "domain", "data_dirs": "data", "noise_dir": "noise_di
                  "epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "patch_size": "patch_size",
                  "eval_every": "eval_every", "max_time": "max_time", "workers": "num_workers", "device": "device",
                  "seed": "seed", "precision": "precision", "loss": "loss", "self_supervised": "self_supervised",
-                 "blind_spot_fraction": "blind_spot_fraction", "pairs": "pairs", "pairs_fraction": "pairs_fraction"}
+                 "blind_spot_fraction": "blind_spot_fraction", "pairs": "pairs", "pairs_fraction": "pairs_fraction",
+                 "sample_rate": "sample_rate"}
 _FIELD_FLAGS = {field: "--" + param.replace("_dirs", "").replace("_", "-") for param, field in _TRAIN_FIELDS.items()}
 _CORRUPTION_FLAGS = {"camera_noise": "p_camera", "phone_noise": "p_phone", "jpeg_noise": "p_jpeg",
-                     "transient_noise": "p_transient", "noise_eq": "p_eq"}
+                     "transient_noise": "p_transient", "noise_eq": "p_eq",
+                     "broadband_noise": "p_broadband", "room_tone": "p_room_tone",
+                     "recorded_noise": "p_recorded"}
 _FIELD_FLAGS.update({field: "--" + param.replace("_", "-") for param, field in _CORRUPTION_FLAGS.items()})
 _FIELD_FLAGS.update({"overwrite": "--overwrite", "resume": "--resume",
                      "skip_existing": "--skip-existing", "save_every": "--eval-every", "raw_format": "--raw-format",
@@ -54,7 +57,9 @@ def train_fields(named: dict[str, Any], arch_args: Optional[dict[str, Any]]) -> 
         if param in _CORRUPTION_FLAGS:
             given.setdefault("corruption", {})[_CORRUPTION_FLAGS[param]] = value
         elif param in _TRAIN_FIELDS:
-            convert = {"data_dirs": list, "channels": int, "arch_args": lambda _: arch_args}.get(param)
+            convert = {"data_dirs": list, "noise_dir": lambda v: list(v) or None, "channels": int,
+                       "sample_rate": int,
+                       "arch_args": lambda _: arch_args}.get(param)
             given[_TRAIN_FIELDS[param]] = convert(value) if convert and value is not None else value
     if "eval_every" in given:
         given["save_every"] = given["eval_every"]

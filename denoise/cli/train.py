@@ -20,7 +20,11 @@ from denoise.signals import exit_on_interrupt
 @click.command()
 @click.option("--domain", type=click.Choice(["image", "audio"]), required=True, help="What the model denoises.")
 @click.option("--data", "data_dirs", multiple=True, required=True, help="Clean training data (repeatable).")
-@click.option("--noise-dir", default=None, help="Audio: recorded noise to mix in (else synthetic noise only).")
+@click.option("--noise-dir", multiple=True, help="Audio: recorded noise to mix in (repeatable; else synthetic "
+                                                 "noise only).")
+@click.option("--sample-rate", type=click.Choice(["16000", "32000", "48000"]), default="16000", show_default=True,
+              help="Audio: the rate the model works at. Above 16 kHz the model is full band (its own gains up to "
+                   "the Nyquist frequency); data at other rates is resampled to it.")
 @click.option("--val", default=None, help="Validation data (clean); default: a fixed subset of --data.")
 @click.option("--out", required=True, help="Run directory: last.pt, best.pt, config.json, history.jsonl.")
 @click.option("--arch", default=None, help="Architecture name (see `denoise models --archs`).  [default: dae, "
@@ -77,6 +81,15 @@ from denoise.signals import exit_on_interrupt
                    "or impacts on top.")
 @click.option("--noise-eq", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Audio: fraction of examples whose noise goes through a random equaliser (±12 dB).")
+@click.option("--broadband-noise", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Audio: fraction of the synthetic noise that is broadband (a random spectral tilt, hiss, fans, "
+                   "buzz with harmonics, rain) instead of white, pink or brown.")
+@click.option("--recorded-noise", type=click.FloatRange(0, 1), default=0.7, show_default=True,
+              help="Audio, with --noise-dir: fraction of examples whose noise is recorded; the others get "
+                   "synthetic noise.")
+@click.option("--room-tone", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Audio: fraction of examples in which the speech starts after 0.3-1.5 s of the noise alone, "
+                   "as recordings do.")
 @click.option("--pairs", default=None, metavar="DIR",
               help="Image: real noisy/clean pairs, DIR/noisy/X beside DIR/clean/X (same names and sizes); a "
                    "fraction of the patches (--pairs-fraction) comes from them instead of synthetic noise.")
@@ -88,12 +101,14 @@ from denoise.signals import exit_on_interrupt
               show_default=True, help="With --self-supervised: fraction of pixels/bins masked per example.")
 @quiet_option
 @verbose_option
-def train(domain: str, data_dirs: tuple[str, ...], noise_dir: Optional[str], val: Optional[str], out: str,
+def train(domain: str, data_dirs: tuple[str, ...], noise_dir: tuple[str, ...], sample_rate: str,
+          val: Optional[str], out: str,
           arch: Optional[str], arch_args: Optional[str], init: Optional[str], channels: Optional[str],
           steps: Optional[int], epochs: Optional[int], batch_size: int, lr: float, patch_size: Optional[int],
           eval_every: int, max_time: Optional[float], workers: int, device: str, seed: int, resume: bool,
           overwrite: bool, precision: str, loss: Optional[str], camera_noise: float, phone_noise: float,
-          jpeg_noise: float, transient_noise: float, noise_eq: float, pairs: Optional[str], pairs_fraction: float,
+          jpeg_noise: float, transient_noise: float, noise_eq: float, broadband_noise: float, recorded_noise: float, room_tone: float,
+          pairs: Optional[str], pairs_fraction: float,
           self_supervised: bool, blind_spot_fraction: float, quiet: bool, verbose: bool) -> None:
     """Train a denoising autoencoder on clean data corrupted on the fly, or (--self-supervised) on noisy
     data alone.

@@ -16,10 +16,11 @@ from denoise.models import naf as _naf  # noqa: F401  (registers "naf")
 from denoise.models import unet as _unet  # noqa: F401  (registers "dae")
 from denoise.models.denoisers import Denoiser, ImageDenoiser, SpectralMaskDenoiser, is_causal
 from denoise.models.registry import (available, build_net, check_domain, default_arch_args, describe, domains,
-                                     is_residual, register, registered_defaults)
+                                     is_residual, register, registered_defaults, spectrum_args)
 
 __all__ = ["Denoiser", "ImageDenoiser", "SpectralMaskDenoiser", "available", "is_causal", "build_model", "build_net",
-           "default_arch_args", "describe", "domains", "is_residual", "register", "registered_defaults"]
+           "default_arch_args", "describe", "domains", "is_residual", "register", "registered_defaults",
+           "spectrum_args"]
 
 
 def build_model(config: ModelConfig, meta: Optional[dict[str, Any]] = None) -> nn.Module:

@@ -12,6 +12,15 @@ audio network here, but each output frame depends on the current and past frames
   that the convolutions' few frames lack (noise statistics, speech continuity);
 - **decoder:** transposed convolutions back to F bins, each adding the encoder map of its size (skips).
 
+**Full band** (``high_bands`` > 0, for 32 and 48 kHz models): the bins above ``low_bins`` (8 kHz) are
+pooled into ``high_bands`` bands (mean power, widths growing geometrically with frequency, as hearing and
+the spectra of noise and speech up there do) and placed after the low bins, so the encoder, GRU and
+decoder see the whole band at once and decide the high band's gains from features of all of it; each
+band's logit is spread back over its bins by linear interpolation between band centres. Speech above
+8 kHz is sibilance and breath, smooth in frequency, so 16 gains cover it; the low band keeps one gain per
+bin. The features in and the logits out stay one per STFT bin, so streams, export and the wrapper are the
+same for every rate.
+
 ``step(x, state)`` runs on a block of frames after the ones ``state`` saw and returns the new state, so a
 stream can be processed frame by frame with the same result as the whole signal at once
 (``forward(x) == step(x, None)[0]``). The STFT around it adds its own look-ahead: a centred 512-point
@@ -22,6 +31,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -90,6 +100,33 @@ def running_mean(x: torch.Tensor, alpha: float, init: Optional[torch.Tensor],
     return out, out[:, -1]
 
 
+def band_edges(low_bins: int, bins: int, bands: int) -> list[int]:
+    """Bin edges low_bins = e0 < e1 < ... < e_bands = bins of ``bands`` bands whose widths grow
+    geometrically with frequency (each at least one bin)."""
+    ratio = (bins / low_bins) ** (1.0 / bands)
+    edges = [low_bins]
+    for k in range(1, bands + 1):
+        edges.append(max(edges[-1] + 1, min(bins - (bands - k), round(low_bins * ratio**k))))
+    edges[-1] = bins
+    return edges
+
+
+def band_matrices(low_bins: int, bins: int, bands: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(bands, bins - low_bins) pooling weights (each row the mean over its band's bins) and
+    (bins - low_bins, bands) spreading weights (each bin's value linearly interpolated between the two
+    nearest band centres, held beyond the first and last centre; rows sum to 1). Made on the CPU (in numpy),
+    whatever the default device, so that a network built on the meta device to be counted has them too."""
+    edges = band_edges(low_bins, bins, bands)
+    high = bins - low_bins
+    pool = np.zeros((bands, high), np.float32)
+    for k in range(bands):
+        pool[k, edges[k] - low_bins : edges[k + 1] - low_bins] = 1.0 / (edges[k + 1] - edges[k])
+    centres = np.array([(edges[k] + edges[k + 1] - 1) / 2 for k in range(bands)])
+    spread = np.stack([np.interp(np.arange(low_bins, bins), centres, np.eye(bands)[k]) for k in range(bands)], 1)
+    cpu = torch.device("cpu")
+    return torch.tensor(pool, device=cpu), torch.tensor(spread, dtype=torch.float32, device=cpu)
+
+
 @register("crn", "causal conv encoder-decoder over the spectrogram with a GRU latent (audio, streamable)",
           defaults={"audio": {"width": 32, "depth": 4, "hidden": 192, "time_kernel": 3}}, domains=("audio",))
 class CausalCRN(nn.Module):
@@ -97,15 +134,26 @@ class CausalCRN(nn.Module):
 
     ``bins``: the frequency bins it is built for (n_fft / 2 + 1; 257 for the 512-point STFT). The first
     layer has ``width // 2`` channels, the others ``width``. ``norm_frames``: the input normalisation's time
-    constant in frames (125 = 1 s at hop 128, 16 kHz)."""
+    constant in frames (125 = 1 s at hop 128, 16 kHz). ``low_bins`` and ``high_bands``: see the module
+    docstring (0: every bin is its own row)."""
 
     def __init__(self, in_channels: int = 1, out_channels: int = 1, width: int = 32, depth: int = 4,
-                 hidden: int = 192, time_kernel: int = 3, bins: int = 257, norm_frames: float = 125.0) -> None:
+                 hidden: int = 192, time_kernel: int = 3, bins: int = 257, norm_frames: float = 125.0,
+                 low_bins: int = 0, high_bands: int = 0) -> None:
         super().__init__()
         if in_channels != 1 or out_channels != 1:
             raise ValueError("crn is an audio network: one feature channel in, one mask channel out")
         if depth < 1 or time_kernel < 1 or width < 2 or hidden < 1:
             raise ValueError("depth, time_kernel, width (>= 2) and hidden must be positive")
+        self.bins, self.low_bins, self.high_bands = bins, low_bins, high_bands
+        if high_bands:
+            if not 1 <= low_bins < bins or not 2 <= high_bands <= bins - low_bins:
+                raise ValueError(f"high_bands={high_bands} bands over bins {low_bins}..{bins} need "
+                                 "1 <= low_bins < bins and 2 <= high_bands <= bins - low_bins")
+            pool, spread = band_matrices(low_bins, bins, high_bands)
+            self.register_buffer("pool", pool, persistent=False)
+            self.register_buffer("spread", spread, persistent=False)
+            bins = low_bins + high_bands
         sizes = [bins]
         for _ in range(depth):
             sizes.append((sizes[-1] + 1) // 2)
@@ -120,8 +168,34 @@ class CausalCRN(nn.Module):
         self.decoder = nn.ModuleList(UpConv(chans[i + 1], chans[i] if i else 1, last=i == 0)
                                      for i in reversed(range(depth)))
         self.alpha = 1.0 - 1.0 / norm_frames
-        self.bins = bins
         self.size_multiple = 1
+
+    @staticmethod
+    def args_for_spectrum(sample_rate: int, n_fft: int) -> dict[str, Any]:
+        """The arguments that fit an STFT of ``n_fft`` at ``sample_rate`` (beyond the defaults, which fit
+        16 kHz and 512 points): its bins, and above 16 kHz the full-band layout, one gain per bin up to
+        8 kHz and 16 bands above (enough for depth 4 to halve 257 + 16 = 273 rows exactly)."""
+        bins = n_fft // 2 + 1
+        if sample_rate <= 16000:
+            return {} if bins == 257 else {"bins": bins}
+        return {"bins": bins, "low_bins": int(8000 * n_fft / sample_rate) + 1, "high_bands": 16}
+
+    def _to_rows(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, bins, N) features -> (B, 1, rows, N): the high bins pooled into bands (their mean power:
+        the features are 0.1 ln(power), so the pooling is done on exp(10 x) and taken back to the log)."""
+        if not self.high_bands:
+            return x
+        low, high = x[:, :, : self.low_bins], x[:, :, self.low_bins :]
+        peak = high.amax(dim=2, keepdim=True).detach()  # subtracted first: nothing overflows
+        pooled = torch.einsum("kf,bcfn->bckn", self.pool, torch.exp(10 * (high - peak)))
+        return torch.cat([low, 0.1 * torch.log(pooled.clamp_min(1e-30)) + peak], dim=2)
+
+    def _to_bins(self, h: torch.Tensor) -> torch.Tensor:
+        """(B, 1, rows, N) logits -> (B, 1, bins, N): each band's logit spread over its bins."""
+        if not self.high_bands:
+            return h
+        low, bands = h[:, :, : self.low_bins], h[:, :, self.low_bins :]
+        return torch.cat([low, torch.einsum("fk,bckn->bcfn", self.spread, bands)], dim=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, F, N) features -> (B, 1, F, N) mask logits, from the start of the signal."""
@@ -145,6 +219,7 @@ class CausalCRN(nn.Module):
         if x.shape[2] != self.bins:
             raise ValueError(f"crn was built for {self.bins} frequency bins, got {x.shape[2]}")
         state = state or {}
+        x = self._to_rows(x)
         mean, level = running_mean(x.mean(dim=(1, 2)), self.alpha, state.get("level"))
         h = x - mean[:, None, None, :]
         skips, pasts = [], []
@@ -157,5 +232,30 @@ class CausalCRN(nn.Module):
         h = self.project(seq).reshape(b, n, c, f).permute(0, 2, 3, 1)
         for layer, skip in zip(self.decoder, reversed(skips)):
             h = layer(h + skip)
+        h = self._to_bins(h)
         new: State = {"level": level, "gru": hidden, **{f"conv{i}": p for i, p in enumerate(pasts)}}
         return h, new
+
+
+def widen(net: CausalCRN, args: dict[str, Any], sample_rate: int, n_fft: int) -> tuple[CausalCRN, dict[str, Any]]:
+    """A full-band network for an STFT of ``n_fft`` points at ``sample_rate`` that starts from the 16 kHz
+    ``net`` (built from ``args``): to fine-tune a trained speech model on full-band audio instead of
+    starting over. With the 16 kHz window and hop in time (``STFTConfig.for_rate``) the first 257 bins are
+    ``net``'s bins, so every convolution keeps its weights; the GRU's input and the projection back grow by
+    the latent rows the high bands add, and their new weights are zero. Returns the network and its args."""
+    if net.high_bands:
+        raise ValueError("the network is full band already")
+    new_args = {**args, **CausalCRN.args_for_spectrum(sample_rate, n_fft)}
+    if not new_args.get("high_bands") or new_args["low_bins"] != net.bins:
+        raise ValueError(f"an STFT of {n_fft} points at {sample_rate} Hz does not extend {net.bins} bins")
+    wide = CausalCRN(**new_args)
+    width = net.encoder[-1].conv.out_channels
+    old_rows, new_rows = net.gru.input_size // width, wide.gru.input_size // width
+    state = net.state_dict()
+    for key, dim in (("gru.weight_ih_l0", 1), ("project.weight", 0), ("project.bias", 0)):
+        t = state[key].movedim(dim, 0)
+        grown = t.new_zeros((width, new_rows) + t.shape[1:])
+        grown[:, :old_rows] = t.reshape((width, old_rows) + t.shape[1:])
+        state[key] = grown.reshape((width * new_rows,) + t.shape[1:]).movedim(0, dim)
+    wide.load_state_dict(state, strict=True)
+    return wide, new_args

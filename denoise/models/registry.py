@@ -48,6 +48,14 @@ def registered_defaults(domain: str, arch: str) -> dict[str, Any]:
     return dict(_DEFAULTS.get(arch, {}).get(domain, {}))
 
 
+def spectrum_args(arch: str, sample_rate: int, n_fft: int) -> dict[str, Any]:
+    """The constructor arguments an audio network needs for an STFT of ``n_fft`` points at ``sample_rate``
+    beyond its registered defaults (its ``args_for_spectrum``, if it has one): {} for a network that fits
+    any spectrogram, or for the 16 kHz, 512-point one the defaults are for."""
+    fn = getattr(_REGISTRY.get(arch), "args_for_spectrum", None)
+    return dict(fn(sample_rate, n_fft)) if fn is not None else {}
+
+
 def domains(arch: str) -> tuple[str, ...]:
     """What the registered architecture ``arch`` can denoise: "image", "audio" or both."""
     return _DOMAINS[arch]

@@ -96,7 +96,7 @@ def _load_data(cfg: TrainConfig, rank: int) -> _Data:
     else:
         channels = 1
         speech = data.load_audio_dir(cfg.data, cfg.sample_rate, "speech")
-        noise = data.load_audio_dir([cfg.noise_dir], cfg.sample_rate, "noise") if cfg.noise_dir else None
+        noise = data.load_audio_dir(cfg.noise_dir, cfg.sample_rate, "noise") if cfg.noise_dir else None
         val_speech = data.load_audio_dir([cfg.val], cfg.sample_rate, "validation") if cfg.val else speech
         train = data.SpeechMixtures(speech, noise, cfg.patch_size, cfg.batch_size,  # type: ignore[arg-type]
                                     None if cfg.self_supervised else cfg.corruption, cfg.sample_rate, cfg.seed, rank)
@@ -209,7 +209,7 @@ def _loss(run: _Step, noisy: torch.Tensor, clean: torch.Tensor, step: int) -> to
             fill = cfg.corruption.p_tf_mask
             est = run.ddp_model(noisy, feature_transform=lambda f: tf_mask(f, g, fill)).float()
             if cfg.loss == "multires":
-                loss = losses.multires_loss(est, clean, noisy)
+                loss = losses.multires_loss(est, clean, noisy, run.model.sample_rate)
             else:
                 loss = losses.spectral_loss(est, clean, noisy, run.model)
         aux = run.model.aux_loss()

@@ -185,6 +185,68 @@ def _bursts(t: int, sample_rate: int, length_s: float, per_s: float, gen: torch.
     return (active > 0).float()
 
 
+def broadband(shape: tuple[int, int], sample_rate: int, gen: torch.Generator) -> torch.Tensor:
+    """Synthetic noise over the whole band, one kind per row, for full-band models (recorded full-band noise
+    is scarce): coloured noise with a random spectral tilt (1/f**e, e from -1, hiss rising with frequency,
+    to 2, rumble); hiss (white noise above 2-8 kHz) over a quieter tilt; a fan (pink airflow with its blade
+    rate of 20-150 Hz and harmonics, slowly modulated); buzz (a 50, 60, 100 or 120 Hz tone with harmonics
+    up to the Nyquist frequency: ground loops, dimmers); rain (dense decaying impulses over pink
+    noise). (B, T), unit RMS."""
+    b, t = shape
+    out = colored_noise(shape, torch.rand(b, generator=gen) * 3.0 - 1.0, gen)
+    f = torch.fft.rfftfreq(t, 1.0 / sample_rate)
+    for i in range(b):
+        kind = int(torch.randint(5, (), generator=gen))
+        u = torch.rand(4, generator=gen)
+        if kind == 1:  # hiss
+            corner = 2000.0 + 6000.0 * float(u[0])
+            spec = torch.fft.rfft(torch.randn(t, generator=gen)) / (1 + (corner / f.clamp_min(1.0)) ** 4)
+            out[i] = 0.3 * out[i] + _unit(torch.fft.irfft(spec, n=t))
+        elif kind == 2:  # fan
+            rate = 20.0 + 130.0 * float(u[0])
+            lines = _line_spectrum(t, sample_rate, rate, 1.0 + float(u[1]), min(sample_rate / 2, 40 * rate), gen)
+            wobble = 1 + 0.3 * torch.sin(2 * math.pi * (0.1 + float(u[2])) * torch.arange(t) / sample_rate)
+            out[i] = colored_noise((1, t), torch.ones(1), gen)[0] + 0.5 * lines * wobble
+        elif kind == 3:  # buzz
+            base = float(torch.tensor([50.0, 60.0, 100.0, 120.0])[int(torch.randint(4, (), generator=gen))])
+            out[i] = 0.2 * out[i] + _line_spectrum(t, sample_rate, base, 0.5 + float(u[0]), sample_rate / 2, gen)
+        elif kind == 4:  # rain
+            starts = _event_starts(t, (50 + 350 * float(u[0])) / sample_rate, gen) * torch.randn(t, generator=gen)
+            decay = torch.exp(-torch.arange(t) / ((0.0005 + 0.003 * float(u[1])) * sample_rate))
+            drops = torch.fft.irfft(torch.fft.rfft(starts, n=2 * t) * torch.fft.rfft(decay, n=2 * t), n=2 * t)[:t]
+            out[i] = _unit(drops) + 0.5 * colored_noise((1, t), torch.ones(1), gen)[0]
+    return out / out.pow(2).mean(-1, keepdim=True).sqrt().clamp_min(1e-8)
+
+
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    return x / x.pow(2).mean().sqrt().clamp_min(1e-8)
+
+
+def _line_spectrum(t: int, sample_rate: int, base: float, slope: float, top: float,
+                   gen: torch.Generator) -> torch.Tensor:
+    """(T,) harmonics of ``base`` Hz up to ``top`` Hz, amplitude 1 / k**slope, random phases, unit RMS:
+    made in the frequency domain (one bin per harmonic), so hundreds of harmonics cost one inverse FFT."""
+    k = torch.arange(1, max(2, int(top / base)) + 1, dtype=torch.float32)
+    bins = (k * base * t / sample_rate).round().long().clamp(1, t // 2)
+    phase = torch.rand(len(k), generator=gen) * 2 * math.pi
+    spec = torch.zeros(t // 2 + 1, dtype=torch.complex64)
+    spec[bins] = torch.polar(k.pow(-slope), phase)
+    return _unit(torch.fft.irfft(spec, n=t))
+
+
+def room_tone(clean: torch.Tensor, sample_rate: int, p: float, gen: torch.Generator) -> torch.Tensor:
+    """(B, T) speech where, for a fraction ``p`` of the rows, the first 0.3-1.5 s (at most half the row)
+    are silent, with a 10 ms fade-in after: mixed with noise, the recording starts with room tone, which
+    is where a causal model has seen the least of the noise and must learn to remove it all the same."""
+    b, t = clean.shape
+    use = torch.rand(b, generator=gen) < p
+    start = ((0.3 + 1.2 * torch.rand(b, generator=gen)) * sample_rate).long().clamp_max(t // 2)
+    fade = max(1, int(0.01 * sample_rate))
+    n = torch.arange(t).view(1, t)
+    ramp = ((n - start.view(b, 1)) / fade).clamp(0.0, 1.0)
+    return torch.where(use.view(b, 1), clean * ramp, clean)
+
+
 def random_eq(noise: torch.Tensor, gen: torch.Generator, max_db: float = 12.0) -> torch.Tensor:
     """(B, T) noise through a random smooth equaliser per row (a gain curve over log frequency, made of
     three cosines, within about ±``max_db`` dB), so that the network does not learn the recorded
@@ -264,8 +326,9 @@ def blind_spot(x: torch.Tensor, fraction: float, gen: torch.Generator,
 
 class AudioCorruption:
     """Noisy mixture for a batch of clean speech (B, T): recorded noise (when given) or synthetic
-    white/pink/brown noise at an SNR uniform in ``snr_range``, sometimes with hum or clicks added, then a
-    random overall gain so the model never depends on the recording level."""
+    white/pink/brown noise (or, for a share ``p_broadband``, :func:`broadband` noise) at an SNR uniform in
+    ``snr_range``, sometimes with hum or clicks added, then a random overall gain so the model never depends
+    on the recording level. A share ``p_room_tone`` of the rows start with the noise alone (:func:`room_tone`)."""
 
     def __init__(self, cfg: CorruptionConfig, sample_rate: int) -> None:
         self.cfg = cfg
@@ -278,6 +341,11 @@ class AudioCorruption:
         cfg = self.cfg
         b, t = clean.shape
         synth = colored_noise((b, t), torch.randint(0, 3, (b,), generator=gen).float(), gen)
+        if cfg.p_broadband > 0:
+            use_bb = (torch.rand(b, generator=gen) < cfg.p_broadband).view(b, 1)
+            synth = torch.where(use_bb, broadband((b, t), self.sample_rate, gen), synth)
+        if cfg.p_room_tone > 0:
+            clean = room_tone(clean, self.sample_rate, cfg.p_room_tone, gen)
         if recorded is not None:
             use_rec = (torch.rand(b, generator=gen) < cfg.p_recorded).view(b, 1)
             rec = recorded / recorded.pow(2).mean(-1, keepdim=True).sqrt().clamp_min(1e-8)

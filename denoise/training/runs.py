@@ -13,7 +13,7 @@ from torch import nn
 
 from denoise import checkpoint, io
 from denoise.config import ConfigError, ModelConfig, TrainConfig
-from denoise.models import is_residual, registered_defaults
+from denoise.models import is_residual, registered_defaults, spectrum_args
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +23,12 @@ class TrainingError(Exception):
 
 
 def model_config_for(cfg: TrainConfig, channels: int) -> ModelConfig:
-    """The ModelConfig a run of ``cfg`` builds (``cfg`` resolved by :func:`resolve_init`)."""
-    args = {**registered_defaults(cfg.domain, cfg.arch), **(cfg.arch_args or {})}  # type: ignore[arg-type]
+    """The ModelConfig a run of ``cfg`` builds (``cfg`` resolved by :func:`resolve_init`): the arguments
+    registered for the architecture, then (audio) those its spectrogram needs, then the run's own."""
+    args = registered_defaults(cfg.domain, cfg.arch)  # type: ignore[arg-type]
+    if cfg.domain == "audio":
+        args.update(spectrum_args(cfg.arch, cfg.sample_rate, cfg.stft.n_fft))  # type: ignore[arg-type]
+    args.update(cfg.arch_args or {})
     if cfg.domain == "image":
         output = "residual" if is_residual(cfg.arch) else "direct"
         return ModelConfig(arch=cfg.arch, domain="image", channels=channels, args=args, output=output)
@@ -134,7 +138,7 @@ def absolute(cfg: TrainConfig) -> TrainConfig:
         return None if v is None else str(Path(v).resolve())
 
     init = fix(cfg.init) if cfg.init is not None and Path(cfg.init).exists() else cfg.init
-    return dataclasses.replace(cfg, out=fix(cfg.out), data=[fix(d) for d in cfg.data], noise_dir=fix(cfg.noise_dir),
+    return dataclasses.replace(cfg, out=fix(cfg.out), data=[fix(d) for d in cfg.data], noise_dir=[fix(d) for d in cfg.noise_dir] if cfg.noise_dir else None,
                                val=fix(cfg.val), pairs=fix(cfg.pairs), init=init)
 
 
@@ -148,7 +152,7 @@ def data_record(cfg: TrainConfig) -> dict[str, Any]:
 
     exts = io.IMAGE_EXTS if cfg.domain == "image" else io.AUDIO_EXTS
     folders = {"data": cfg.data, "val": [cfg.val] if cfg.val else [], "pairs": [cfg.pairs] if cfg.pairs else [],
-               "noise_dir": [cfg.noise_dir] if cfg.noise_dir else []}
+               "noise_dir": cfg.noise_dir or []}
     record: dict[str, Any] = {}
     for name, paths in folders.items():
         if not paths:

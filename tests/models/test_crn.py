@@ -64,3 +64,80 @@ def test_refuses_images_and_other_stft_sizes():
         build_net("crn", bins=200, depth=3)
     with pytest.raises(ValueError, match="257 frequency bins, got 129"):
         small_net()(torch.randn(1, 1, 129, 5))
+
+
+# ------------------------------------------------------------------------------------------- full band
+FULL = {"bins": 769, "low_bins": 257, "high_bands": 16}
+
+
+def test_full_band_streams_block_by_block_like_the_whole_signal_and_ignores_level():
+    net = small_net(**FULL)
+    x = torch.randn(1, 1, 769, 24)
+    with torch.no_grad():
+        whole = net(x)
+        state, parts = None, []
+        for a in range(0, 24, 5):
+            y, state = net.step(x[..., a : a + 5], state)
+            parts.append(y)
+        torch.testing.assert_close(torch.cat(parts, dim=-1), whole, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(net(x + 0.7), whole, atol=1e-4, rtol=1e-4)  # pooled in power, not in log
+    assert whole.shape == x.shape
+
+
+def test_each_high_band_gets_one_gain_and_bins_between_band_centres_are_interpolated():
+    """Within a band, the logits above 8 kHz move together: a single bin's input can change the
+    whole band's gain, but never one bin alone, and the gain curve is piecewise linear in the bins."""
+    from denoise.models.crn import band_edges
+
+    net = small_net(**FULL)
+    x = torch.randn(1, 1, 769, 6)
+    with torch.no_grad():
+        y = net(x)[0, 0, 257:, -1]
+    curve = y.numpy()
+    second = curve[2:] - 2 * curve[1:-1] + curve[:-2]
+    assert (abs(second) > 1e-4).sum() <= 2 * 16  # kinks only at the 16 band centres
+    edges = band_edges(257, 769, 16)
+    widths = [b - a for a, b in zip(edges, edges[1:])]
+    assert edges[0] == 257 and edges[-1] == 769 and widths == sorted(widths)  # wider with frequency
+
+
+def test_the_spectrum_decides_the_arguments_and_16_khz_runs_keep_theirs():
+    from denoise.config import TrainConfig
+    from denoise.training.runs import model_config_for, resolve_init
+
+    wide = TrainConfig(domain="audio", data=["d"], out="o", arch="crn", sample_rate=48000)
+    assert (wide.stft.n_fft, wide.stft.hop_length) == (1536, 384)  # the 16 kHz window and hop, in time
+    cfg = model_config_for(resolve_init(wide)[0], 1)
+    assert {k: cfg.args[k] for k in FULL} == FULL
+    model = build_model(cfg)
+    assert model.sample_rate == 48000 and model.net.bins == 769
+    narrow = model_config_for(resolve_init(TrainConfig(domain="audio", data=["d"], out="o", arch="crn"))[0], 1)
+    assert set(narrow.args) == {"width", "depth", "hidden", "time_kernel"}  # what the shipped 16 kHz model has
+
+
+def test_a_widened_speech_model_denoises_16_khz_content_at_48_khz_as_before():
+    """The widened network starts from the 16 kHz model's function: on 16 kHz content resampled to 48 kHz
+    (its high band empty) it does about what the 16 kHz model does at 16 kHz."""
+    import dataclasses
+
+    import numpy as np
+
+    from denoise import checkpoint
+    from denoise.dsp import resample
+    from denoise.models.crn import widen
+
+    narrow = checkpoint.load("audio-speech").eval()
+    stft = STFTConfig.for_rate(48000)
+    net, args = widen(narrow.net, narrow.config.args, 48000, stft.n_fft)
+    cfg = dataclasses.replace(narrow.config, args=args, sample_rate=48000, stft=stft)
+    wide = type(narrow)(net, cfg).eval()
+    clean = speechlike(3.0, 16000)
+    noisy = clean + 0.05 * np.random.default_rng(0).standard_normal(clean.size).astype(np.float32)
+    with torch.no_grad():
+        a = narrow(torch.from_numpy(noisy)[None])[0].numpy()
+        b = wide(torch.from_numpy(resample(noisy, 16000, 48000))[None])[0].numpy()
+    b = resample(b, 48000, 16000)[: a.size]
+    agree = 10 * np.log10(np.sum(a**2) / np.sum((a - b) ** 2))
+    assert agree > 12, agree
+    with pytest.raises(ValueError, match="full band already"):
+        widen(net, args, 48000, stft.n_fft)

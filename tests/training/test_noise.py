@@ -128,3 +128,36 @@ def test_jpeg_after_gaussian_noise_leaves_mostly_luma_noise():
 
     assert chroma_share(plain) > 0.5  # independent noise per channel: 2/3 of it is chroma
     assert chroma_share(jpegd) < 0.25
+
+
+def test_broadband_noise_reaches_above_8_khz_where_the_16_khz_recordings_do_not():
+    x = noise.broadband((20, 48000), 48000, _gen(3))
+    torch.testing.assert_close(x.pow(2).mean(-1), torch.ones(20), atol=1e-4, rtol=1e-4)
+    power = torch.fft.rfft(x).abs().pow(2)
+    f = torch.fft.rfftfreq(48000, 1 / 48000)
+    high = power[:, f > 8000].sum(-1) / power.sum(-1)
+    assert (high > 0.05).sum() >= 12 and high.mean() > 0.2  # most rows, and a large share overall
+    assert (high < 0.05).sum() >= 1  # rumble and buzz stay low: not every row is the same noise
+    assert torch.equal(x, noise.broadband((20, 48000), 48000, _gen(3)))
+
+
+def test_room_tone_silences_the_start_of_some_rows_only():
+    clean = torch.ones(200, 32000)
+    out = noise.room_tone(clean, 16000, 0.3, _gen(1))
+    quiet = out[:, : int(0.3 * 16000)].abs().amax(-1) == 0
+    assert 30 <= int(quiet.sum()) <= 90  # about 0.3 of the rows
+    assert torch.equal(out[~quiet], clean[~quiet])
+    assert torch.all(out[quiet][:, -15000:] == 1)  # at most half the row is silenced (then a 10 ms fade)
+    starts = (out[quiet] > 0).float().argmax(-1) / 16000
+    assert starts.min() >= 0.3 and starts.max() <= 1.001  # 0.3-1.5 s, capped at half of these 2 s rows
+
+
+def test_audio_corruption_uses_broadband_noise_and_room_tone_only_when_asked():
+    from denoise.config import CorruptionConfig
+
+    clean = torch.randn(4, 16000) * 0.1
+    base = noise.AudioCorruption(CorruptionConfig(), 16000)(clean, None, _gen(5))
+    again = noise.AudioCorruption(CorruptionConfig(p_broadband=0.0, p_room_tone=0.0), 16000)(clean, None, _gen(5))
+    assert torch.equal(base[0], again[0])  # the earlier runs' batches are unchanged
+    toned = noise.AudioCorruption(CorruptionConfig(p_room_tone=1.0), 16000)(clean, None, _gen(5))[1]
+    assert torch.all(toned[:, :4000] == 0)

@@ -360,3 +360,31 @@ def test_a_time_budget_stops_within_it_even_with_slow_steps(tmp_path: Path, monk
     record = fit(dataclasses.replace(_config("image", data, tmp_path / "run"), steps=1000, eval_every=1000,
                                      save_every=1000, max_time=1.0))
     assert record["seconds"] <= 1.2 and 1 <= record["step"] < 10
+
+
+def test_noise_folders_are_a_list_and_an_earlier_runs_single_folder_still_reads() -> None:
+    old = TrainConfig(domain="audio", data=["d"], out="o").to_dict()
+    old["noise_dir"] = "noise"  # as config.json was written before several folders were allowed
+    assert TrainConfig.from_dict(old).noise_dir == ["noise"]
+    assert TrainConfig(domain="audio", data=["d"], out="o", noise_dir=["a", "b"]).noise_dir == ["a", "b"]
+    assert TrainConfig(domain="audio", data=["d"], out="o").stft.n_fft == 512  # 16 kHz keeps its STFT
+    with pytest.raises(ConfigError, match="multiple of 8000"):
+        TrainConfig(domain="audio", data=["d"], out="o", sample_rate=44100)
+
+
+@pytest.mark.slow
+def test_a_full_band_run_trains_on_folders_of_two_rates(tmp_path: Path) -> None:
+    from denoise import checkpoint
+
+    speech, noise_a, noise_b = (tmp_path / n for n in ("speech", "na", "nb"))
+    for folder, rate in ((speech, 48000), (noise_a, 44100), (noise_b, 16000)):
+        folder.mkdir()
+        sf.write(folder / "0.flac", speechlike(1.5, rate, 1) * (1 if folder == speech else 0.3), rate)
+    cfg = dataclasses.replace(_config("audio", speech, tmp_path / "run"), sample_rate=48000, arch="crn",
+                              arch_args={"width": 8, "depth": 4, "hidden": 16}, noise_dir=[str(noise_a), str(noise_b)],
+                              patch_size=24000, steps=2, eval_every=2, save_every=2, loss="multires")
+    fit(cfg)
+    model = checkpoint.load(str(tmp_path / "run" / "best.pt"))
+    assert model.sample_rate == 48000 and model.net.high_bands == 16
+    record = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert record["noise_dir"] == [str(noise_a), str(noise_b)]

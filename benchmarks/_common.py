@@ -81,3 +81,12 @@ def align(y: np.ndarray, ref: np.ndarray, sr: int) -> np.ndarray:
     lags = np.r_[np.arange(0, most + 1), np.arange(-most, 0)]
     lag = int(lags[np.argmax(corr[lags])])
     return fit(y[lag:], n) if lag >= 0 else fit(np.pad(y, (-lag, 0)), n)
+
+
+def coloured(n: int, exponent: float, rng: np.random.Generator) -> np.ndarray:
+    """Noise of n samples whose power falls as f^-exponent (0 white, 1 pink, 2 brown), unit RMS."""
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n)
+    f[0] = f[1]
+    x = np.fft.irfft(spec / f ** (exponent / 2), n)
+    return (x / np.sqrt(np.mean(x**2))).astype(np.float32)

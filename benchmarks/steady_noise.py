@@ -21,22 +21,13 @@ from typing import Callable
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import align, data_root, machine, parser, table  # noqa: E402
+from _common import align, coloured, data_root, machine, parser, table  # noqa: E402
 
 from denoise import checkpoint, io, metrics  # noqa: E402
 from denoise.audio.chunks import denoise_audio_array  # noqa: E402
 from denoise.dsp import resample  # noqa: E402
 
 LEAD, GAP, SR = 1.5, 1.0, 48000
-
-
-def coloured(n: int, exponent: float, rng: np.random.Generator) -> np.ndarray:
-    """Noise of n samples whose power falls as f^-exponent (0 white, 1 pink, 2 brown), unit RMS."""
-    spec = np.fft.rfft(rng.standard_normal(n))
-    f = np.fft.rfftfreq(n)
-    f[0] = f[1]
-    x = np.fft.irfft(spec / f ** (exponent / 2), n)
-    return (x / np.sqrt(np.mean(x**2))).astype(np.float32)
 
 
 def test_file(a: np.ndarray, b: np.ndarray, exponent: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -81,13 +81,14 @@ def metadata(model: nn.Module) -> dict[str, str]:
     from denoise.version import __version__
 
     meta = {"producer": f"denoise {__version__}", "domain": model.domain,
-            "min_size": f"{model.size_multiple} (height and width; frames for audio)",
+            "min_size": "1 (height and width; frames for audio)",
             "channels": str(model.config.channels), "size_multiple": str(model.size_multiple),
             "checkpoint_sha256": sha256_file(Path(model.source)) if getattr(model, "source", None) else ""}
     if model.domain == "image":
-        meta["io"] = ("noisy (N, C, H, W) float32 in [0, 1] -> denoised (N, C, H, W); H and W at least "
-                      "size_multiple (padded inside, by reflection, to a multiple of it); values may leave "
-                      "[0, 1] slightly: clip before converting to 8 bits")
+        meta["io"] = ("noisy (N, C, H, W) float32 in [0, 1] -> denoised (N, C, H, W); any H and W (padded "
+                      "inside to a multiple of size_multiple: by reflection, or by repeating the last row or "
+                      "column where a side is too short to reflect); values may leave [0, 1] slightly: clip "
+                      "before converting to 8 bits")
     else:
         meta.update(sample_rate=str(model.sample_rate), stft=json.dumps(model.stft_cfg.to_dict()),
                     io="features (N, 1, F, T) float32 -> mask (N, 1, F, T) in [0, 1]", recipe=AUDIO_RECIPE)

@@ -22,10 +22,10 @@ def export(model: str, output: str, channels: str, overwrite: bool, quiet: bool,
     """Export MODEL (a shipped name, e.g. image-photo or audio-speech, or a checkpoint such as best.pt) to ONNX.
 
     \b
-    Images: noisy (N, C, H, W) float32 in [0, 1] -> denoised; height and width at least the model's size
-            multiple (8 for image-gray and image-color: pad smaller pictures first), recorded as min_size.
-    Audio:  features (N, 1, F, T) -> mask (N, 1, F, T); the STFT and feature recipe around it is in the
-            file's metadata (metadata_props), step by step.
+    Images: noisy (N, C, H, W) float32 in [0, 1] -> denoised, any height and width from 1 pixel (padded
+            inside to the model's size multiple, as denoise image does).
+    Audio:  features (N, 1, F, T) -> mask (N, 1, F, T), any number of frames from 1; the STFT and feature
+            recipe around it is in the file's metadata (metadata_props), step by step.
 
     Needs onnx and onnxruntime (pip install onnx onnxruntime).
     """

@@ -57,10 +57,24 @@ class Up(nn.Module):
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
     """Pads the last two dims of (B, C, H, W) up to a multiple of ``multiple`` so every down/up pair
     restores the size exactly. Reflect padding where the input is large enough (no artificial edge),
-    replicate otherwise (reflect needs pad < size). Returns the padded tensor and the original (H, W)."""
+    replicate otherwise (reflect needs pad < size). Returns the padded tensor and the original (H, W).
+
+    Done by gathering rows and columns at computed indices rather than by ``pad``'s modes, so that the
+    choice between the two is arithmetic on the sizes: an exported ONNX graph makes it for each input,
+    where a traced ``if`` would keep the branch of the example it was traced with (reflect, which fails in
+    onnxruntime on sides under 5 pixels)."""
     h, w = x.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
-    if ph or pw:
-        mode = "reflect" if ph < h and pw < w else "replicate"
-        x = nn.functional.pad(x, (0, pw, 0, ph), mode=mode)
+    if isinstance(ph, int) and not (ph or pw):
+        return x, (h, w)
+    reflect = torch.logical_and(torch.as_tensor(ph < h), torch.as_tensor(pw < w))
+    x = x.index_select(-2, _pad_index(h, ph, reflect)).index_select(-1, _pad_index(w, pw, reflect))
     return x, (h, w)
+
+
+def _pad_index(n: Any, pad: Any, reflect: torch.Tensor) -> torch.Tensor:
+    """Indices 0..n-1 followed by ``pad`` more: mirrored at the last one (reflect) or repeating it."""
+    j = torch.arange(n + pad)
+    last = torch.as_tensor(n) - 1
+    mirrored = torch.where(j < n, j, 2 * last - j).clamp_min(0)
+    return torch.where(reflect, mirrored, j.clamp_max(last))

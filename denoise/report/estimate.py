@@ -40,15 +40,17 @@ MAX_AUDIO_SECONDS = 300.0  # longer files are estimated from evenly spaced excer
 class ImageNoise:
     """σ of a Gaussian noise of the same strength, on the 0–255 scale: overall (the root mean square of
     the channels') and per channel. NaN where it cannot be told (see :func:`channel_sigma`); the overall
-    value then comes from the other channels."""
+    value then comes from the other channels. ``unmeasurable``: why none of it can be told (all NaN)."""
 
     sigma: float
     sigma_per_channel: tuple[float, ...]
+    unmeasurable: Optional[str] = None
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready: rounded, and None for NaN."""
+        """JSON-ready: rounded, None for NaN, and ``unmeasurable`` only when set."""
         r = lambda v: None if math.isnan(v) else round(v, 3)  # noqa: E731
-        return {"sigma": r(self.sigma), "sigma_per_channel": [r(s) for s in self.sigma_per_channel]}
+        out = {"sigma": r(self.sigma), "sigma_per_channel": [r(s) for s in self.sigma_per_channel]}
+        return {**out, "unmeasurable": self.unmeasurable} if self.unmeasurable else out
 
 
 @dataclass(frozen=True)
@@ -145,14 +147,31 @@ def channel_sigma(channel: np.ndarray, scale: float = 1.0, seed: int = 0) -> flo
     return math.sqrt(var)
 
 
-def image_noise(pixels: np.ndarray) -> ImageNoise:
-    """Noise of a decoded picture: (H, W) or (H, W, C) in [0, 1] (as ``io.read_image`` gives it)."""
+def image_noise(pixels: np.ndarray, jpeg_tables: Optional[dict[int, Any]] = None) -> ImageNoise:
+    """Noise of a decoded picture: (H, W) or (H, W, C) in [0, 1] (as ``io.read_image`` gives it).
+    ``jpeg_tables``: the quantisation tables of the JPEG it was decoded from (see :func:`jpeg_erased_sigma`)."""
     arr = np.asarray(pixels, np.float32)
     if arr.ndim == 2:
         arr = arr[:, :, None]
     per = tuple(channel_sigma(arr[:, :, c], scale=255.0) for c in range(arr.shape[2]))
     known = [s for s in per if not math.isnan(s)]
-    return ImageNoise(math.sqrt(float(np.mean(np.square(known)))) if known else math.nan, per)
+    sigma = math.sqrt(float(np.mean(np.square(known)))) if known else math.nan
+    erased = jpeg_erased_sigma(jpeg_tables) if jpeg_tables else 0.0
+    if sigma < erased:
+        return ImageNoise(math.nan, tuple(math.nan for _ in per),
+                          f"below about σ {erased:.1f}, which this JPEG's compression removes from the flat "
+                          "areas the noise is measured in")
+    return ImageNoise(sigma, per)
+
+
+def jpeg_erased_sigma(tables: dict[int, Any]) -> float:
+    """The noise σ (0–255) under which a JPEG with these quantisation tables leaves too little noise in flat
+    areas to measure: half the median step of the luma table's 63 AC coefficients. Noise coefficients
+    within half a step of zero are stored as zero, so below this σ most of the noise in a flat 8×8 block is
+    gone at half of the frequencies, and the estimate reads low (Pillow's quality 75, 90 and 95 give 14.5,
+    5.5 and 3.0; tests/report/test_estimate.py checks both sides of the line)."""
+    luma = np.asarray(tables[min(tables)], np.float64).ravel()
+    return float(np.median(np.sort(luma)[1:]) / 2)  # the DC step is the table's smallest in every standard table
 
 
 # ------------------------------------------------------------------------------------------------- audio
@@ -244,7 +263,8 @@ def estimate_file(path: Any, domain: Optional[str] = None) -> dict[str, Any]:
     path = Path(path)
     domain = domain or io.domain_of(path)
     if domain == "image":
-        return image_noise(io.read_image(path).pixels).as_dict()
+        data = io.read_image(path)
+        return image_noise(data.pixels, data.encoding.get("qtables")).as_dict()
     info = io.audio_info(path)
     with io.open_reader(path, info.frames) as read:
         audio = np.concatenate([read(a, b) for a, b in audio_excerpts(info.frames, info.sample_rate)], axis=1)

@@ -61,8 +61,9 @@ def noise_summary(rec: dict[str, Any]) -> str:
     if not b or not a:
         return ""
     if "sigma" in b:
-        num = lambda v: "unknown" if v is None else f"{v:.1f}"  # noqa: E731 -- too clipped to tell
-        return f"noise σ {num(b['sigma'])} → {num(a['sigma'])} (0–255)"
+        num = lambda d: (f"not measurable ({d['unmeasurable']})" if d.get("unmeasurable") else  # noqa: E731
+                         "unknown" if d["sigma"] is None else f"{d['sigma']:.1f}")  # unknown: too clipped to tell
+        return f"noise σ {num(b)} → {num(a)} (0–255)"
     db = lambda v: "not measurable" if v is None else f"{v:.1f}"  # noqa: E731 -- see AudioNoise.unmeasurable
     return (f"SNR {db(b['snr_db'])} → {db(a['snr_db'])} dB, noise floor {db(b['noise_floor_dbfs'])} → "
             f"{db(a['noise_floor_dbfs'])} dBFS")

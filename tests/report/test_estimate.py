@@ -140,3 +140,34 @@ def test_a_noisy_channel_beside_a_silent_one_is_not_read_as_clean():
     left = speechlike(4.0, sr) + noise
     est = audio_noise(np.stack([left, np.zeros_like(left)]), sr)
     assert abs(est.noise_floor_dbfs - (-40)) < 2.0, est
+
+
+def _jpeg(tmp_path, pixels: np.ndarray, quality: int):
+    from PIL import Image
+
+    path = tmp_path / f"q{quality}.jpg"
+    Image.fromarray(pixels).save(path, quality=quality)
+    return path
+
+
+def test_noise_a_jpeg_erased_from_flat_areas_is_not_measurable_rather_than_read_low(tmp_path):
+    """σ 3 on a smooth picture: a PNG reads about 3; a JPEG of quality 90 zeroes most of it in the flat
+    areas the estimate uses (it read 0.6 there), so it says it cannot tell, and below what; at quality 95
+    σ 8 survives and is read as it is."""
+    from tests.conftest import run
+
+    clean = smooth_image(384, 384, 1)[:, :, 0] * 255
+    rng = np.random.default_rng(3)
+    weak = np.clip(np.round(clean + rng.normal(0, 3, clean.shape)), 0, 255).astype(np.uint8)
+    from PIL import Image
+
+    png = tmp_path / "weak.png"
+    Image.fromarray(weak).save(png)
+    assert abs(estimate_file(png)["sigma"] - 3) < 0.5
+    est = estimate_file(_jpeg(tmp_path, weak, 90))
+    assert est["sigma"] is None and est["sigma_per_channel"] == [None]
+    assert "below about σ 5.5" in est["unmeasurable"] and "JPEG" in est["unmeasurable"]
+    strong = np.clip(np.round(clean + rng.normal(0, 8, clean.shape)), 0, 255).astype(np.uint8)
+    assert abs(estimate_file(_jpeg(tmp_path, strong, 95))["sigma"] - 8) < 1.2
+    out = run("estimate", str(tmp_path / "q90.jpg"))
+    assert out.exit_code == 0 and "sigma not measurable (below about σ 5.5" in out.output

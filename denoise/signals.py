@@ -61,11 +61,32 @@ def catch_termination() -> None:
     sys.unraisablehook = _redeliver_swallowed_interrupt
 
 
+STUCK_THREAD_SECONDS = 2.0  # how long an interrupted command waits for its other threads to end
+
+
 def exit_interrupted(exc: KeyboardInterrupt, message: str = "interrupted") -> NoReturn:
     """Prints ``message`` and exits 128 + the signal number, as shells report a process killed by it: 130
-    Ctrl-C, 143 SIGTERM, 129 SIGHUP."""
+    Ctrl-C, 143 SIGTERM, 129 SIGHUP.
+
+    Python's exit waits for every thread that is not a daemon, and a reader thread blocked in ``open`` or
+    ``read`` (a named pipe with no writer, a hung network share) never ends: the process would outlive the
+    signal until killed with -9. So after STUCK_THREAD_SECONDS for the others to end, a process whose
+    threads are still running leaves at once (``os._exit``, with its output flushed); their files are
+    written atomically, so what they leave is a marked temporary file, which later runs remove."""
+    import os
+    import threading
+    import time
+
     print(message, file=sys.stderr, flush=True)
-    raise SystemExit(128 + exc.signum if isinstance(exc, Terminated) else EXIT_INTERRUPTED) from None
+    code = 128 + exc.signum if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+    deadline = time.monotonic() + STUCK_THREAD_SECONDS
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.current_thread()):
+        sys.stdout.flush()
+        os._exit(code)
+    raise SystemExit(code) from None
 
 
 @contextlib.contextmanager

@@ -103,8 +103,10 @@ def _image_paths(model: ModelChoice, jobs: list[io.Job], settle: dict[str, bool]
             yield early
     workers = max(1, workers)
     batcher = ImageBatcher(batch_size, strength, ensemble, progress=progress)
-    with ThreadPoolExecutor(workers, thread_name_prefix="decode") as readers, \
-            ThreadPoolExecutor(workers, thread_name_prefix="write") as writers:
+    readers = ThreadPoolExecutor(workers, thread_name_prefix="decode")
+    writers = ThreadPoolExecutor(workers, thread_name_prefix="write")
+    interrupted = False
+    try:
         out = _Writes(writers, settle)
         ahead = max(2 * workers, batch_size or 1)
         for job, fut in _prefetch(todo, lambda job: readers.submit(io.read_image, job.src), ahead):
@@ -122,6 +124,12 @@ def _image_paths(model: ModelChoice, jobs: list[io.Job], settle: dict[str, bool]
             yield from out.take(batcher.ready())
         yield from out.take(batcher.flush())
         yield from out.drain()
+    except (KeyboardInterrupt, GeneratorExit):
+        interrupted = True  # a blocked reader must not hold up the stop (signals.exit_interrupted)
+        raise
+    finally:
+        for pool in (readers, writers):
+            pool.shutdown(wait=not interrupted, cancel_futures=interrupted)
 
 
 class _Writes:

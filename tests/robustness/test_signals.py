@@ -123,3 +123,41 @@ except KeyboardInterrupt as exc:
                        preexec_fn=_sigint_as_in_a_terminal)
     assert r.stdout.split() == ["stopped", str(int(signum))], r.stdout + r.stderr
     assert "Exception ignored" not in r.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_sigterm_ends_a_run_whose_reader_thread_is_blocked(tmp_path, gray_ckpt):
+    """A picture whose read never returns (here: a named pipe with no writer, opened by the decoding
+    thread; on a hung network share the same) used to hold the process after SIGTERM until kill -9: the
+    thread pool waited for its thread, and so did Python's exit."""
+    folder = gray_pngs(tmp_path / "in", n=1)
+    fifo = tmp_path / "never-written"
+    os.mkfifo(fifo)
+    started = tmp_path / "reading"
+    script = tmp_path / "blocked.py"
+    script.write_text(
+        "import sys\nfrom pathlib import Path\nimport denoise.io as dio\n"
+        "read = dio.read_image\n"
+        "def blocked(path, *a, **k):\n"
+        f"    Path({str(started)!r}).touch()\n"
+        f"    open({str(fifo)!r}).read()\n"
+        "    return read(path, *a, **k)\n"
+        "dio.read_image = blocked\n"
+        "from denoise.cli import main\n"
+        f"sys.argv = ['denoise', 'image', {str(folder)!r}, '-o', {str(tmp_path / 'out')!r}, '--model', "
+        f"{str(gray_ckpt)!r}]\n"
+        "main()\n")
+    p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not started.exists():
+        assert p.poll() is None and time.monotonic() < deadline, p.stdout.read() if p.poll() is not None else ""
+        time.sleep(0.05)
+    time.sleep(0.3)  # inside open() now
+    os.killpg(p.pid, signal.SIGTERM)
+    try:
+        out, _ = p.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        raise AssertionError("still running 20 s after SIGTERM")
+    assert p.returncode == 128 + signal.SIGTERM and "interrupted" in out and "Traceback" not in out

@@ -89,7 +89,9 @@ class ModelConfig(_Dictable):
 
     ``output`` says how the network's raw output becomes the estimate: ``residual`` (images: the network
     predicts the noise, which is subtracted), ``direct`` (the network outputs the clean signal) or ``mask``
-    (audio: a [0, 1] gain per time-frequency bin applied to the noisy spectrogram).
+    (audio: a [0, 1] gain per time-frequency bin applied to the noisy spectrogram). ``low_cut_hz`` (audio):
+    the gains fall to zero below this frequency (linearly from it to half of it), a rumble filter below the
+    voice that needs no weights; 0: none.
     """
 
     arch: str = "dae"
@@ -99,6 +101,7 @@ class ModelConfig(_Dictable):
     output: str = "residual"
     sample_rate: Optional[int] = None
     stft: Optional[STFTConfig] = None
+    low_cut_hz: float = 0.0
 
     def __post_init__(self) -> None:
         if self.domain not in DOMAINS:
@@ -195,6 +198,7 @@ class TrainConfig(_Dictable):
     init: Optional[str] = None
     overwrite: bool = False
     loss: Optional[str] = None
+    low_cut_hz: float = 0.0  # audio: see ModelConfig
 
     def __post_init__(self) -> None:
         if isinstance(self.noise_dir, str):  # what earlier versions wrote, and a caller's single folder

@@ -46,14 +46,14 @@ class MissingOnnx(RuntimeError):
 
 
 class _AudioMask(nn.Module):
-    """features (N, 1, F, T) -> mask (N, 1, F, T): the audio network with its sigmoid."""
+    """features (N, 1, F, T) -> mask (N, 1, F, T): the audio network with its sigmoid (and low cut)."""
 
-    def __init__(self, net: nn.Module) -> None:
+    def __init__(self, model: nn.Module) -> None:
         super().__init__()
-        self.net = net
+        self.model = model
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.net(features))
+        return self.model.mask(self.model.net(features))
 
 
 def require_onnx() -> None:
@@ -72,7 +72,7 @@ def _graph(model: nn.Module) -> tuple[nn.Module, torch.Tensor, str, str]:
     if model.domain == "image":
         return model, torch.rand(1, model.config.channels, side, side), "noisy", "denoised"
     freqs = model.stft_cfg.n_fft // 2 + 1
-    return _AudioMask(model.net), torch.randn(1, 1, freqs, side) * 0.3 - 1.0, "features", "mask"
+    return _AudioMask(model), torch.randn(1, 1, freqs, side) * 0.3 - 1.0, "features", "mask"
 
 
 def metadata(model: nn.Module) -> dict[str, str]:

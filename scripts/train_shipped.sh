@@ -97,10 +97,11 @@ case "$name" in
       --transient-noise 0.5 --lr 3e-4 --seed 1 --max-time 5000 $r $extra ;;
   audio-speech-fullband)
     # The shipped 16 kHz crn (audio-speech) widened to 48 kHz by scripts/widen_speech_model.py (its weights
-    # kept, the high bands' new ones zero) and fine-tuned on one thread pair: the 48 kHz speech and the 16 kHz
+X
     # speech resampled to 48 kHz (nothing above 8 kHz: what a recording made at a lower rate looks like),
     # the 44.1 kHz and the 16 kHz noise recordings, and synthetic broadband noise; 4 s segments, 30 % of
-    # them starting with room tone. Shipped is runs/audio-speech-fullband/best.pt.
+    # them starting with room tone; gains fall to zero below 80 Hz (rumble). Shipped is
+    # runs/audio-speech-fullband/best.pt.
     [ -f runs/audio-speech-fullband-init.pt ] || python scripts/widen_speech_model.py checkpoints/audio-speech.pt \
       runs/audio-speech-fullband-init.pt --sample-rate 48000
     [ -f runs/audio-speech-fullband/last.pt ] && r=--resume || r=
@@ -108,7 +109,7 @@ case "$name" in
     OMP_NUM_THREADS=2 denoise train --domain audio --sample-rate 48000 --out runs/audio-speech-fullband \
       --init runs/audio-speech-fullband-init.pt --data "$a/speech48k/train" --data "$a/speech/train" \
       --noise-dir "$a/noise48k/train" --noise-dir "$a/noise/train" --val "$a/speech48k/dev" --loss multires \
-      --broadband-noise 0.7 --recorded-noise 0.5 --room-tone 0.3 --transient-noise 0.3 --noise-eq 0.5 \
+      --low-cut 80 --broadband-noise 0.7 --recorded-noise 0.5 --room-tone 0.3 --transient-noise 0.3 --noise-eq 0.5 \
       --batch-size 8 --patch-size 192000 --lr 3e-4 --eval-every 250 --workers 0 --seed 0 --steps 30000 \
       --max-time 5000 $r $extra ;;
   audio-speech-unet)

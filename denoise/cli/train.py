@@ -81,6 +81,9 @@ from denoise.signals import exit_on_interrupt
                    "or impacts on top.")
 @click.option("--noise-eq", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Audio: fraction of examples whose noise goes through a random equaliser (±12 dB).")
+@click.option("--low-cut", type=click.FloatRange(0, 500), default=0.0, show_default=True, metavar="HZ",
+              help="Audio: the model's gains fall to zero below HZ (from HZ down to HZ/2), a rumble filter "
+                   "below the voice; 0: none.")
 @click.option("--broadband-noise", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Audio: fraction of the synthetic noise that is broadband (a random spectral tilt, hiss, fans, "
                    "buzz with harmonics, rain) instead of white, pink or brown.")
@@ -107,7 +110,7 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: tuple[str, ...], s
           steps: Optional[int], epochs: Optional[int], batch_size: int, lr: float, patch_size: Optional[int],
           eval_every: int, max_time: Optional[float], workers: int, device: str, seed: int, resume: bool,
           overwrite: bool, precision: str, loss: Optional[str], camera_noise: float, phone_noise: float,
-          jpeg_noise: float, transient_noise: float, noise_eq: float, broadband_noise: float, recorded_noise: float, room_tone: float,
+          jpeg_noise: float, transient_noise: float, noise_eq: float, low_cut: float, broadband_noise: float, recorded_noise: float, room_tone: float,
           pairs: Optional[str], pairs_fraction: float,
           self_supervised: bool, blind_spot_fraction: float, quiet: bool, verbose: bool) -> None:
     """Train a denoising autoencoder on clean data corrupted on the fly, or (--self-supervised) on noisy

@@ -105,8 +105,12 @@ class SpectralMaskDenoiser(_Wrapper):
 
     def __init__(self, net: nn.Module, config: ModelConfig, meta: Optional[dict[str, Any]] = None) -> None:
         super().__init__(net, config, meta)
-        assert config.stft is not None
+        assert config.stft is not None and config.sample_rate is not None
         self.stft_cfg = config.stft
+        hz = torch.arange(config.stft.n_fft // 2 + 1) * (config.sample_rate / config.stft.n_fft)
+        cut = config.low_cut_hz
+        ramp = ((hz - cut / 2) / (cut / 2)).clamp(0.0, 1.0) if cut > 0 else torch.ones_like(hz)
+        self.register_buffer("low_cut", ramp.view(-1, 1), persistent=False)  # (F, 1)
 
     @property
     def domain(self) -> str:
@@ -142,10 +146,15 @@ class SpectralMaskDenoiser(_Wrapper):
             feats = feature_transform(feats)
         return self._masked(spec, self.net(feats))
 
+    def mask(self, logits: torch.Tensor) -> torch.Tensor:
+        """(B, 1, F, N) logits -> (B, 1, F, N) gains in [0, 1]: their sigmoid, with the low cut (see
+        ModelConfig.low_cut_hz)."""
+        return torch.sigmoid(logits.float()) * self.low_cut
+
     def _masked(self, spec: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         if self.config.output != "mask":
             raise ValueError(f"audio output mode {self.config.output!r} is not supported")
-        return spec * torch.sigmoid(logits.squeeze(1).float())
+        return spec * self.mask(logits).squeeze(1)
 
     def estimate_frames(self, spec: torch.Tensor, level: torch.Tensor, state: Optional[dict[str, Any]]
                         ) -> tuple[torch.Tensor, dict[str, Any]]:

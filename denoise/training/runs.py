@@ -33,7 +33,7 @@ def model_config_for(cfg: TrainConfig, channels: int) -> ModelConfig:
         output = "residual" if is_residual(cfg.arch) else "direct"
         return ModelConfig(arch=cfg.arch, domain="image", channels=channels, args=args, output=output)
     return ModelConfig(arch=cfg.arch, domain="audio", channels=1, args=args, output="mask",
-                       sample_rate=cfg.sample_rate, stft=cfg.stft)
+                       sample_rate=cfg.sample_rate, stft=cfg.stft, low_cut_hz=cfg.low_cut_hz)
 
 
 def resolve_init(cfg: TrainConfig) -> tuple[TrainConfig, Optional[nn.Module]]:
@@ -57,7 +57,7 @@ def load_init(model: nn.Module, cfg: TrainConfig, mcfg: ModelConfig, start: nn.M
     """Loads the init model's weights into ``model`` (strict keys) after checking that it is the same model;
     returns what the new checkpoints record about it (their weights descend from its training data too)."""
     theirs = start.config
-    if theirs != mcfg:
+    if dataclasses.replace(theirs, low_cut_hz=mcfg.low_cut_hz) != mcfg:  # a low cut has no weights: may be added
         raise ConfigError(
             f"init={cfg.init} is an {theirs.domain} {theirs.arch} model with arguments "
             f"{json.dumps(theirs.args, sort_keys=True)} and {theirs.channels} channel(s); this run builds "

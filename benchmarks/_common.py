@@ -90,3 +90,34 @@ def coloured(n: int, exponent: float, rng: np.random.Generator) -> np.ndarray:
     f[0] = f[1]
     x = np.fft.irfft(spec / f ** (exponent / 2), n)
     return (x / np.sqrt(np.mean(x**2))).astype(np.float32)
+
+
+def macs_per_pixel(model: Any, size: int = 64, channels: int = 1) -> float:
+    """Multiply-accumulates of every Conv2d / ConvTranspose2d / Linear for one (1, channels, size, size)
+    input, per input pixel. Activations, normalisations, additions and padding are left out: the
+    convolutions dominate the time."""
+    import torch
+    from torch import nn
+
+    total = 0
+
+    def hook(mod: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(mod, nn.Linear):
+            total += out.numel() * mod.in_features
+            return
+        kh, kw = mod.kernel_size
+        if isinstance(mod, nn.ConvTranspose2d):  # every input value is spread over a kh x kw x C_out patch
+            total += inp[0].numel() * kh * kw * mod.out_channels // mod.groups
+        else:  # every output value sums a kh x kw x C_in / groups window
+            total += out.numel() * kh * kw * mod.in_channels // mod.groups
+
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
+    handles = [m.register_forward_hook(hook) for m in layers]
+    try:
+        with torch.inference_mode():
+            model(torch.zeros(1, channels, size, size))
+    finally:
+        for h in handles:
+            h.remove()
+    return total / (size * size)

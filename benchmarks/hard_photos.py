@@ -8,7 +8,9 @@ the synthetic camera noise comes to real noise. Every row of a table comes from 
 2. Noisy JPEG: the same crops with Gaussian noise of σ 20, saved as PNG, as JPEG q92 and q75 (4:2:0, as
    phones and Pillow write) and as JPEG q92 4:4:4: PSNR of each input and output against the clean crop.
 3. Speed: CPU seconds per megapixel of the models on a 1024x1024 and a 4032x3024 picture (one run each,
-   after a warm-up on a small picture), side by side in one process.
+   after a warm-up on a small picture), side by side in one process; and their cost: parameters,
+   multiply-accumulates per megapixel, and the time of their ONNX graph in onnxruntime on the 1024x1024
+   picture (with the torch thread count; left out without onnxruntime, or with --skip onnx).
 4. Noise statistics, synthetic against real (PolyU held-out pairs): the noise's standard deviation at
    three brightness levels, its correlation with the right-hand neighbour (spatial correlation), and the
    mean correlation between its R, G and B (cross-channel correlation).
@@ -19,6 +21,7 @@ the synthetic camera noise comes to real noise. Every row of a table comes from 
 
 from __future__ import annotations
 
+import importlib.util
 import io as bytes_io
 import logging
 import sys
@@ -30,12 +33,13 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import data_root, machine, parser, table  # noqa: E402
+from _common import data_root, machine, macs_per_pixel, parser, table  # noqa: E402
 from real_noise import clean_of, peers, score, split  # noqa: E402
 
 from denoise import checkpoint, io, metrics  # noqa: E402
 from denoise.device import reuse_freed_cpu_memory  # noqa: E402
 from denoise.image import arrays  # noqa: E402
+from denoise.models import count_parameters  # noqa: E402
 from denoise.training import photo_noise  # noqa: E402
 from denoise.training.evaluation import to8  # noqa: E402
 
@@ -119,6 +123,34 @@ def speed_table(models: dict[str, Callable]) -> list[dict]:
     return rows
 
 
+def cost_table(names: list[str], onnx: bool) -> list[dict]:
+    """Per model: parameters, GMAC per megapixel, and onnxruntime seconds per megapixel on 1024x1024."""
+    import tempfile
+
+    rows = []
+    for name in names:
+        model = checkpoint.load(name, domain="image", channels=3).eval()
+        row = {"model": name, "parameters": count_parameters(model),
+               "GMAC / MP": macs_per_pixel(model, 256, 3) * 1e6 / 1e9}
+        if onnx:
+            import onnxruntime as ort
+
+            from denoise.export import export_onnx
+
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = torch.get_num_threads()
+            with tempfile.TemporaryDirectory() as tmp:
+                session = ort.InferenceSession(str(export_onnx(model, Path(tmp) / "m.onnx")), opts,
+                                               providers=["CPUExecutionProvider"])
+                x = np.random.default_rng(2).random((1, 3, 1024, 1024), dtype=np.float32)
+                session.run(None, {"noisy": x[:, :, :64, :64]})  # warm-up
+                t0 = time.perf_counter()
+                session.run(None, {"noisy": x})
+                row["onnxruntime s / MP, 1024x1024"] = (time.perf_counter() - t0) / (1024 * 1024 / 1e6)
+        rows.append(row)
+    return rows
+
+
 def noise_stats(noise: np.ndarray, clean: np.ndarray) -> dict:
     """Noise (H, W, 3) of a picture whose clean version is ``clean``: σ (0-255) by brightness, the
     correlation with the right-hand neighbour, the mean correlation between channels."""
@@ -161,7 +193,7 @@ def main() -> None:
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--models", nargs="+", default=["image-photo"], help="Shipped names or checkpoint files.")
     ap.add_argument("--limit", type=int, default=12, help="CBSD68 crops (and PolyU pairs for the statistics).")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["bm3d", "nlmeans", "speed"])
+    ap.add_argument("--skip", nargs="*", default=[], choices=["bm3d", "nlmeans", "speed", "onnx", "quality"])
     args = ap.parse_args()
     root = data_root(args.data_root)
     reuse_freed_cpu_memory()
@@ -174,10 +206,13 @@ def main() -> None:
     methods: dict[str, Callable] = {"noisy input": lambda n: n, **models, **peers(set(args.skip), gray=False)}
     clean = crops(root, args.limit)
     print(f"# Hard photos: {len(clean)} CBSD68 centre crops of {CROP}²; machine: {machine()}\n")
-    print("## Heavy synthetic noise\n\n" + table(heavy_table(clean, methods)))
-    print("\n## Noisy JPEG (Gaussian σ 20, then saved as ...): PSNR (dB)\n\n" + table(jpeg_table(clean, methods)))
+    if "quality" not in args.skip:
+        print("## Heavy synthetic noise\n\n" + table(heavy_table(clean, methods)))
+        print("\n## Noisy JPEG (Gaussian σ 20, then saved as ...): PSNR (dB)\n\n" + table(jpeg_table(clean, methods)))
     if "speed" not in args.skip:
         print("\n## Speed (CPU seconds per megapixel)\n\n" + table(speed_table(models)))
+        onnx = "onnx" not in args.skip and importlib.util.find_spec("onnxruntime") is not None
+        print("\n## Cost\n\n" + table(cost_table(args.models, onnx)))
     print("\n## Noise statistics (median over the pictures)\n\n" + table(stats_table(root, args.limit), floats=3))
 
 

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import best_time, machine, parser, table  # noqa: E402
+from _common import best_time, machine, macs_per_pixel, parser, table  # noqa: E402
 
 from denoise import checkpoint  # noqa: E402
 from denoise.image import arrays  # noqa: E402
@@ -32,30 +32,6 @@ from denoise.models import build_model, count_parameters  # noqa: E402
 
 # each candidate changes one argument of the shipped image-gray's (and one more level: depth + 1)
 CHANGES = [{"width": 48}, {"width": 64}, {"latent_blocks": 6}, {"blocks": 2}]
-
-
-def macs_per_pixel(model: nn.Module, size: int = 64) -> float:
-    """Multiply-accumulates of every Conv2d / ConvTranspose2d for one gray (1, 1, size, size) input, per
-    input pixel. Activations, additions and padding are left out: convolutions dominate the time."""
-    total = 0
-
-    def hook(mod: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
-        nonlocal total
-        kh, kw = mod.kernel_size
-        if isinstance(mod, nn.ConvTranspose2d):  # every input value is spread over a kh x kw x C_out patch
-            total += inp[0].numel() * kh * kw * mod.out_channels // mod.groups
-        else:  # every output value sums a kh x kw x C_in / groups window
-            total += out.numel() * kh * kw * mod.in_channels // mod.groups
-
-    convs = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
-    handles = [m.register_forward_hook(hook) for m in convs]
-    try:
-        with torch.inference_mode():
-            model(torch.zeros(1, 1, size, size))
-    finally:
-        for h in handles:
-            h.remove()
-    return total / (size * size)
 
 
 def main() -> None:

@@ -111,7 +111,7 @@ X
       --noise-dir "$a/noise48k/train" --noise-dir "$a/noise/train" --val "$a/speech48k/dev" --loss multires \
       --low-cut 80 --broadband-noise 0.7 --recorded-noise 0.5 --room-tone 0.3 --transient-noise 0.3 --noise-eq 0.5 \
       --batch-size 8 --patch-size 192000 --lr 3e-4 --eval-every 250 --workers 0 --seed 0 --steps 30000 \
-      --max-time 5000 $r $extra ;;
+      --max-time 4200 $r $extra ;;
   audio-speech-unet)
     # The earlier default (non-causal dae). Shipped: step 4500 (validation SI-SDR 10.707 dB). Phase 2 was
     # itself run in two pieces (stopped after step 3500, resumed to 5000).

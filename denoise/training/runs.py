@@ -138,7 +138,8 @@ def absolute(cfg: TrainConfig) -> TrainConfig:
         return None if v is None else str(Path(v).resolve())
 
     init = fix(cfg.init) if cfg.init is not None and Path(cfg.init).exists() else cfg.init
-    return dataclasses.replace(cfg, out=fix(cfg.out), data=[fix(d) for d in cfg.data], noise_dir=[fix(d) for d in cfg.noise_dir] if cfg.noise_dir else None,
+    noise = [fix(d) for d in cfg.noise_dir] if cfg.noise_dir else None
+    return dataclasses.replace(cfg, out=fix(cfg.out), data=[fix(d) for d in cfg.data], noise_dir=noise,
                                val=fix(cfg.val), pairs=fix(cfg.pairs), init=init)
 
 

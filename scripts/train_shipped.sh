@@ -97,7 +97,7 @@ case "$name" in
       --transient-noise 0.5 --lr 3e-4 --seed 1 --max-time 5000 $r $extra ;;
   audio-speech-fullband)
     # The shipped 16 kHz crn (audio-speech) widened to 48 kHz by scripts/widen_speech_model.py (its weights
-X
+    # kept, the high bands' new ones zero) and fine-tuned on two threads: the 48 kHz speech and the 16 kHz
     # speech resampled to 48 kHz (nothing above 8 kHz: what a recording made at a lower rate looks like),
     # the 44.1 kHz and the 16 kHz noise recordings, and synthetic broadband noise; 4 s segments, 30 % of
     # them starting with room tone; gains fall to zero below 80 Hz (rumble). Shipped is

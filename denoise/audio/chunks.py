@@ -24,9 +24,6 @@ log = logging.getLogger(__name__)
 DEFAULT_CHUNK_SECONDS = 10.0
 CONTEXT_SECONDS = 0.5  # audio each side of a chunk that is computed and thrown away (edge effects)
 FADE_SECONDS = 0.05  # half-length of the linear cross-fade between neighbouring chunks
-# A causal model (crn) in a file starts with no past: its first chunk is preceded by this much of the file's
-# own start, time-reversed, as a look-ahead to warm up on (the output there is dropped; streams have none).
-FILE_WARMUP_SECONDS = 0.0
 # Shorter audio is returned unchanged: below about 0.1 s the shipped speech model muted even clean speech by
 # 30 to 40 dB (it sees too few STFT frames to tell speech from noise); from 0.2 s it kept it.
 MIN_AUDIO_SECONDS = 0.2
@@ -40,25 +37,12 @@ def boundaries(n: int, hop: int) -> list[int]:
     return b + [n]
 
 
-def read_window(read: Callable[[int, int], np.ndarray], bounds: list[int], k: int, ctx: int, n: int,
-                warm: int = 0) -> tuple[int, np.ndarray]:
+def read_window(read: Callable[[int, int], np.ndarray], bounds: list[int], k: int, ctx: int,
+                n: int) -> tuple[int, np.ndarray]:
     """Chunk ``k``'s window of a signal of ``n`` samples: its span with ``ctx`` samples of context on each
-    side (cut at the ends), as (first sample, (channels, L) samples). The first chunk gets ``warm`` samples
-    more before the start: the signal's own first samples after the first, time-reversed (a look-ahead for
-    a causal model to warm up on; the first sample then reads as a negative position)."""
+    side (cut at the ends), as (first sample, (channels, L) samples)."""
     a, b = max(0, bounds[k] - ctx), min(n, bounds[k + 1] + ctx)
-    window = read(a, b)
-    warm = min(warm, window.shape[1] - 1) if k == 0 else 0
-    if warm > 0:
-        window = np.concatenate([window[:, warm:0:-1], window], axis=1)
-    return a - warm, window
-
-
-def warmup_samples(model: nn.Module, rate: int) -> int:
-    """The look-ahead a file's first chunk gets (:data:`FILE_WARMUP_SECONDS`): causal models only."""
-    from denoise.models import is_causal
-
-    return int(FILE_WARMUP_SECONDS * rate) if is_causal(model) else 0
+    return a, read(a, b)
 
 
 def chunk_weight(start: int, stop: int, lo: int, hi: int, fade: int, first: bool, last: bool) -> np.ndarray:
@@ -155,10 +139,9 @@ def stream_audio(
     bounds = boundaries(n_frames, hop)
     joiner = CrossFade(bounds, fade, write)
     nonfinite = False
-    warm = warmup_samples(model, sample_rate)
     for g in range(0, len(bounds) - 1, batch_size):
         ks = list(range(g, min(g + batch_size, len(bounds) - 1)))
-        spans, windows = zip(*(read_window(read, bounds, k, ctx, n_frames, warm) for k in ks))
+        spans, windows = zip(*(read_window(read, bounds, k, ctx, n_frames) for k in ks))
         for w in windows:
             nonfinite |= silence_nonfinite(w)
         try:

@@ -23,14 +23,14 @@ from torch import nn
 
 from denoise import io
 from denoise.audio.chunks import (MIN_AUDIO_SECONDS, Chunking, CrossFade, boundaries, denoise_audio_file,
-                                  read_window, run_windows, silence_nonfinite, warmup_samples, warn_nonfinite)
+                                  read_window, run_windows, silence_nonfinite, warn_nonfinite)
 from denoise.runner.results import FileResult, failure, settled
 
 
 class _OpenFile:
     """One file in flight: its reader, its atomic writer, its chunk plan and cross-fader."""
 
-    def __init__(self, job: io.Job, info: io.AudioInfo, overwrite: bool, warm: int = 0) -> None:
+    def __init__(self, job: io.Job, info: io.AudioInfo, overwrite: bool) -> None:
         self.job, self.info, self.t0 = job, info, time.perf_counter()
         self.stack = contextlib.ExitStack()
         with contextlib.ExitStack() as opening:  # closed (tmp removed) only if opening fails
@@ -44,7 +44,6 @@ class _OpenFile:
         self.joiner = CrossFade(self.bounds, fade, self.writer.write)
         self.taken = self.added = 0
         self.nonfinite = False
-        self.warm = warm  # samples of look-ahead before the first chunk (chunks.warmup_samples)
 
     @property
     def chunks(self) -> int:
@@ -53,7 +52,7 @@ class _OpenFile:
     def take(self) -> tuple[int, int, np.ndarray]:
         """The next chunk: (index, first sample of its window, (channels, L) window)."""
         k, self.taken = self.taken, self.taken + 1
-        a, window = read_window(self.read, self.bounds, k, self.ctx, self.info.frames, self.warm)
+        a, window = read_window(self.read, self.bounds, k, self.ctx, self.info.frames)
         self.nonfinite |= silence_nonfinite(window)
         return k, a, window
 
@@ -127,7 +126,7 @@ def _open(job: io.Job, model: nn.Module, settle: dict[str, bool], strength: floa
             denoise_audio_file(model, job.src, job.dst, overwrite=settle["overwrite"], strength=strength,
                                progress=progress)
             return FileResult(job.src, job.dst, "done", seconds=time.perf_counter() - t0)
-        return _OpenFile(job, info, settle["overwrite"], warmup_samples(model, info.sample_rate))
+        return _OpenFile(job, info, settle["overwrite"])
     except Exception as exc:  # noqa: BLE001 -- this file's failure
         return failure(job, exc, t0, settle["skip_existing"])
 

@@ -29,7 +29,7 @@ FORMAT_VERSION = 1
 # The default model per (domain, channels), best first: the first one shipped is used. Colour pictures
 # are photos more often than not, so the camera-noise model comes before the Gaussian-noise one.
 DEFAULT_NAMES = {("image", 1): ("image-gray",), ("image", 3): ("image-photo", "image-color"),
-                 ("audio", 1): ("audio-speech",)}
+                 ("audio", 1): ("audio-speech-fullband", "audio-speech")}
 
 
 class CheckpointError(Exception):

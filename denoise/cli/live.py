@@ -10,8 +10,8 @@ from denoise.cli.common import EXIT_FAILED, fail, load_model, quiet_option, setu
 
 
 @click.command()
-@click.option("--model", default="audio-speech", show_default=True,
-              help="A causal audio model: a shipped name or a checkpoint (crn).")
+@click.option("--model", default="default", show_default=True,
+              help="A causal audio model: a shipped name or a checkpoint (crn); default: the default speech model.")
 @click.option("--rate", type=click.IntRange(8000), default=48000, show_default=True, help="Sample rate.")
 @click.option("--channels", type=click.IntRange(1), default=1, show_default=True, help="Channels.")
 @click.option("--device", default=None, help="sounddevice device name or index (default: the system's).")
@@ -39,7 +39,8 @@ def live(model: str, rate: int, channels: int, device: Optional[str], seconds: O
         fail(f"model {model} needs future samples (it is not causal): live audio needs a causal model (crn)")
     dev = int(device) if device is not None and device.isdigit() else device
     if not quiet:
-        click.echo(f"live: {rate} Hz, {channels} channel(s), model {model}; Ctrl-C stops", err=True)
+        name = (net.meta.get("shipped_name") or model) if model == "default" else model
+        click.echo(f"live: {rate} Hz, {channels} channel(s), model {name}; Ctrl-C stops", err=True)
     try:
         found = run_live(net, rate, channels, device=dev, seconds=seconds, strength=strength)
     except Exception as exc:  # PortAudio errors (no such device, rate not supported) are one line

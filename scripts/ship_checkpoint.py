@@ -37,6 +37,11 @@ def portable(value: Any) -> Any:
     return value
 
 
+def _folders(value: Any) -> list[str]:
+    """A run's noise folders: one (earlier runs) or a list."""
+    return [] if not value else [value] if isinstance(value, str) else list(value)
+
+
 def main(name: str, run_ckpt: str, purpose: str) -> None:
     payload = checkpoint.read_checkpoint(Path(run_ckpt))
     model = checkpoint.model_from_payload(payload)
@@ -60,7 +65,7 @@ def main(name: str, run_ckpt: str, purpose: str) -> None:
         "step": meta.get("step"),
         "metrics": meta.get("metrics", {}),
         "data": ", ".join("/".join(Path(p).parts[-2:]) for p in data.get("train", []))
-        + (f" + {'/'.join(Path(data['noise']).parts[-2:])}" if data.get("noise") else "")
+        + "".join(f" + {'/'.join(Path(n).parts[-2:])}" for n in _folders(data.get("noise")))
         + (" + PolyU pairs (training part)" if data.get("pairs") else ""),
     }
     man_path.write_text(json.dumps(man, indent=2, sort_keys=True) + "\n")

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from denoise import io
-from denoise.audio.highband import high_band
+from denoise.audio.highband import high_band, model_band_rate
 from denoise.dsp import fit_length, resample
 from denoise.inference import (blend, check_strength, default_batch_size, denoise_tensor, out_of_memory_error,
                                release_memory, torch_out_of_memory)
@@ -64,18 +64,19 @@ def run_windows(model: nn.Module, windows: list[np.ndarray], sr: int, strength: 
     with the window's own samples by ``strength`` (linear, so the cross-fade of the chunks keeps it).
     ``levels``: per window, the (channels,) level to normalise by instead of the window's own RMS."""
     msr = model.sample_rate
+    band = model_band_rate(model, sr)
     outs: list[Optional[np.ndarray]] = [None] * len(windows)
     by_len: dict[int, list[int]] = {}
     for i, win in enumerate(windows):
         by_len.setdefault(win.shape[1], []).append(i)
     for length, idx in by_len.items():
         stack = np.concatenate([windows[i] for i in idx], axis=0)  # (sum channels, L)
-        x = resample(stack, sr, msr)
+        x = resample(resample(stack, sr, band), band, msr) if band < min(sr, msr) else resample(stack, sr, msr)
         level = None if levels is None else torch.from_numpy(
             np.concatenate([levels[i] for i in idx]).astype(np.float32)[:, None])
         y_model = denoise_tensor(model, torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), level).numpy()
         y = fit_length(resample(y_model, msr, sr), length)
-        if sr > msr and getattr(model, "stft_cfg", None) is not None:
+        if sr > band and getattr(model, "stft_cfg", None) is not None:
             y = y + high_band(model, stack, x, y_model, sr)
         pos = 0
         for i in idx:

@@ -13,6 +13,17 @@ from denoise import dsp
 from denoise.dsp import fit_length, resample
 
 HIGH_BAND_GUIDE_HZ = 4000.0  # the model's gains from here to its Nyquist frequency guide the band above it
+# A full-band model learnt from full-band audio and from 16 kHz audio (nothing above 8 kHz), not from bands that
+# stop in between: input below this rate (22.05, 24, 32 kHz) is given to it band-limited to 8 kHz, and the
+# input's band above that is carried as for a 16 kHz model.
+FULL_BAND_MIN_RATE = 44100
+
+
+def model_band_rate(model: nn.Module, sr: int) -> int:
+    """The rate whose band the model is given of audio at ``sr``: its own, or 16 kHz for a full-band model
+    and input below FULL_BAND_MIN_RATE (see there)."""
+    msr = model.sample_rate
+    return 16000 if msr > 16000 and 16000 < sr < FULL_BAND_MIN_RATE else msr
 
 
 def high_band(model: nn.Module, stack: np.ndarray, x: np.ndarray, y_model: np.ndarray, sr: int) -> np.ndarray:

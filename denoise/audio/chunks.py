@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from denoise import io
-from denoise.audio.highband import high_band, model_band_rate
+from denoise.audio.highband import high_band, low_pass, model_band_rate
 from denoise.dsp import fit_length, resample
 from denoise.inference import (blend, check_strength, default_batch_size, denoise_tensor, out_of_memory_error,
                                release_memory, torch_out_of_memory)
@@ -71,7 +71,9 @@ def run_windows(model: nn.Module, windows: list[np.ndarray], sr: int, strength: 
         by_len.setdefault(win.shape[1], []).append(i)
     for length, idx in by_len.items():
         stack = np.concatenate([windows[i] for i in idx], axis=0)  # (sum channels, L)
-        x = resample(resample(stack, sr, band), band, msr) if band < min(sr, msr) else resample(stack, sr, msr)
+        x = resample(stack, sr, msr)
+        if band < min(sr, msr):
+            x = low_pass(x, msr, band / 2)
         level = None if levels is None else torch.from_numpy(
             np.concatenate([levels[i] for i in idx]).astype(np.float32)[:, None])
         y_model = denoise_tensor(model, torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), level).numpy()

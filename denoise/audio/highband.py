@@ -26,6 +26,14 @@ def model_band_rate(model: nn.Module, sr: int) -> int:
     return 16000 if msr > 16000 and 16000 < sr < FULL_BAND_MIN_RATE else msr
 
 
+def low_pass(x: np.ndarray, sr: int, hz: float) -> np.ndarray:
+    """(channels, L) audio at ``sr`` without anything above ``hz`` (every FFT bin above it set to zero: no
+    transition band, which a resampler's filter would leave empty below ``hz``, and models react to)."""
+    spec = np.fft.rfft(x, axis=-1)
+    spec[:, np.fft.rfftfreq(x.shape[-1], 1.0 / sr) > hz] = 0
+    return np.fft.irfft(spec, n=x.shape[-1], axis=-1).astype(np.float32)
+
+
 def high_band(model: nn.Module, stack: np.ndarray, x: np.ndarray, y_model: np.ndarray, sr: int) -> np.ndarray:
     """The part of (channels, L) audio at ``sr`` above the model's band, scaled frame by frame by the gain
     the model gave the top octave of its band (its denoised over its noisy energy, 4–8 kHz for a 16 kHz

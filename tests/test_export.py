@@ -86,7 +86,7 @@ def test_numpy_example_reproduces_denoise_audio(tmp_path):
     src = tmp_path / "noisy.wav"
     sf.write(src, x, 16000, subtype="FLOAT")
     assert run("export", "audio-speech", "-o", tmp_path / "s.onnx").exit_code == 0
-    assert run("audio", src, "-o", tmp_path / "cli.wav").exit_code == 0
+    assert run("audio", src, "-o", tmp_path / "cli.wav", "--model", "audio-speech").exit_code == 0
     subprocess.run([sys.executable, str(EXAMPLE), str(tmp_path / "s.onnx"), str(src), str(tmp_path / "ex.wav")],
                    check=True, timeout=120)
     from denoise.metrics import si_sdr

@@ -420,8 +420,9 @@ def test_models_lists_shipped_checkpoints():
     assert r.exit_code == 0
     rows = {line.split()[0]: line for line in r.output.splitlines()[1:]}
     assert set(rows) == {"image-gray", "image-color", "image-photo", "image-photo-naf", "audio-speech",
-                         "audio-speech-unet"}
-    assert "audio" in rows["audio-speech"].split("  ") and "causal" in rows["audio-speech"]
+                         "audio-speech-fullband", "audio-speech-unet"}
+    assert "audio" in rows["audio-speech-fullband"].split("  ") and "causal" in rows["audio-speech-fullband"]
+    assert "audio" not in rows["audio-speech"].split("  ") and "causal" in rows["audio-speech"]
     assert "colour images" in rows["image-photo"] and "gray images" in rows["image-gray"]  # what each is default for
     assert "photographs" in rows["image-photo"]  # and what it is for
     assert "dae" in run("models", "--archs").output

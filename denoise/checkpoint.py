@@ -64,6 +64,18 @@ def _tensor_problem(name: str, t: Any) -> Optional[str]:
     return None
 
 
+def derived_meta(source: nn.Module, name: str, config: Any, how: str, **extra: Any) -> dict[str, Any]:
+    """The metadata of a checkpoint made from the loaded ``source`` (given as ``name``) by changing its
+    network (deepened, widened): the source's (training data, corruption), the new ``config``, no metrics
+    yet, and under ``how`` where it came from (name, digest, step, model and metrics), with ``extra``."""
+    meta = {**source.meta, "model": config.to_dict(), "metrics": {},
+            how: {"checkpoint": name, "sha256": sha256_file(source.source), **extra,
+                  "step": source.meta.get("step"), "model": source.meta["model"],
+                  "metrics": source.meta.get("metrics")}}
+    meta.pop("shipped_name", None)
+    return meta
+
+
 def save_checkpoint(path: Path, model: nn.Module, meta: dict[str, Any], **training_state: Any) -> None:
     """Writes ``model``'s weights, ``meta`` and optional training state (optimizer, scheduler, step...)
     to ``path`` atomically: a temporary file in the same directory, fsync, then ``os.replace``. A crash

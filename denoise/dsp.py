@@ -49,6 +49,12 @@ def istft(spec: torch.Tensor, cfg: STFTConfig, length: int) -> torch.Tensor:
     )
 
 
+def bins_up_to(hz: float, n_fft: int, sample_rate: int) -> int:
+    """How many bins of an ``n_fft``-point STFT at ``sample_rate`` lie at or below ``hz`` (from 0 Hz): 257
+    for 8 kHz at 16 kHz and 512 points, and at 48 kHz and 1536 points alike."""
+    return int(hz * n_fft / sample_rate) + 1
+
+
 def rms(wave: torch.Tensor, floor: float = 1e-5) -> torch.Tensor:
     """(B, T) -> (B, 1) root mean square, floored so digital silence does not divide by zero."""
     return wave.pow(2).mean(dim=-1, keepdim=True).sqrt().clamp_min(floor)

@@ -80,10 +80,10 @@ def exit_interrupted(exc: KeyboardInterrupt, message: str = "interrupted") -> No
     print(message, file=sys.stderr, flush=True)
     code = 128 + exc.signum if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     deadline = time.monotonic() + STUCK_THREAD_SECONDS
-    for thread in threading.enumerate():
-        if thread is not threading.current_thread() and not thread.daemon:
-            thread.join(max(0.0, deadline - time.monotonic()))
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.current_thread()):
+    others = [t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]
+    for thread in others:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    if any(t.is_alive() for t in others):
         sys.stdout.flush()
         os._exit(code)
     raise SystemExit(code) from None

@@ -22,18 +22,13 @@ from denoise.models.unet import DenoisingUNet, deepen
 
 def main(src: str, dst: str, seed: int = 0) -> None:
     model = checkpoint.load(src)
-    meta = model.meta
     if not isinstance(model.net, DenoisingUNet):
         raise SystemExit(f"{src} is not a dae U-Net")
     torch.manual_seed(seed)  # the new level's weights are drawn from the global generator
     net, args = deepen(model.net, model.config.args)
     config = dataclasses.replace(model.config, args=args)
     deeper = type(model)(net, config)  # the same domain wrapper around the deeper net
-    meta = {**meta, "model": config.to_dict(), "metrics": {},
-            "deepened_from": {"checkpoint": src, "seed": seed, "sha256": checkpoint.sha256_file(model.source),
-                              "step": meta.get("step"),
-                              "model": meta["model"], "metrics": meta.get("metrics")}}
-    meta.pop("shipped_name", None)
+    meta = checkpoint.derived_meta(model, src, config, "deepened_from", seed=seed)
     checkpoint.save_checkpoint(Path(dst), deeper, meta)
     print(f"{dst}: {config.arch} {args}, {count_parameters(deeper)} parameters (from {count_parameters(model)})")
     # the promise: the same output up to the new level's small starting bias, except near the bottom and

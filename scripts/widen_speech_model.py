@@ -27,12 +27,7 @@ def main(src: str, dst: str, sample_rate: int) -> None:
     net, args = widen(model.net, model.config.args, sample_rate, stft.n_fft)
     config = dataclasses.replace(model.config, args=args, sample_rate=sample_rate, stft=stft)
     wide = type(model)(net, config)  # the same domain wrapper around the wider net
-    meta = {**model.meta, "model": config.to_dict(), "metrics": {},
-            "widened_from": {"checkpoint": src, "sha256": checkpoint.sha256_file(model.source),
-                             "step": model.meta.get("step"), "model": model.meta["model"],
-                             "metrics": model.meta.get("metrics")}}
-    meta.pop("shipped_name", None)
-    checkpoint.save_checkpoint(Path(dst), wide, meta)
+    checkpoint.save_checkpoint(Path(dst), wide, checkpoint.derived_meta(model, src, config, "widened_from"))
     print(f"{dst}: crn at {sample_rate} Hz {args}, {count_parameters(wide)} parameters "
           f"(from {count_parameters(model)})")
 

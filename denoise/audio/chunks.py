@@ -72,7 +72,7 @@ def run_windows(model: nn.Module, windows: list[np.ndarray], sr: int, strength: 
     for length, idx in by_len.items():
         stack = np.concatenate([windows[i] for i in idx], axis=0)  # (sum channels, L)
         x = resample(stack, sr, msr)
-        if band < min(sr, msr):
+        if band < msr:  # a full-band model, and a rate its training did not cover (model_band_rate)
             x = low_pass(x, msr, band / 2)
         level = None if levels is None else torch.from_numpy(
             np.concatenate([levels[i] for i in idx]).astype(np.float32)[:, None])

@@ -84,12 +84,12 @@ def _print(records: list[dict[str, Any]], as_json: bool, as_csv: bool) -> None:
             if r["error"] is not None:
                 continue
             if r["domain"] == "image":
-                num = lambda v, f: "–" if v is None else format(v, f)  # noqa: E731 -- unknown: too clipped
-                chans = "" if len(r["sigma_per_channel"]) < 2 else \
-                    " (" + " / ".join(num(s, ".1f") for s in r["sigma_per_channel"]) + ")"
                 if r.get("unmeasurable"):
                     click.echo(f"sigma not measurable ({r['unmeasurable']})  {r['path']}")
                     continue
+                num = lambda v, f: "–" if v is None else format(v, f)  # noqa: E731 -- unknown: too clipped
+                chans = "" if len(r["sigma_per_channel"]) < 2 else \
+                    " (" + " / ".join(num(s, ".1f") for s in r["sigma_per_channel"]) + ")"
                 click.echo(f"sigma {num(r['sigma'], '6.2f')}{chans}  {r['path']}")
             else:
                 db = lambda v, unit: "not measurable" if v is None else f"{v:6.1f} {unit}"  # noqa: E731

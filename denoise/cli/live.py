@@ -28,6 +28,7 @@ def live(model: str, rate: int, channels: int, device: Optional[str], seconds: O
     the PortAudio library. Untested on real sound cards: the tests drive it with a stand-in."""
     setup_logging(quiet, verbose)
     from denoise.audio.live import require_sounddevice, run_live
+    from denoise.checkpoint import default_name
     from denoise.models import is_causal
 
     try:
@@ -39,7 +40,7 @@ def live(model: str, rate: int, channels: int, device: Optional[str], seconds: O
         fail(f"model {model} needs future samples (it is not causal): live audio needs a causal model (crn)")
     dev = int(device) if device is not None and device.isdigit() else device
     if not quiet:
-        name = (net.meta.get("shipped_name") or model) if model == "default" else model
+        name = default_name("audio") if model == "default" else model
         click.echo(f"live: {rate} Hz, {channels} channel(s), model {name}; Ctrl-C stops", err=True)
     try:
         found = run_live(net, rate, channels, device=dev, seconds=seconds, strength=strength)

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from denoise import dsp
 from denoise.models.registry import register
 
 State = dict[str, Any]
@@ -178,7 +179,7 @@ class CausalCRN(nn.Module):
         bins = n_fft // 2 + 1
         if sample_rate <= 16000:
             return {} if bins == 257 else {"bins": bins}
-        return {"bins": bins, "low_bins": int(8000 * n_fft / sample_rate) + 1, "high_bands": 16}
+        return {"bins": bins, "low_bins": dsp.bins_up_to(8000, n_fft, sample_rate), "high_bands": 16}
 
     def _to_rows(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, bins, N) features -> (B, 1, rows, N): the high bins pooled into bands (their mean power:

@@ -107,10 +107,11 @@ class SpectralMaskDenoiser(_Wrapper):
         super().__init__(net, config, meta)
         assert config.stft is not None and config.sample_rate is not None
         self.stft_cfg = config.stft
-        hz = torch.arange(config.stft.n_fft // 2 + 1) * (config.sample_rate / config.stft.n_fft)
-        cut = config.low_cut_hz
-        ramp = ((hz - cut / 2) / (cut / 2)).clamp(0.0, 1.0) if cut > 0 else torch.ones_like(hz)
-        self.register_buffer("low_cut", ramp.view(-1, 1), persistent=False)  # (F, 1)
+        cut, ramp = config.low_cut_hz, None  # (F, 1) gains of the low cut; None: no cut, nothing to apply
+        if cut > 0:
+            hz = torch.arange(config.stft.n_fft // 2 + 1) * (config.sample_rate / config.stft.n_fft)
+            ramp = ((hz - cut / 2) / (cut / 2)).clamp(0.0, 1.0).view(-1, 1)
+        self.register_buffer("low_cut", ramp, persistent=False)
 
     @property
     def domain(self) -> str:
@@ -149,7 +150,8 @@ class SpectralMaskDenoiser(_Wrapper):
     def mask(self, logits: torch.Tensor) -> torch.Tensor:
         """(B, 1, F, N) logits -> (B, 1, F, N) gains in [0, 1]: their sigmoid, with the low cut (see
         ModelConfig.low_cut_hz)."""
-        return torch.sigmoid(logits.float()) * self.low_cut
+        gains = torch.sigmoid(logits.float())
+        return gains if self.low_cut is None else gains * self.low_cut
 
     def _masked(self, spec: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         if self.config.output != "mask":

@@ -164,6 +164,11 @@ def image_noise(pixels: np.ndarray, jpeg_tables: Optional[dict[int, Any]] = None
     return ImageNoise(sigma, per)
 
 
+def image_data_noise(data: Any) -> ImageNoise:
+    """:func:`image_noise` of a decoded file (``io.ImageData``), with its JPEG tables when it is a JPEG."""
+    return image_noise(data.pixels, data.encoding.get("qtables"))
+
+
 def jpeg_erased_sigma(tables: dict[int, Any]) -> float:
     """The noise σ (0–255) under which a JPEG with these quantisation tables leaves too little noise in flat
     areas to measure: half the median step of the luma table's 63 AC coefficients. Noise coefficients
@@ -263,8 +268,7 @@ def estimate_file(path: Any, domain: Optional[str] = None) -> dict[str, Any]:
     path = Path(path)
     domain = domain or io.domain_of(path)
     if domain == "image":
-        data = io.read_image(path)
-        return image_noise(data.pixels, data.encoding.get("qtables")).as_dict()
+        return image_data_noise(io.read_image(path)).as_dict()
     info = io.audio_info(path)
     with io.open_reader(path, info.frames) as read:
         audio = np.concatenate([read(a, b) for a, b in audio_excerpts(info.frames, info.sample_rate)], axis=1)

@@ -182,14 +182,13 @@ class Extras:
 
 
 def _image_extras(ex: Extras, src: Path, dst: Path, rec: dict[str, Any]) -> None:
-    from denoise.report.estimate import image_noise
+    from denoise.report.estimate import image_data_noise
     from denoise.report.visuals import compare_picture, pick_crop, save_picture
 
     src_data, dst_data = io.read_image(src), io.read_image(dst)
     before, after = src_data.pixels, dst_data.pixels
     if ex.wants_estimates:
-        rec["noise_before"], rec["noise_after"] = (image_noise(d.pixels, d.encoding.get("qtables")).as_dict()
-                                                   for d in (src_data, dst_data))
+        rec["noise_before"], rec["noise_after"] = (image_data_noise(d).as_dict() for d in (src_data, dst_data))
     if not (ex.compare or ex.report is not None):
         return
     crop = pick_crop(after)

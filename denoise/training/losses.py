@@ -37,15 +37,15 @@ def spectral_loss(est: torch.Tensor, clean: torch.Tensor, noisy: torch.Tensor, m
     return spec + 0.1 * (e - c).abs().mean()
 
 
-def _compressed_l1(e: torch.Tensor, c: torch.Tensor, cfg: STFTConfig, low_share: float = 0.0) -> torch.Tensor:
-    """The compressed-magnitude L1 over all bins; with ``low_share`` > 0 (full-band signals), the
-    bins up to 8 kHz carry that share of the weight and the bins above the rest."""
+def _compressed_l1(e: torch.Tensor, c: torch.Tensor, cfg: STFTConfig, low_share: float = 0.0,
+                   low_bins: int = 0) -> torch.Tensor:
+    """The compressed-magnitude L1 over all bins; with ``low_share`` > 0 (full-band signals), the first
+    ``low_bins`` bins (up to 8 kHz) carry that share of the weight and the bins above the rest."""
     se, sc = dsp.stft(e, cfg).abs(), dsp.stft(c, cfg).abs()
     diff = (se.clamp_min(1e-8).pow(0.3) - sc.clamp_min(1e-8).pow(0.3)).abs().mean(dim=(0, 2))  # (F,)
     if not low_share:
         return diff.mean()
-    low = int(8000 * cfg.n_fft / FULL_BAND_RATE) + 1
-    return low_share * diff[:low].mean() + (1 - low_share) * diff[low:].mean()
+    return low_share * diff[:low_bins].mean() + (1 - low_share) * diff[low_bins:].mean()
 
 
 def si_sdr(est: torch.Tensor, ref: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -71,8 +71,8 @@ def multires_loss(est: torch.Tensor, clean: torch.Tensor, noisy: torch.Tensor, s
     e, c = est / scale, clean / scale
     full = sample_rate == FULL_BAND_RATE
     ffts = [n * sample_rate // 16000 for n in MULTIRES_FFTS]
-    spec = sum(_compressed_l1(e, c, STFTConfig(n, n // 4, n), LOW_BAND_SHARE if full else 0.0)
-               for n in ffts) / len(ffts)
+    spec = sum(_compressed_l1(e, c, STFTConfig(n, n // 4, n), LOW_BAND_SHARE if full else 0.0,
+                              dsp.bins_up_to(8000, n, sample_rate)) for n in ffts) / len(ffts)
     return spec + 0.1 * (e - c).abs().mean() - 0.01 * si_sdr(est, clean).mean()
 
 

@@ -111,7 +111,17 @@ case "$name" in
       --noise-dir "$a/noise48k/train" --noise-dir "$a/noise/train" --val "$a/speech48k/dev" --loss multires \
       --low-cut 80 --broadband-noise 0.7 --recorded-noise 0.5 --room-tone 0.3 --transient-noise 0.3 --noise-eq 0.5 \
       --batch-size 8 --patch-size 192000 --lr 3e-4 --eval-every 250 --workers 0 --seed 0 --steps 30000 \
-      --max-time 4200 $r $extra ;;
+      --max-time 4200 $r $extra
+    # Phase 2: the same data and noise with long pauses in the speech (--pauses 0.4: the noise alone for
+    # 0.8-2.5 s mid-segment), so that the noise stays out as a pause goes on. Shipped is
+    # runs/audio-speech-fullband-pauses/last.pt (the validation score has no pauses to judge by).
+    [ -f runs/audio-speech-fullband-pauses/last.pt ] && r=--resume || r=
+    OMP_NUM_THREADS=2 denoise train --domain audio --sample-rate 48000 --out runs/audio-speech-fullband-pauses \
+      --init runs/audio-speech-fullband/best.pt --data "$a/speech48k/train" --data "$a/speech/train" \
+      --noise-dir "$a/noise48k/train" --noise-dir "$a/noise/train" --val "$a/speech48k/dev" --loss multires \
+      --low-cut 80 --broadband-noise 0.7 --recorded-noise 0.5 --room-tone 0.3 --pauses 0.4 --transient-noise 0.3 \
+      --noise-eq 0.5 --batch-size 8 --patch-size 192000 --lr 1e-4 --eval-every 250 --workers 0 --seed 1 \
+      --steps 30000 --max-time 3000 $r $extra ;;
   audio-speech-unet)
     # The earlier default (non-causal dae). Shipped: step 4500 (validation SI-SDR 10.707 dB). Phase 2 was
     # itself run in two pieces (stopped after step 3500, resumed to 5000).

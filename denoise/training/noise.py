@@ -247,6 +247,23 @@ def room_tone(clean: torch.Tensor, sample_rate: int, p: float, gen: torch.Genera
     return torch.where(use.view(b, 1), clean * ramp, clean)
 
 
+def pauses(clean: torch.Tensor, sample_rate: int, p: float, gen: torch.Generator) -> torch.Tensor:
+    """(B, T) speech where, for a fraction ``p`` of the rows, a stretch of 0.8-2.5 s (at most half the row)
+    after the first quarter is silenced, with 10 ms fades: mixed with noise, a long pause in which only the
+    noise goes on. Read speech rarely pauses for long, and a causal model trained on it let the noise back
+    in as a pause went on (from 50 dB taken off to 20 dB after 4 s, benchmarks/steady_noise.py)."""
+    b, t = clean.shape
+    use = torch.rand(b, generator=gen) < p
+    length = ((0.8 + 1.7 * torch.rand(b, generator=gen)) * sample_rate).long().clamp_max(t // 2)
+    first = t // 4
+    start = first + (torch.rand(b, generator=gen) * (t - first - length).clamp_min(0)).long()
+    fade = max(1, int(0.01 * sample_rate))
+    n = torch.arange(t).view(1, t)
+    s, e = start.view(b, 1), (start + length).view(b, 1)
+    ramp = torch.maximum(((s - n) / fade).clamp(0.0, 1.0), ((n - e) / fade).clamp(0.0, 1.0))
+    return torch.where(use.view(b, 1), clean * ramp, clean)
+
+
 def random_eq(noise: torch.Tensor, gen: torch.Generator, max_db: float = 12.0) -> torch.Tensor:
     """(B, T) noise through a random smooth equaliser per row (a gain curve over log frequency, made of
     three cosines, within about ±``max_db`` dB), so that the network does not learn the recorded
@@ -328,7 +345,8 @@ class AudioCorruption:
     """Noisy mixture for a batch of clean speech (B, T): recorded noise (when given) or synthetic
     white/pink/brown noise (or, for a share ``p_broadband``, :func:`broadband` noise) at an SNR uniform in
     ``snr_range``, sometimes with hum or clicks added, then a random overall gain so the model never depends
-    on the recording level. A share ``p_room_tone`` of the rows start with the noise alone (:func:`room_tone`)."""
+    on the recording level. A share ``p_room_tone`` of the rows start with the noise alone (:func:`room_tone`), a share ``p_pauses``
+    pause for a long while in the middle (:func:`pauses`)."""
 
     def __init__(self, cfg: CorruptionConfig, sample_rate: int) -> None:
         self.cfg = cfg
@@ -346,6 +364,8 @@ class AudioCorruption:
             synth = torch.where(use_bb, broadband((b, t), self.sample_rate, gen), synth)
         if cfg.p_room_tone > 0:
             clean = room_tone(clean, self.sample_rate, cfg.p_room_tone, gen)
+        if cfg.p_pauses > 0:
+            clean = pauses(clean, self.sample_rate, cfg.p_pauses, gen)
         if recorded is not None:
             use_rec = (torch.rand(b, generator=gen) < cfg.p_recorded).view(b, 1)
             rec = recorded / recorded.pow(2).mean(-1, keepdim=True).sqrt().clamp_min(1e-8)

@@ -152,6 +152,18 @@ def test_room_tone_silences_the_start_of_some_rows_only():
     assert starts.min() >= 0.3 and starts.max() <= 1.001  # 0.3-1.5 s, capped at half of these 2 s rows
 
 
+def test_pauses_silence_a_long_stretch_after_the_first_quarter_of_some_rows_only():
+    clean = torch.ones(200, 8 * 16000)
+    out = noise.pauses(clean, 16000, 0.4, _gen(2))
+    paused = (out == 0).any(-1)
+    assert 50 <= int(paused.sum()) <= 110  # about 0.4 of the rows
+    assert torch.equal(out[~paused], clean[~paused])
+    silent = (out[paused] == 0).sum(-1) / 16000
+    assert silent.min() >= 0.8 - 0.02 and silent.max() <= 2.5  # the stretch itself, less the fades
+    first = (out[paused] == 0).float().argmax(-1)
+    assert first.min() >= 2 * 16000  # never in the first quarter: the room tone's place
+
+
 def test_audio_corruption_uses_broadband_noise_and_room_tone_only_when_asked():
     from denoise.config import CorruptionConfig
 
@@ -159,5 +171,9 @@ def test_audio_corruption_uses_broadband_noise_and_room_tone_only_when_asked():
     base = noise.AudioCorruption(CorruptionConfig(), 16000)(clean, None, _gen(5))
     again = noise.AudioCorruption(CorruptionConfig(p_broadband=0.0, p_room_tone=0.0), 16000)(clean, None, _gen(5))
     assert torch.equal(base[0], again[0])  # the earlier runs' batches are unchanged
+    again = noise.AudioCorruption(CorruptionConfig(p_pauses=0.0), 16000)(clean, None, _gen(5))
+    assert torch.equal(base[0], again[0])
+    paused = noise.AudioCorruption(CorruptionConfig(p_pauses=1.0), 16000)(torch.randn(4, 64000), None, _gen(5))[1]
+    assert bool(((paused == 0).sum(-1) >= int(0.78 * 16000)).all())
     toned = noise.AudioCorruption(CorruptionConfig(p_room_tone=1.0), 16000)(clean, None, _gen(5))[1]
     assert torch.all(toned[:, :4000] == 0)

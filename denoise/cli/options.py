@@ -19,7 +19,8 @@ _FIELD_FLAGS = {field: "--" + param.replace("_dirs", "").replace("_", "-") for p
 _CORRUPTION_FLAGS = {"camera_noise": "p_camera", "phone_noise": "p_phone", "jpeg_noise": "p_jpeg",
                      "transient_noise": "p_transient", "noise_eq": "p_eq",
                      "broadband_noise": "p_broadband", "room_tone": "p_room_tone",
-                     "pauses": "p_pauses", "recorded_noise": "p_recorded"}
+                     "pauses": "p_pauses", "match_band": "p_match_band",
+                     "recorded_noise": "p_recorded"}
 _FIELD_FLAGS.update({field: "--" + param.replace("_", "-") for param, field in _CORRUPTION_FLAGS.items()})
 _FIELD_FLAGS.update({"overwrite": "--overwrite", "resume": "--resume",
                      "skip_existing": "--skip-existing", "save_every": "--eval-every", "raw_format": "--raw-format",

@@ -93,6 +93,9 @@ from denoise.signals import exit_on_interrupt
 @click.option("--room-tone", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Audio: fraction of examples in which the speech starts after 0.3-1.5 s of the noise alone, "
                    "as recordings do.")
+@click.option("--match-band", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Audio: fraction of the speech recorded at a lower rate than --sample-rate whose noise is "
+                   "band-limited as that recording is (a 16 kHz recording holds no noise above 8 kHz).")
 @click.option("--pauses", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Audio: fraction of examples in which the speech pauses for 0.8-2.5 s while the noise goes "
                    "on, so that the model keeps removing it in long pauses.")
@@ -114,7 +117,7 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: tuple[str, ...], s
           eval_every: int, max_time: Optional[float], workers: int, device: str, seed: int, resume: bool,
           overwrite: bool, precision: str, loss: Optional[str], camera_noise: float, phone_noise: float,
           jpeg_noise: float, transient_noise: float, noise_eq: float, low_cut: float, broadband_noise: float,
-          recorded_noise: float, room_tone: float, pauses: float,
+          recorded_noise: float, room_tone: float, pauses: float, match_band: float,
           pairs: Optional[str], pairs_fraction: float,
           self_supervised: bool, blind_spot_fraction: float, quiet: bool, verbose: bool) -> None:
     """Train a denoising autoencoder on clean data corrupted on the fly, or (--self-supervised) on noisy

@@ -183,10 +183,16 @@ def image_val_set(images: list[np.ndarray], sigma: float = 25.0, limit: int = 16
 # ------------------------------------------------------------------------------------------------- audio
 def load_audio_dir(dirs: Sequence[str | Path], sample_rate: int, what: str) -> list[np.ndarray]:
     """Every audio file under ``dirs`` as mono float32 at ``sample_rate``."""
+    return read_audio_dir(dirs, sample_rate, what)[0]
+
+
+def read_audio_dir(dirs: Sequence[str | Path], sample_rate: int, what: str) -> tuple[list[np.ndarray], list[float]]:
+    """Every audio file under ``dirs`` as mono float32 at ``sample_rate``, and the band each one holds (Hz:
+    half its own rate, at most half ``sample_rate``): a file recorded at 16 kHz holds nothing above 8 kHz."""
     files = list_files(dirs, io.AUDIO_EXTS)
     if not files:
         raise DataError(f"no {what} audio files found in {', '.join(map(str, dirs))}")
-    out = []
+    out, bands = [], []
     for f in files:
         try:
             audio, sr = io.read_audio(f)
@@ -195,9 +201,10 @@ def load_audio_dir(dirs: Sequence[str | Path], sample_rate: int, what: str) -> l
             continue
         mono = np.nan_to_num(audio.mean(axis=0))
         out.append(resample(mono, sr, sample_rate).astype(np.float32))
+        bands.append(min(sr, sample_rate) / 2)
     if not out:
         raise DataError(f"no readable {what} audio in {', '.join(map(str, dirs))}")
-    return out
+    return out, bands
 
 
 def _active(x: np.ndarray, threshold_db: float = -60.0) -> bool:
@@ -207,12 +214,15 @@ def _active(x: np.ndarray, threshold_db: float = -60.0) -> bool:
 class SpeechMixtures(IterableDataset):
     """Yields (noisy, clean) batches of (batch, samples) waveforms: a random segment of clean speech mixed
     with recorded or synthetic noise (see :class:`~denoise.training.noise.AudioCorruption`). With ``corruption``
-    None the recordings are already noisy (self-supervised training) and both are the segment."""
+    None the recordings are already noisy (self-supervised training) and both are the segment. ``bands``:
+    each speech file's band in Hz (``read_audio_dir``), for ``CorruptionConfig.p_match_band``."""
 
     def __init__(self, speech: list[np.ndarray], noise: Optional[list[np.ndarray]], segment: int,
                  batch_size: int, corruption: Optional[CorruptionConfig], sample_rate: int, seed: int, rank: int = 0,
-                 start_step: int = 0) -> None:
-        self.speech = [s for s in speech if _active(s)]
+                 start_step: int = 0, bands: Optional[list[float]] = None) -> None:
+        active = [i for i, s in enumerate(speech) if _active(s)]
+        self.speech = [speech[i] for i in active]
+        self.bands = None if bands is None else torch.tensor([bands[i] for i in active], dtype=torch.float32)
         if not self.speech:
             raise DataError("all speech files are silent")
         self.noise = [n for n in (noise or []) if _active(n)] or None
@@ -226,9 +236,11 @@ class SpeechMixtures(IterableDataset):
         return max(1, sum(len(s) for s in self.speech) // (self.segment * self.batch_size))
 
     @staticmethod
-    def _segment(pool: list[np.ndarray], n: int, g: torch.Generator, tries: int = 5) -> torch.Tensor:
+    def _segment(pool: list[np.ndarray], n: int, g: torch.Generator, tries: int = 5) -> tuple[torch.Tensor, int]:
+        """A random ``n``-sample segment of a random clip of ``pool`` (zero-padded if shorter), and the clip's index."""
         for _ in range(tries):  # prefer a segment with signal in it
-            x = pool[int(torch.randint(len(pool), (), generator=g))]
+            i = int(torch.randint(len(pool), (), generator=g))
+            x = pool[i]
             if len(x) >= n:
                 s = int(torch.randint(len(x) - n + 1, (), generator=g))
                 seg = x[s : s + n]
@@ -238,17 +250,19 @@ class SpeechMixtures(IterableDataset):
                 seg[s : s + len(x)] = x
             if _active(seg):
                 break
-        return torch.from_numpy(np.ascontiguousarray(seg))
+        return torch.from_numpy(np.ascontiguousarray(seg)), i
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         g = step_generator(self.seed, self.rank, step)
-        clean = torch.stack([self._segment(self.speech, self.segment, g) for _ in range(self.batch_size)])
+        segments, picked = zip(*(self._segment(self.speech, self.segment, g) for _ in range(self.batch_size)))
+        clean = torch.stack(segments)
         if self.corrupt is None:
             return clean, clean
         rec = None
         if self.noise is not None:
-            rec = torch.stack([self._segment(self.noise, self.segment, g) for _ in range(self.batch_size)])
-        return self.corrupt(clean, rec, g)
+            rec = torch.stack([self._segment(self.noise, self.segment, g)[0] for _ in range(self.batch_size)])
+        bands = None if self.bands is None else self.bands[list(picked)]
+        return self.corrupt(clean, rec, g, bands)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         info = get_worker_info()
@@ -272,12 +286,12 @@ def audio_val_set(speech: list[np.ndarray], noise: Optional[list[np.ndarray]], s
     noise_pool = [x for x in noise if _active(x)] if noise else []
     pairs = []
     for s in active:
-        clean = SpeechMixtures._segment([s], min(n, len(s)), g)[None]
+        clean = SpeechMixtures._segment([s], min(n, len(s)), g)[0][None]
         if snr_db is None:
             pairs.append((clean, clean))
             continue
         if noise_pool:
-            nz = SpeechMixtures._segment(noise_pool, clean.shape[1], g)[None]
+            nz = SpeechMixtures._segment(noise_pool, clean.shape[1], g)[0][None]
         else:
             nz = colored_noise((1, clean.shape[1]), torch.ones(1), g)
         pairs.append((mix_at_snr(clean, nz, torch.tensor([snr_db])), clean))

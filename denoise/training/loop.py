@@ -95,11 +95,12 @@ def _load_data(cfg: TrainConfig, rank: int) -> _Data:
         metric = "val_psnr"
     else:
         channels = 1
-        speech = data.load_audio_dir(cfg.data, cfg.sample_rate, "speech")
+        speech, bands = data.read_audio_dir(cfg.data, cfg.sample_rate, "speech")
         noise = data.load_audio_dir(cfg.noise_dir, cfg.sample_rate, "noise") if cfg.noise_dir else None
         val_speech = data.load_audio_dir([cfg.val], cfg.sample_rate, "validation") if cfg.val else speech
         train = data.SpeechMixtures(speech, noise, cfg.patch_size, cfg.batch_size,  # type: ignore[arg-type]
-                                    None if cfg.self_supervised else cfg.corruption, cfg.sample_rate, cfg.seed, rank)
+                                    None if cfg.self_supervised else cfg.corruption, cfg.sample_rate, cfg.seed, rank,
+                                    bands=bands)
         val = data.audio_val_set(val_speech, None if cfg.self_supervised else noise, cfg.sample_rate,
                                  limit=cfg.val_limit, snr_db=None if cfg.self_supervised else 5.0)
         metric = "val_si_sdr"

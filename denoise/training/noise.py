@@ -264,6 +264,22 @@ def pauses(clean: torch.Tensor, sample_rate: int, p: float, gen: torch.Generator
     return torch.where(use.view(b, 1), clean * ramp, clean)
 
 
+def match_band(noise: torch.Tensor, bands: torch.Tensor, sample_rate: int, p: float,
+               gen: torch.Generator) -> torch.Tensor:
+    """(B, T) noise with nothing above ``bands`` (B,) Hz, for a fraction ``p`` of the rows whose band ends
+    below the Nyquist frequency: speech recorded at 16 kHz and mixed with full-band noise is a recording
+    no one makes; a 16 kHz recording holds neither above 8 kHz. Every FFT bin above the band is zeroed
+    (as the band limit at inference, ``denoise.audio.highband.low_pass``)."""
+    b, t = noise.shape
+    use = (torch.rand(b, generator=gen) < p) & (bands < sample_rate / 2)
+    if not bool(use.any()):
+        return noise
+    spec = torch.fft.rfft(noise, dim=-1)
+    hz = torch.fft.rfftfreq(t, 1.0 / sample_rate).view(1, -1)
+    limited = torch.fft.irfft(spec * (hz <= bands.view(b, 1)), n=t, dim=-1)
+    return torch.where(use.view(b, 1), limited, noise)
+
+
 def random_eq(noise: torch.Tensor, gen: torch.Generator, max_db: float = 12.0) -> torch.Tensor:
     """(B, T) noise through a random smooth equaliser per row (a gain curve over log frequency, made of
     three cosines, within about ±``max_db`` dB), so that the network does not learn the recorded
@@ -353,9 +369,11 @@ class AudioCorruption:
         self.sample_rate = sample_rate
 
     def __call__(
-        self, clean: torch.Tensor, recorded: Optional[torch.Tensor], gen: torch.Generator
+        self, clean: torch.Tensor, recorded: Optional[torch.Tensor], gen: torch.Generator,
+        bands: Optional[torch.Tensor] = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns (noisy, clean), both scaled by the same random gain. ``recorded`` is (B, T) or None."""
+        """Returns (noisy, clean), both scaled by the same random gain. ``recorded`` is (B, T) or None;
+        ``bands`` (B,): the band in Hz of each row's speech recording, for ``p_match_band``."""
         cfg = self.cfg
         b, t = clean.shape
         synth = colored_noise((b, t), torch.randint(0, 3, (b,), generator=gen).float(), gen)
@@ -382,6 +400,8 @@ class AudioCorruption:
         extra_clk = (torch.rand(b, generator=gen) < cfg.p_clicks).view(b, 1).float()
         noise = noise + extra_hum * 0.7 * hum((b, t), self.sample_rate, gen)
         noise = noise + extra_clk * 0.7 * clicks((b, t), self.sample_rate, gen)
+        if cfg.p_match_band > 0 and bands is not None:
+            noise = match_band(noise, bands, self.sample_rate, cfg.p_match_band, gen)
         snr = uniform(b, *cfg.snr_range, gen, clean.device)
         noisy = mix_at_snr(clean, noise, snr)
         gain = 10 ** (uniform(b, *cfg.gain_db_range, gen, clean.device) / 20).view(b, 1)

@@ -164,6 +164,40 @@ def test_pauses_silence_a_long_stretch_after_the_first_quarter_of_some_rows_only
     assert first.min() >= 2 * 16000  # never in the first quarter: the room tone's place
 
 
+def test_match_band_empties_the_band_above_a_lower_rate_recording_for_some_rows_only():
+    sr, t = 48000, 48000
+    noise_in = torch.randn(200, t)
+    bands = torch.tensor([8000.0, 24000.0] * 100)
+    out = noise.match_band(noise_in, bands, sr, 0.7, _gen(3))
+    above = torch.fft.rfft(out, dim=-1)[:, torch.fft.rfftfreq(t, 1 / sr) > 8000].abs().pow(2).mean(-1)
+    emptied = above < 1e-6
+    assert not bool(emptied[1::2].any())  # full-band recordings keep their noise
+    assert torch.equal(out[1::2], noise_in[1::2])
+    assert 50 <= int(emptied[0::2].sum()) <= 90  # about 0.7 of the 100 rows recorded at 16 kHz
+    below = lambda x: torch.fft.rfft(x, dim=-1)[:, torch.fft.rfftfreq(t, 1 / sr) < 7900]  # noqa: E731
+    assert torch.allclose(below(out[0::2]), below(noise_in[0::2]), atol=1e-2)  # the band below is untouched
+
+
+def test_speech_mixtures_band_limit_the_noise_of_speech_recorded_at_16_khz(tmp_path):
+    import numpy as np
+    import soundfile as sf
+    from denoise.config import CorruptionConfig
+    from denoise.training import data
+
+    (tmp_path / "s").mkdir()
+    rng = np.random.default_rng(0)
+    sf.write(tmp_path / "s" / "a16.wav", 0.1 * rng.standard_normal(32000), 16000)
+    speech, bands = data.read_audio_dir([tmp_path / "s"], 48000, "speech")
+    assert bands == [8000.0]
+    cfg = CorruptionConfig(p_match_band=1.0, p_recorded=0.0, p_hum=0.0, p_clicks=0.0)
+    noisy, clean = data.SpeechMixtures(speech, None, 48000, 4, cfg, 48000, seed=0, bands=bands).batch(0)
+    high = torch.fft.rfft(noisy - clean, dim=-1)[:, torch.fft.rfftfreq(48000, 1 / 48000) > 8100]
+    assert float(high.abs().max()) < 1e-3
+    noisy, clean = data.SpeechMixtures(speech, None, 48000, 4, cfg, 48000, seed=0).batch(0)  # bands unknown
+    high = torch.fft.rfft(noisy - clean, dim=-1)[:, torch.fft.rfftfreq(48000, 1 / 48000) > 8100]
+    assert float(high.abs().max()) > 1
+
+
 def test_audio_corruption_uses_broadband_noise_and_room_tone_only_when_asked():
     from denoise.config import CorruptionConfig
 

@@ -251,7 +251,7 @@ def pauses(clean: torch.Tensor, sample_rate: int, p: float, gen: torch.Generator
     """(B, T) speech where, for a fraction ``p`` of the rows, a stretch of 0.8-2.5 s (at most half the row)
     after the first quarter is silenced, with 10 ms fades: mixed with noise, a long pause in which only the
     noise goes on. Read speech rarely pauses for long, and a causal model trained on it let the noise back
-    in as a pause went on (from 50 dB taken off to 20 dB after 4 s, benchmarks/steady_noise.py)."""
+    in as a pause went on (benchmarks/steady_noise.py: a pause's third second against its first)."""
     b, t = clean.shape
     use = torch.rand(b, generator=gen) < p
     length = ((0.8 + 1.7 * torch.rand(b, generator=gen)) * sample_rate).long().clamp_max(t // 2)
@@ -361,8 +361,9 @@ class AudioCorruption:
     """Noisy mixture for a batch of clean speech (B, T): recorded noise (when given) or synthetic
     white/pink/brown noise (or, for a share ``p_broadband``, :func:`broadband` noise) at an SNR uniform in
     ``snr_range``, sometimes with hum or clicks added, then a random overall gain so the model never depends
-    on the recording level. A share ``p_room_tone`` of the rows start with the noise alone (:func:`room_tone`), a share ``p_pauses``
-    pause for a long while in the middle (:func:`pauses`)."""
+    on the recording level. A share ``p_room_tone`` of the rows start with the noise alone (:func:`room_tone`),
+    a share ``p_pauses`` pause for a long while (:func:`pauses`), and a share ``p_match_band`` of the speech
+    recorded at a lower rate gets its noise band-limited alike (:func:`match_band`)."""
 
     def __init__(self, cfg: CorruptionConfig, sample_rate: int) -> None:
         self.cfg = cfg

@@ -100,8 +100,8 @@ case "$name" in
     # kept, the high bands' new ones zero) and fine-tuned on two threads: the 48 kHz speech and the 16 kHz
     # speech resampled to 48 kHz (nothing above 8 kHz: what a recording made at a lower rate looks like),
     # the 44.1 kHz and the 16 kHz noise recordings, and synthetic broadband noise; 4 s segments, 30 % of
-    # them starting with room tone; gains fall to zero below 80 Hz (rumble). Shipped is
-    # runs/audio-speech-fullband/best.pt.
+    # them starting with room tone; gains fall to zero below 80 Hz (rumble). Phase 1: 4200 s; its best step
+    # (1250, runs/audio-speech-fullband/best.pt) was shipped first and starts phase 2.
     [ -f runs/audio-speech-fullband-init.pt ] || python scripts/widen_speech_model.py checkpoints/audio-speech.pt \
       runs/audio-speech-fullband-init.pt --sample-rate 48000
     [ -f runs/audio-speech-fullband/last.pt ] && r=--resume || r=
@@ -113,15 +113,20 @@ case "$name" in
       --batch-size 8 --patch-size 192000 --lr 3e-4 --eval-every 250 --workers 0 --seed 0 --steps 30000 \
       --max-time 4200 $r $extra
     # Phase 2: the same data and noise with long pauses in the speech (--pauses 0.4: the noise alone for
-    # 0.8-2.5 s mid-segment), so that the noise stays out as a pause goes on. Shipped is
-    # runs/audio-speech-fullband-pauses/last.pt (the validation score has no pauses to judge by).
+    # 0.8-2.5 s mid-segment), so that the noise stays out as a pause goes on; 3000 s, 1048 steps.
     [ -f runs/audio-speech-fullband-pauses/last.pt ] && r=--resume || r=
-    OMP_NUM_THREADS=2 denoise train --domain audio --sample-rate 48000 --out runs/audio-speech-fullband-pauses \
-      --init runs/audio-speech-fullband/best.pt --data "$a/speech48k/train" --data "$a/speech/train" \
-      --noise-dir "$a/noise48k/train" --noise-dir "$a/noise/train" --val "$a/speech48k/dev" --loss multires \
-      --low-cut 80 --broadband-noise 0.7 --recorded-noise 0.5 --room-tone 0.3 --pauses 0.4 --transient-noise 0.3 \
-      --noise-eq 0.5 --batch-size 8 --patch-size 192000 --lr 1e-4 --eval-every 250 --workers 0 --seed 1 \
-      --steps 30000 --max-time 3000 $r $extra ;;
+    common=(--domain audio --sample-rate 48000 --data "$a/speech48k/train" --data "$a/speech/train"
+      --noise-dir "$a/noise48k/train" --noise-dir "$a/noise/train" --val "$a/speech48k/dev" --loss multires
+      --low-cut 80 --broadband-noise 0.7 --recorded-noise 0.5 --room-tone 0.3 --pauses 0.4 --transient-noise 0.3
+      --noise-eq 0.5 --batch-size 8 --patch-size 192000 --lr 1e-4 --eval-every 250 --workers 0 --steps 30000)
+    OMP_NUM_THREADS=2 denoise train "${common[@]}" --out runs/audio-speech-fullband-pauses \
+      --init runs/audio-speech-fullband/best.pt --seed 1 --max-time 3000 $r $extra
+    # Phase 3: from phase 2's last step, 70 % of the speech recorded at 16 kHz gets its noise band-limited
+    # to 8 kHz as such a recording's is (--match-band 0.7); 2400 s, 1117 steps. Shipped is
+    # runs/audio-speech-fullband-band/best.pt, step 1000 (validation SI-SDR 13.78 dB).
+    [ -f runs/audio-speech-fullband-band/last.pt ] && r=--resume || r=
+    OMP_NUM_THREADS=2 denoise train "${common[@]}" --out runs/audio-speech-fullband-band \
+      --init runs/audio-speech-fullband-pauses/last.pt --match-band 0.7 --seed 2 --max-time 2400 $r $extra ;;
   audio-speech-unet)
     # The earlier default (non-causal dae). Shipped: step 4500 (validation SI-SDR 10.707 dB). Phase 2 was
     # itself run in two pieces (stopped after step 3500, resumed to 5000).

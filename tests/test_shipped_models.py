@@ -108,11 +108,10 @@ def test_rates_between_16_and_44_1_khz_are_cleaned_at_least_as_well_as_16_khz():
 
 @pytest.mark.parametrize("colour", [0.0, 1.0])  # white, pink
 def test_the_default_speech_model_keeps_steady_noise_out_as_a_pause_goes_on(colour):
-    """Room tone, speech, then a 4 s pause, steady noise at 0 dB throughout: the noise taken off in the pause's
-    last second is within 3 dB of what is taken off in its first, and of the room tone's first second.
-    Trained on read speech without long pauses, the model let the noise back in: 54 dB taken off in a
-    pause's first second at 16 kHz, 20 dB in its fourth."""
-    sr = 16000
+    """Room tone, speech, then a 4 s pause at 48 kHz, steady noise throughout: the pause's last three
+    seconds lose at least 50 dB of the noise. Trained on read speech without long pauses, the model let
+    the noise back in as a pause went on (43 dB of white and 32 dB of pink noise taken off here)."""
+    sr = 48000
     speech = speechlike(3.0, sr, seed=8)
     clean = np.concatenate([np.zeros(sr, np.float32), speech, np.zeros(4 * sr, np.float32)])
     spec = np.fft.rfft(np.random.default_rng(9).standard_normal(clean.size))
@@ -120,12 +119,6 @@ def test_the_default_speech_model_keeps_steady_noise_out_as_a_pause_goes_on(colo
     noise = np.fft.irfft(spec, clean.size).astype(np.float32)
     noisy = clean + noise * np.sqrt(np.mean(speech**2) / np.mean(noise**2)) * (speech.size / clean.size) ** 0.5
     out = denoise.denoise_audio(noisy, sr, device="cpu")
-
-    def taken_off(a: float, b: float) -> float:
-        s = slice(int(a * sr), int(b * sr))
-        return 10 * np.log10(np.sum(noisy[s] ** 2) / np.sum(out[s] ** 2))
-
-    pause = 1.0 + 3.0
-    first_s, early, late = taken_off(0.0, 1.0), taken_off(pause + 0.1, pause + 1.0), taken_off(pause + 3.0, pause + 4.0)
-    assert late > 30, (first_s, early, late)
-    assert abs(late - early) < 3 and abs(first_s - early) < 3, (first_s, early, late)
+    late = slice(5 * sr, 8 * sr)
+    taken_off = 10 * np.log10(np.sum(noisy[late] ** 2) / np.sum(out[late] ** 2))
+    assert taken_off > 50, taken_off

@@ -55,6 +55,15 @@ def bins_up_to(hz: float, n_fft: int, sample_rate: int) -> int:
     return int(hz * n_fft / sample_rate) + 1
 
 
+def band_limit(x: torch.Tensor, sample_rate: int, hz: float | torch.Tensor) -> torch.Tensor:
+    """(..., T) signals with every FFT bin above ``hz`` set to zero (``hz`` a number, or a tensor that
+    broadcasts against (..., 1): one limit per row). No transition band: a resampler's filter would
+    leave the top of the band below ``hz`` empty, and the speech models react to empty bins."""
+    spec = torch.fft.rfft(x, dim=-1)
+    freqs = torch.fft.rfftfreq(x.shape[-1], 1.0 / sample_rate, dtype=x.dtype, device=x.device)
+    return torch.fft.irfft(spec * (freqs <= hz), n=x.shape[-1], dim=-1)
+
+
 def rms(wave: torch.Tensor, floor: float = 1e-5) -> torch.Tensor:
     """(B, T) -> (B, 1) root mean square, floored so digital silence does not divide by zero."""
     return wave.pow(2).mean(dim=-1, keepdim=True).sqrt().clamp_min(floor)

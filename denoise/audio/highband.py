@@ -27,11 +27,9 @@ def model_band_rate(model: nn.Module, sr: int) -> int:
 
 
 def low_pass(x: np.ndarray, sr: int, hz: float) -> np.ndarray:
-    """(channels, L) audio at ``sr`` without anything above ``hz`` (every FFT bin above it set to zero: no
-    transition band, which a resampler's filter would leave empty below ``hz``, and models react to)."""
-    spec = np.fft.rfft(x, axis=-1)
-    spec[:, np.fft.rfftfreq(x.shape[-1], 1.0 / sr) > hz] = 0
-    return np.fft.irfft(spec, n=x.shape[-1], axis=-1).astype(np.float32)
+    """(channels, L) audio at ``sr`` without anything above ``hz`` (:func:`denoise.dsp.band_limit`, in double
+    precision)."""
+    return dsp.band_limit(torch.from_numpy(x.astype(np.float64)), sr, hz).numpy().astype(np.float32)
 
 
 def high_band(model: nn.Module, stack: np.ndarray, x: np.ndarray, y_model: np.ndarray, sr: int) -> np.ndarray:

@@ -12,6 +12,7 @@ from typing import Optional
 
 import torch
 
+from denoise import dsp
 from denoise.config import CorruptionConfig
 from denoise.training.photo_noise import camera, jpeg_random, phone, uniform
 
@@ -268,16 +269,13 @@ def match_band(noise: torch.Tensor, bands: torch.Tensor, sample_rate: int, p: fl
                gen: torch.Generator) -> torch.Tensor:
     """(B, T) noise with nothing above ``bands`` (B,) Hz, for a fraction ``p`` of the rows whose band ends
     below the Nyquist frequency: speech recorded at 16 kHz and mixed with full-band noise is a recording
-    no one makes; a 16 kHz recording holds neither above 8 kHz. Every FFT bin above the band is zeroed
-    (as the band limit at inference, ``denoise.audio.highband.low_pass``)."""
-    b, t = noise.shape
+    no one makes; a 16 kHz recording holds neither above 8 kHz. The band limit is the one inference
+    applies (:func:`denoise.dsp.band_limit`)."""
+    b = noise.shape[0]
     use = (torch.rand(b, generator=gen) < p) & (bands < sample_rate / 2)
     if not bool(use.any()):
         return noise
-    spec = torch.fft.rfft(noise, dim=-1)
-    hz = torch.fft.rfftfreq(t, 1.0 / sample_rate).view(1, -1)
-    limited = torch.fft.irfft(spec * (hz <= bands.view(b, 1)), n=t, dim=-1)
-    return torch.where(use.view(b, 1), limited, noise)
+    return torch.where(use.view(b, 1), dsp.band_limit(noise, sample_rate, bands.view(b, 1)), noise)
 
 
 def random_eq(noise: torch.Tensor, gen: torch.Generator, max_db: float = 12.0) -> torch.Tensor:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from denoise import io
-from denoise.audio.highband import high_band, low_pass, model_band_rate
+from denoise.audio.highband import band_rate, carries_high_band, high_band, model_input
 from denoise.dsp import fit_length, resample
 from denoise.inference import (blend, check_strength, default_batch_size, denoise_tensor, out_of_memory_error,
                                release_memory, torch_out_of_memory)
@@ -59,26 +59,24 @@ def chunk_weight(start: int, stop: int, lo: int, hi: int, fade: int, first: bool
 
 def run_windows(model: nn.Module, windows: list[np.ndarray], sr: int, strength: float,
                  levels: Optional[list[np.ndarray]] = None) -> list[np.ndarray]:
-    """Denoises (channels, L) windows at rate ``sr``: resampled to the model's rate, every channel of
-    every window as one batch item (windows of equal length share a batch), resampled back, and mixed
-    with the window's own samples by ``strength`` (linear, so the cross-fade of the chunks keeps it).
+    """Denoises (channels, L) windows at rate ``sr``: given to the model as :mod:`denoise.audio.highband`
+    says, every channel of every window as one batch item (windows of equal length and band share a
+    batch), brought back to ``sr``, and mixed with the window's own samples by ``strength`` (linear, so
+    the cross-fade of the chunks keeps it).
     ``levels``: per window, the (channels,) level to normalise by instead of the window's own RMS."""
     msr = model.sample_rate
-    band = model_band_rate(model, sr)
     outs: list[Optional[np.ndarray]] = [None] * len(windows)
-    by_len: dict[int, list[int]] = {}
+    groups: dict[tuple[int, int], list[int]] = {}  # (length, band rate) -> windows
     for i, win in enumerate(windows):
-        by_len.setdefault(win.shape[1], []).append(i)
-    for length, idx in by_len.items():
+        groups.setdefault((win.shape[1], band_rate(model, win, sr)), []).append(i)
+    for (length, band), idx in groups.items():
         stack = np.concatenate([windows[i] for i in idx], axis=0)  # (sum channels, L)
-        x = resample(stack, sr, msr)
-        if band < msr:  # a full-band model, and a rate its training did not cover (model_band_rate)
-            x = low_pass(x, msr, band / 2)
+        x = model_input(model, stack, sr, band)
         level = None if levels is None else torch.from_numpy(
             np.concatenate([levels[i] for i in idx]).astype(np.float32)[:, None])
         y_model = denoise_tensor(model, torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), level).numpy()
         y = fit_length(resample(y_model, msr, sr), length)
-        if sr > band and getattr(model, "stft_cfg", None) is not None:
+        if carries_high_band(model, sr, band):
             y = y + high_band(model, stack, x, y_model, sr)
         pos = 0
         for i in idx:

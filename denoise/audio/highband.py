@@ -1,6 +1,8 @@
-"""The band above a model's own: what a 16 kHz speech model does not see of 22.05-48 kHz audio.
+"""What a speech model is given of audio at any rate, and the band it is not given.
 
-That band is carried through frame by frame at the gain the model gave the top octave of its own band.
+The model gets the input resampled to its rate, or, for a full-band model and input whose band ends below its
+own, the band it was trained on (:func:`model_input`). The rest of the input's band (above a 16 kHz model's,
+or above the cut) is carried through frame by frame at the gain the model gave the top octave of its band.
 """
 
 from __future__ import annotations
@@ -14,22 +16,48 @@ from denoise.dsp import fit_length, resample
 
 HIGH_BAND_GUIDE_HZ = 4000.0  # the model's gains from here to its Nyquist frequency guide the band above it
 # A full-band model learnt from full-band audio and from 16 kHz audio (nothing above 8 kHz), not from bands that
-# stop in between: input below this rate (22.05, 24, 32 kHz) is given to it band-limited to 8 kHz, and the
-# input's band above that is carried as for a 16 kHz model.
+# stop in between: input below this rate (22.05, 24, 32 kHz) is given to it as 16 kHz input is, and the input's
+# band above that is carried as for a 16 kHz model.
 FULL_BAND_MIN_RATE = 44100
+# Input whose band ends below a full-band model's is given to it cut sharply at this fraction of its band, below
+# every resampler's transition band (soxr's is 7.5-8 kHz for 16 kHz audio). The model reacts to noise that fades
+# out in such a sloped band: it let white noise back in after half a second of room tone (24-37 dB taken off a
+# 16 kHz recording's first second, against 79-89 dB with the cut). The input above the cut is carried.
+CONTENT_PASSBAND = 0.9375
+# 44.1 and 48 kHz audio with less than this share of its energy above 8.2 kHz (dB) holds a 16 kHz recording (an
+# upsampled one has -60 dB or less there; the full-band speech and noise recordings here have -35 dB or more),
+# and takes the 16 kHz path, so that it comes out as the recording at 16 kHz does.
+EMPTY_ABOVE_DB = -50.0
 
 
-def model_band_rate(model: nn.Module, sr: int) -> int:
-    """The rate whose band the model is given of audio at ``sr``: its own, or 16 kHz for a full-band model
-    and input below FULL_BAND_MIN_RATE (see there)."""
+def band_rate(model: nn.Module, audio: np.ndarray, sr: int) -> int:
+    """The rate whose band a model is given of (channels, L) ``audio`` at ``sr``: the model's own; for a
+    full-band model, ``sr`` itself at 16 kHz and below, and 16 kHz up to FULL_BAND_MIN_RATE and for audio
+    that holds nothing above 8 kHz (see there)."""
     msr = model.sample_rate
-    return 16000 if msr > 16000 and 16000 < sr < FULL_BAND_MIN_RATE else msr
+    if msr <= 16000:
+        return msr
+    if sr < FULL_BAND_MIN_RATE:
+        return min(sr, 16000)
+    spec = np.abs(np.fft.rfft(audio * np.hanning(audio.shape[-1]), axis=-1)) ** 2
+    total, above = spec.sum(), spec[..., np.fft.rfftfreq(audio.shape[-1], 1 / sr) > 8200].sum()
+    return 16000 if total > 0 and 10 * np.log10(max(above, 1e-30) / total) < EMPTY_ABOVE_DB else msr
 
 
-def low_pass(x: np.ndarray, sr: int, hz: float) -> np.ndarray:
-    """(channels, L) audio at ``sr`` without anything above ``hz`` (:func:`denoise.dsp.band_limit`, in double
-    precision)."""
-    return dsp.band_limit(torch.from_numpy(x.astype(np.float64)), sr, hz).numpy().astype(np.float32)
+def model_input(model: nn.Module, stack: np.ndarray, sr: int, band: int) -> np.ndarray:
+    """(channels, L) audio at ``sr`` -> what the model is given of it at its own rate: resampled (soxr);
+    when its ``band`` (a rate, :func:`band_rate`) ends below the model's, through that rate and cut at
+    CONTENT_PASSBAND of its band (:func:`denoise.dsp.band_limit`, in double precision)."""
+    msr = model.sample_rate
+    if band == msr:
+        return resample(stack, sr, msr)
+    x = resample(resample(stack, sr, band), band, msr).astype(np.float64)
+    return dsp.band_limit(torch.from_numpy(x), msr, CONTENT_PASSBAND * band / 2).numpy().astype(np.float32)
+
+
+def carries_high_band(model: nn.Module, sr: int, band: int) -> bool:
+    """Whether part of the input's band is left out of :func:`model_input` and carried (:func:`high_band`)."""
+    return getattr(model, "stft_cfg", None) is not None and (sr > band or band < model.sample_rate)
 
 
 def high_band(model: nn.Module, stack: np.ndarray, x: np.ndarray, y_model: np.ndarray, sr: int) -> np.ndarray:

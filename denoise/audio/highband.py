@@ -21,12 +21,12 @@ HIGH_BAND_GUIDE_HZ = 4000.0  # the model's gains from here to its Nyquist freque
 FULL_BAND_MIN_RATE = 44100
 # Input whose band ends below a full-band model's is given to it cut sharply at this fraction of its band, below
 # every resampler's transition band (soxr's is 7.5-8 kHz for 16 kHz audio). The model reacts to noise that fades
-# out in such a sloped band: it let white noise back in after half a second of room tone (24-37 dB taken off a
-# 16 kHz recording's first second, against 79-89 dB with the cut). The input above the cut is carried.
+# out in such a sloped band: it let white noise back in after half a second of room tone (22 dB taken off a
+# 16 kHz recording's first second in tests/test_shipped_models.py, 82 dB with the cut). The rest is carried.
 CONTENT_PASSBAND = 0.9375
 # 44.1 and 48 kHz audio with less than this share of its energy above 8.2 kHz (dB) holds a 16 kHz recording (an
-# upsampled one has -60 dB or less there; the full-band speech and noise recordings here have -35 dB or more),
-# and takes the 16 kHz path, so that it comes out as the recording at 16 kHz does.
+# upsampled one has -60 dB or less there; hiss 40 dB under the recording lifts it to about -15 dB), and takes
+# the 16 kHz path, so that it comes out as the recording at 16 kHz does.
 EMPTY_ABOVE_DB = -50.0
 
 

@@ -25,7 +25,7 @@ FULL_BAND_MIN_RATE = 44100
 # 16 kHz recording's first second in tests/test_shipped_models.py, 82 dB with the cut). The rest is carried.
 CONTENT_PASSBAND = 0.9375
 # 44.1 and 48 kHz audio with less than this share of its energy above 8.2 kHz (dB) holds a 16 kHz recording (an
-# upsampled one has -60 dB or less there; hiss 40 dB under the recording lifts it to about -15 dB), and takes
+# upsampled one has -60 dB or less there; white hiss 40 dB under the recording lifts it to -42 dB), and takes
 # the 16 kHz path, so that it comes out as the recording at 16 kHz does.
 EMPTY_ABOVE_DB = -50.0
 

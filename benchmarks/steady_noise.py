@@ -11,6 +11,7 @@ with the speech). Peers run in the same script when installed (pip install pyrnn
 
     python benchmarks/steady_noise.py
     python benchmarks/steady_noise.py --limit 2 --rates 48000 --peers
+    python benchmarks/steady_noise.py --stream     # each model streamed frame by frame as well
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import align, coloured, data_root, machine, parser, table  # noqa: E402
 
 from denoise import checkpoint, io, metrics  # noqa: E402
 from denoise.audio.chunks import denoise_audio_array  # noqa: E402
+from denoise.audio.realtime import CausalStream  # noqa: E402
 from denoise.dsp import resample  # noqa: E402
 
 LEAD, GAP, SR = 1.5, 3.0, 48000
@@ -43,6 +46,13 @@ def test_file(a: np.ndarray, b: np.ndarray, exponent: float, seed: int) -> tuple
 def reduction(noisy: np.ndarray, out: np.ndarray, lo: float, hi: float, sr: int) -> float:
     a, b = int(lo * sr), int(hi * sr)
     return float(10 * np.log10(np.sum(noisy[a:b] ** 2) / max(np.sum(out[a:b] ** 2), 1e-20)))
+
+
+def streamed(model: nn.Module, x: np.ndarray, sr: int) -> np.ndarray:
+    """(T,) audio through the frame-by-frame stream (``denoise audio --stream``), in 8 ms blocks."""
+    s, block = CausalStream(model, sr, 1), sr // 125
+    out = [s.push(x[None, i : i + block]) for i in range(0, len(x), block)]
+    return np.concatenate(out + [s.finish()], axis=1)[0]
 
 
 def rows_for(method: str, fn: Callable[[np.ndarray, int], np.ndarray], files: list, rates: list[int]) -> list[dict]:
@@ -72,6 +82,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=4, help="Files per noise (pairs of utterances).")
     ap.add_argument("--rates", type=int, nargs="+", default=[16000, 22050, 48000])
     ap.add_argument("--peers", action="store_true", help="Also RNNoise and DeepFilterNet3, when installed.")
+    ap.add_argument("--stream", action="store_true", help="Also each model as --stream runs it (8 ms blocks).")
     args = ap.parse_args()
     root = data_root(args.data_root) / "audio/speech48k/dev"
     utt = []
@@ -89,6 +100,8 @@ def main() -> None:
     for name in args.model:
         m = checkpoint.load(name, domain="audio")
         methods[name] = lambda x, sr, m=m: denoise_audio_array(m, x, sr)
+        if args.stream:
+            methods[f"{name} (stream)"] = lambda x, sr, m=m: streamed(m, x, sr)
     if args.peers:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from _peers import available

@@ -138,7 +138,7 @@ class CorruptionConfig(_Dictable):
     p_eq: float = 0.0  # the noise through a random equaliser (denoise.training.noise.random_eq)
     p_broadband: float = 0.0  # synthetic noise from denoise.training.noise.broadband instead of white/pink/brown
     p_room_tone: float = 0.0  # speech starts after 0.3-1.5 s of the noise alone (denoise.training.noise.room_tone)
-    p_match_band: float = 0.0  # speech recorded at a lower rate gets noise as band-limited (training.noise.match_band)
+    p_match_band: float = 0.0  # lower-rate speech, and this share of its noise, cut as inference cuts it (match_band)
     p_pauses: float = 0.0  # a 0.8-2.5 s pause in the speech, the noise going on (denoise.training.noise.pauses)
     gain_db_range: tuple[float, float] = (-40.0, 0.0)
 

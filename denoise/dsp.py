@@ -8,6 +8,11 @@ import torch
 from denoise.config import STFTConfig
 
 EPS = 1e-8
+# The share of a lower-rate recording's band that every resampler passes untouched (soxr's transition band for
+# 16 kHz audio is 7.5-8 kHz). A full-band speech model is given such audio cut sharply there
+# (denoise.audio.highband) and trained so (denoise.training.noise.match_band): the band edge is then always
+# the same, where a resampler's sloped one made the model let steady noise back in.
+PASSBAND = 0.9375
 
 
 def _window(cfg: STFTConfig, device: torch.device) -> torch.Tensor:

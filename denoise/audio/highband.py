@@ -19,11 +19,6 @@ HIGH_BAND_GUIDE_HZ = 4000.0  # the model's gains from here to its Nyquist freque
 # stop in between: input below this rate (22.05, 24, 32 kHz) is given to it as 16 kHz input is, and the input's
 # band above that is carried as for a 16 kHz model.
 FULL_BAND_MIN_RATE = 44100
-# Input whose band ends below a full-band model's is given to it cut sharply at this fraction of its band, below
-# every resampler's transition band (soxr's is 7.5-8 kHz for 16 kHz audio). The model reacts to noise that fades
-# out in such a sloped band: it let white noise back in after half a second of room tone (22 dB taken off a
-# 16 kHz recording's first second in tests/test_shipped_models.py, 82 dB with the cut). The rest is carried.
-CONTENT_PASSBAND = 0.9375
 # 44.1 and 48 kHz audio with less than this share of its energy above 8.2 kHz (dB) holds a 16 kHz recording (an
 # upsampled one has -60 dB or less there; white hiss 40 dB under the recording lifts it to -42 dB), and takes
 # the 16 kHz path, so that it comes out as the recording at 16 kHz does.
@@ -47,12 +42,14 @@ def band_rate(model: nn.Module, audio: np.ndarray, sr: int) -> int:
 def model_input(model: nn.Module, stack: np.ndarray, sr: int, band: int) -> np.ndarray:
     """(channels, L) audio at ``sr`` -> what the model is given of it at its own rate: resampled (soxr);
     when its ``band`` (a rate, :func:`band_rate`) ends below the model's, through that rate and cut at
-    CONTENT_PASSBAND of its band (:func:`denoise.dsp.band_limit`, in double precision)."""
+    ``dsp.PASSBAND`` of its band (:func:`denoise.dsp.band_limit`, in double precision), as in training:
+    given a resampler's sloped band edge instead, the model let steady noise back in after half a second
+    of room tone (22 dB taken off a 16 kHz recording's first second in tests/test_shipped_models.py)."""
     msr = model.sample_rate
     if band == msr:
         return resample(stack, sr, msr)
     x = resample(resample(stack, sr, band), band, msr).astype(np.float64)
-    return dsp.band_limit(torch.from_numpy(x), msr, CONTENT_PASSBAND * band / 2).numpy().astype(np.float32)
+    return dsp.band_limit(torch.from_numpy(x), msr, dsp.PASSBAND * band / 2).numpy().astype(np.float32)
 
 
 def carries_high_band(model: nn.Module, sr: int, band: int) -> bool:

@@ -265,17 +265,17 @@ def pauses(clean: torch.Tensor, sample_rate: int, p: float, gen: torch.Generator
     return torch.where(use.view(b, 1), clean * ramp, clean)
 
 
-def match_band(noise: torch.Tensor, bands: torch.Tensor, sample_rate: int, p: float,
-               gen: torch.Generator) -> torch.Tensor:
-    """(B, T) noise with nothing above ``bands`` (B,) Hz, for a fraction ``p`` of the rows whose band ends
-    below the Nyquist frequency: speech recorded at 16 kHz and mixed with full-band noise is a recording
-    no one makes; a 16 kHz recording holds neither above 8 kHz. The band limit is the one inference
-    applies (:func:`denoise.dsp.band_limit`)."""
+def match_band(clean: torch.Tensor, noise: torch.Tensor, bands: torch.Tensor, sample_rate: int, p: float,
+               gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, T) speech and noise for rows whose speech was recorded at a lower rate (``bands`` (B,) Hz below
+    the Nyquist frequency): the speech cut sharply at ``dsp.PASSBAND`` of its band, as inference gives
+    such audio to the model (:func:`denoise.dsp.band_limit`), and for a fraction ``p`` of them the noise
+    too: speech recorded at 16 kHz and mixed with full-band noise is a recording no one makes."""
     b = noise.shape[0]
-    use = (torch.rand(b, generator=gen) < p) & (bands < sample_rate / 2)
-    if not bool(use.any()):
-        return noise
-    return torch.where(use.view(b, 1), dsp.band_limit(noise, sample_rate, bands.view(b, 1)), noise)
+    low = bands < sample_rate / 2
+    cut = dsp.band_limit(torch.stack([clean, noise]), sample_rate, (dsp.PASSBAND * bands).view(b, 1))
+    use = (torch.rand(b, generator=gen) < p) & low
+    return torch.where(low.view(b, 1), cut[0], clean), torch.where(use.view(b, 1), cut[1], noise)
 
 
 def random_eq(noise: torch.Tensor, gen: torch.Generator, max_db: float = 12.0) -> torch.Tensor:
@@ -360,8 +360,8 @@ class AudioCorruption:
     white/pink/brown noise (or, for a share ``p_broadband``, :func:`broadband` noise) at an SNR uniform in
     ``snr_range``, sometimes with hum or clicks added, then a random overall gain so the model never depends
     on the recording level. A share ``p_room_tone`` of the rows start with the noise alone (:func:`room_tone`),
-    a share ``p_pauses`` pause for a long while (:func:`pauses`), and a share ``p_match_band`` of the speech
-    recorded at a lower rate gets its noise band-limited alike (:func:`match_band`)."""
+    a share ``p_pauses`` pause for a long while (:func:`pauses`); with ``p_match_band``, speech recorded at a
+    lower rate is cut as inference cuts it, and that share of it gets its noise cut alike (:func:`match_band`)."""
 
     def __init__(self, cfg: CorruptionConfig, sample_rate: int) -> None:
         self.cfg = cfg
@@ -400,7 +400,7 @@ class AudioCorruption:
         noise = noise + extra_hum * 0.7 * hum((b, t), self.sample_rate, gen)
         noise = noise + extra_clk * 0.7 * clicks((b, t), self.sample_rate, gen)
         if cfg.p_match_band > 0 and bands is not None:
-            noise = match_band(noise, bands, self.sample_rate, cfg.p_match_band, gen)
+            clean, noise = match_band(clean, noise, bands, self.sample_rate, cfg.p_match_band, gen)
         snr = uniform(b, *cfg.snr_range, gen, clean.device)
         noisy = mix_at_snr(clean, noise, snr)
         gain = 10 ** (uniform(b, *cfg.gain_db_range, gen, clean.device) / 20).view(b, 1)

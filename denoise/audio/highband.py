@@ -27,8 +27,8 @@ EMPTY_ABOVE_DB = -50.0
 
 def band_rate(model: nn.Module, audio: np.ndarray, sr: int) -> int:
     """The rate whose band a model is given of (channels, L) ``audio`` at ``sr``: the model's own; for a
-    full-band model, ``sr`` itself at 16 kHz and below, and 16 kHz up to FULL_BAND_MIN_RATE and for audio
-    that holds nothing above 8 kHz (see there)."""
+    full-band model, ``sr`` itself at 16 kHz and below, 16 kHz up to FULL_BAND_MIN_RATE, and 16 kHz for
+    44.1-48 kHz audio that holds nothing above 8 kHz (EMPTY_ABOVE_DB)."""
     msr = model.sample_rate
     if msr <= 16000:
         return msr

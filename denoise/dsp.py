@@ -62,8 +62,7 @@ def bins_up_to(hz: float, n_fft: int, sample_rate: int) -> int:
 
 def band_limit(x: torch.Tensor, sample_rate: int, hz: float | torch.Tensor) -> torch.Tensor:
     """(..., T) signals with every FFT bin above ``hz`` set to zero (``hz`` a number, or a tensor that
-    broadcasts against (..., 1): one limit per row). No transition band: a resampler's filter would
-    leave the top of the band below ``hz`` empty, and the speech models react to empty bins."""
+    broadcasts against (..., 1): one limit per row). No transition band (see PASSBAND)."""
     spec = torch.fft.rfft(x, dim=-1)
     freqs = torch.fft.rfftfreq(x.shape[-1], 1.0 / sample_rate, dtype=x.dtype, device=x.device)
     return torch.fft.irfft(spec * (freqs <= hz), n=x.shape[-1], dim=-1)

@@ -273,7 +273,7 @@ def match_band(clean: torch.Tensor, noise: torch.Tensor, bands: torch.Tensor, sa
     too: speech recorded at 16 kHz and mixed with full-band noise is a recording no one makes."""
     b = noise.shape[0]
     low = bands < sample_rate / 2
-    use = (torch.rand(b, generator=gen) < p) & low
+    use = (torch.rand(b, generator=gen) < p) & low  # drawn for every batch: later draws do not depend on it
     if not bool(low.any()):
         return clean, noise
     cut = dsp.band_limit(torch.stack([clean, noise]), sample_rate, (dsp.PASSBAND * bands).view(b, 1))

@@ -133,7 +133,8 @@ def _restore(cfg: TrainConfig, model: nn.Module, opt: torch.optim.Optimizer, mcf
     if not last_path.is_file():
         raise TrainingError(f"resume=True: no {last_path} to resume from")
     payload = checkpoint.read_checkpoint(last_path, map_location=device)
-    if payload["meta"]["model"] != mcfg.to_dict():
+    # through ModelConfig, so a run saved before a field was added (with its default) still matches
+    if ModelConfig.from_dict(payload["meta"]["model"]).to_dict() != mcfg.to_dict():
         raise TrainingError(f"resume=True: {last_path} was trained with a different model configuration")
     model.load_state_dict(payload["model"], strict=True)
     opt.load_state_dict(payload["optimizer"])

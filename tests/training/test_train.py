@@ -209,6 +209,24 @@ def test_a_resumed_run_takes_its_settings_from_the_run(tmp_path: Path) -> None:
             resumed_config(tmp_path / "run", given)
 
 
+def test_a_run_saved_before_a_model_setting_existed_still_resumes(tmp_path: Path) -> None:
+    """A run's last.pt keeps the model configuration of the version that wrote it. A field added since
+    (``low_cut_hz``, with a default that changes nothing) used to make every older run refuse to resume."""
+    data = _image_data(tmp_path / "data")
+    fit(dataclasses.replace(_config("image", data, tmp_path / "run"), steps=3))
+    last = tmp_path / "run" / "last.pt"
+    payload = torch.load(last, weights_only=True)
+    meta = json.loads(payload["meta"])  # the metadata is stored as JSON text
+    del meta["model"]["low_cut_hz"]
+    torch.save({**payload, "meta": json.dumps(meta)}, last)
+    fit(dataclasses.replace(_config("image", data, tmp_path / "run", resume=True), steps=4))
+    assert torch.load(last, weights_only=True)["step"] == 4
+    meta["model"]["args"]["width"] = 8  # another model is still refused
+    torch.save({**payload, "meta": json.dumps(meta)}, last)
+    with pytest.raises(TrainingError, match="different model configuration"):
+        fit(dataclasses.replace(_config("image", data, tmp_path / "run", resume=True), steps=5))
+
+
 def test_a_one_step_run_trains_at_its_learning_rate(tmp_path: Path) -> None:
     """The warm-up starts from zero; a one-step run used to train at lr 1e-6 / warm-up, the same as lr 0."""
     data = _image_data(tmp_path / "data")

@@ -110,8 +110,8 @@ class CausalStream:
     Above the model's rate, the band the model cannot hold is kept, scaled frame by frame by the gain the
     model gave its top octave (``highband.top_band_gain``), as file runs do; ``strength`` mixes the input
     back in as they do. The features are normalised by the constant :data:`STREAM_LEVEL`: see there. A
-    full-band model is given a 16 kHz stream as a file run gives it such audio: cut sharply below the
-    band's edge (:meth:`_band_shape`)."""
+    full-band model is given a stream at 16 kHz or below as a file run gives it such audio: cut sharply
+    below the band's edge (:meth:`_band_shape`)."""
 
     def __init__(self, model: nn.Module, rate: int, channels: int, strength: float = 1.0) -> None:
         if not is_causal(model):

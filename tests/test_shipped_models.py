@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import denoise
-from denoise import checkpoint, metrics
+from denoise import metrics
 from denoise.training import photo_noise
 from tests.conftest import smooth_image, speechlike
 
@@ -124,27 +124,6 @@ def test_the_default_speech_model_cleans_a_16_khz_recordings_room_tone_from_the_
     taken_off = 10 * np.log10(np.sum(x[:given_at] ** 2) / np.sum(out[:given_at] ** 2))
     assert taken_off > 40, taken_off
     out = resample(out, given_at, sr)[: clean.size]
-    assert metrics.si_sdr(clean, out) > metrics.si_sdr(clean, noisy) + 10
-
-
-def test_a_16_khz_stream_is_cleaned_of_room_tone_from_the_first_second_as_a_file_is():
-    """The same 16 kHz recording as above, streamed (``denoise audio --stream``; the output does not depend
-    on the blocks, tests/audio/test_realtime.py). Streams keep
-    their own short resampling filter, through whose roll-off below 8 kHz the model let steady noise in:
-    30 dB taken off the first second here, where a file run takes off 50. Given the band a file run gives
-    it (cut at 7.5 kHz), it takes off 60 dB, and gains as much SI-SDR as the file run (14.7 and 14.6 dB)."""
-    from denoise.audio.realtime import CausalStream
-
-    sr = 16000
-    speech = speechlike(3.0, sr, seed=5)
-    clean = np.concatenate([np.zeros(int(1.5 * sr), np.float32), speech])
-    noise = np.random.default_rng(6).standard_normal(clean.size).astype(np.float32)
-    noisy = clean + noise * np.sqrt(np.mean(speech**2) / np.mean(noise**2))  # 0 dB against the speech
-    stream = CausalStream(checkpoint.load("default", "audio"), sr, 1)
-    out = np.concatenate([stream.push(noisy[None, i : i + 1600]) for i in range(0, noisy.size, 1600)]
-                         + [stream.finish()], axis=1)[0]
-    taken_off = 10 * np.log10(np.sum(noisy[:sr] ** 2) / np.sum(out[:sr] ** 2))
-    assert taken_off > 40, taken_off
     assert metrics.si_sdr(clean, out) > metrics.si_sdr(clean, noisy) + 10
 
 

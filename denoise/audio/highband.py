@@ -7,8 +7,6 @@ or above the cut) is carried through frame by frame at the gain the model gave t
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 import torch
 from torch import nn
@@ -53,18 +51,6 @@ def model_input(model: nn.Module, stack: np.ndarray, sr: int, band: int) -> np.n
         return resample(stack, sr, msr)
     x = resample(resample(stack, sr, band), band, msr).astype(np.float64)
     return dsp.band_limit(torch.from_numpy(x), msr, dsp.PASSBAND * band / 2).numpy().astype(np.float32)
-
-
-def stream_cut(model: nn.Module, rate: int) -> Optional[float]:
-    """The frequency (Hz) above which a stream at ``rate`` reaches the model empty: for a full-band model and
-    a 16 kHz stream, the cut a file at that rate gets (:func:`model_input`), the one band below its own
-    that the model learnt (``training.noise.match_band``); None where the stream reaches it as resampled.
-    Measured with ``benchmarks/steady_noise.py --stream``: cut, a 16 kHz stream's first second loses about
-    as much steady noise as a file's (without: 20 dB less); an 8 kHz stream's lost less with it, and
-    22.05-32 kHz streams would need their band above 8 kHz carried outside the model's frames."""
-    if model.sample_rate <= 16000 or rate != 16000:
-        return None
-    return dsp.PASSBAND * rate / 2
 
 
 def carries_high_band(model: nn.Module, sr: int, band: int) -> bool:

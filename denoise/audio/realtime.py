@@ -25,7 +25,7 @@ from torch import nn
 
 from denoise import dsp
 from denoise.audio.chunks import StreamBuffer
-from denoise.audio.highband import gain_per_sample, stream_cut, top_band_gain
+from denoise.audio.highband import gain_per_sample, top_band_gain
 from denoise.device import use_cpu_threads
 from denoise.models import is_causal
 from denoise.dsp import fit_length
@@ -38,9 +38,6 @@ from denoise.inference import blend, check_strength
 # 56-106 dB. The smallest level keeps the log's floor (dsp.EPS) under any real signal, so the output
 # is proportional to the input.
 STREAM_LEVEL = 1e-5
-# A stream cut below its band's edge (highband.stream_cut) is cut over this many windows of past input
-# up to each frame's end, so that the window leaks past the cut as it does on a file run's input.
-CUT_REACH = 4
 
 
 class StreamResampler:
@@ -54,7 +51,6 @@ class StreamResampler:
         from scipy.signal import firwin
 
         g = math.gcd(rate_in, rate_out)
-        self.rates = (rate_in, rate_out)
         self.up, self.down = rate_out // g, rate_in // g
         self.half = zeros * max(self.up, self.down)
         cutoff = 0.9 / max(self.up, self.down)
@@ -94,13 +90,6 @@ class StreamResampler:
         """The rest of a signal that has ended: ceil(input length * up / down) output samples in all."""
         return self._compute(max(self.produced, -(-self.seen * self.up // self.down)))
 
-    def response(self, freqs: np.ndarray) -> np.ndarray:
-        """The filter's amplitude gain at ``freqs`` (Hz): 1 in its passband, falling to 0 at the lower rate's
-        Nyquist frequency."""
-        fs = self.rates[0] * self.up  # the rate the filter runs at
-        n = np.arange(len(self.taps))
-        return np.abs(np.exp(-2j * np.pi * np.outer(freqs, n) / fs) @ self.taps) / self.up
-
 
 class CausalStream:
     """Denoises a live signal block by block with a causal audio model; see the module docstring.
@@ -109,9 +98,7 @@ class CausalStream:
     order; ``finish()`` returns the rest, so that the output has exactly as many samples as the input.
     Above the model's rate, the band the model cannot hold is kept, scaled frame by frame by the gain the
     model gave its top octave (``highband.top_band_gain``), as file runs do; ``strength`` mixes the input
-    back in as they do. The features are normalised by the constant :data:`STREAM_LEVEL`: see there. A
-    full-band model is given a stream at 16 kHz or below as a file run gives it such audio: cut sharply
-    below the band's edge (:meth:`_band_shape`)."""
+    back in as they do. The features are normalised by the constant :data:`STREAM_LEVEL`: see there."""
 
     def __init__(self, model: nn.Module, rate: int, channels: int, strength: float = 1.0) -> None:
         if not is_causal(model):
@@ -137,23 +124,6 @@ class CausalStream:
         self.gain_start = 0
         self.out = 0  # input-rate samples given out
         self.state: Optional[dict[str, Any]] = None
-        self.flatten, self.restore = self._band_shape(stream_cut(model, rate))
-
-    def _band_shape(self, cut: Optional[float]) -> tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
-        """Factors for a stream cut at ``cut`` Hz (``highband.stream_cut``), or Nones. ``flatten`` (CUT_REACH
-        · n_fft samples up to a frame's end, as rfft bins) undoes the rate filter's roll-off below the cut
-        and empties the bins above it, and the frame is cut from the end of that stretch: windowed, it is then
-        what a file run's sharply cut input gives, down to the window's leakage past the cut, to which the
-        model reacts (cut frame by frame, with no leakage, it gated speech at 8 kHz). ``restore`` (F, 1) puts
-        the roll-off back on the model's output, which goes out as before, the band above carried at the
-        top octave's gain."""
-        if cut is None:
-            return None, None
-        h = self.down.response  # type: ignore[union-attr]  (a cut means another rate)
-        freqs = np.fft.rfftfreq(CUT_REACH * self.n, 1 / self.msr)
-        flatten = np.where(freqs <= cut, 1 / np.maximum(h(freqs), 1e-3), 0.0)
-        restore = h(np.fft.rfftfreq(self.n, 1 / self.msr))
-        return torch.from_numpy(flatten).float(), torch.from_numpy(restore).float()[:, None]
 
     @property
     def latency_seconds(self) -> float:
@@ -176,18 +146,11 @@ class CausalStream:
         self._model_input(self.down.flush() if self.down is not None else np.zeros((self.channels, 0)), final=True)
         return self._emit(final=True)
 
-    def _frame_samples(self, first: int, last: int, final: bool, past: int) -> torch.Tensor:
-        """(channels, K, past + n_fft) samples of frames first..last-1 (before the window), centred on j * hop,
-        reflected at the start (and at the end once ``final``) as ``dsp.stft`` pads, each after the ``past``
-        samples before it (zeros before the signal's start)."""
+    def _frame_samples(self, first: int, last: int, final: bool) -> torch.Tensor:
+        """(channels, K, n_fft) windowed samples of frames first..last-1, centred on j * hop, reflected at the
+        start (and at the end once ``final``) as ``dsp.stft`` pads."""
         total = self.x.end
         idx = np.arange(first, last)[:, None] * self.hop - self.n // 2 + np.arange(self.n)[None, :]
-        if past:
-            before = idx[:, :1] - past + np.arange(past)[None, :]
-            ok = before >= 0  # always in memory: the buffer keeps CUT_REACH windows
-            head = np.where(ok, self.x.at(np.where(ok, before, self.x.start)), 0.0)
-            own = self._frame_samples(first, last, final, 0).numpy()
-            return torch.from_numpy(np.concatenate([head, own], axis=-1).astype(np.float32))
         if total > self.n // 2:
             idx = np.abs(idx)
             if final:
@@ -196,22 +159,14 @@ class CausalStream:
         else:  # as short as this, dsp.stft pads with zeros (then the whole signal is still in memory)
             inside = (idx >= 0) & (idx < total)
             seg = np.where(inside, self.x.at(np.clip(idx, 0, max(total - 1, 0))), 0.0)
-        return torch.from_numpy(np.ascontiguousarray(seg, dtype=np.float32))
+        return torch.from_numpy(np.ascontiguousarray(seg, dtype=np.float32)) * self.window
 
     def _run_frames(self, first: int, last: int, final: bool, level: torch.Tensor) -> None:
         """Computes frames first..last-1 and overlap-adds them; records each frame's top-octave gain."""
-        if self.flatten is None:
-            frames = self._frame_samples(first, last, final, 0)  # (C, K, n_fft)
-        else:
-            reach = (CUT_REACH - 1) * self.n
-            long = torch.fft.rfft(self._frame_samples(first, last, final, reach), dim=-1) * self.flatten
-            frames = torch.fft.irfft(long, n=reach + self.n, dim=-1)[..., reach:]
-        spec = torch.fft.rfft(frames * self.window, dim=-1).transpose(1, 2)  # (C, F, K)
+        spec = torch.fft.rfft(self._frame_samples(first, last, final), dim=-1).transpose(1, 2)  # (C, F, K)
         with torch.inference_mode():
             est, self.state = self.model.estimate_frames(spec, level, self.state)
         self.gains = np.concatenate([self.gains, top_band_gain(self.model, spec, est).double().numpy()], axis=1)
-        if self.restore is not None:
-            est = est * self.restore
         frames = (torch.fft.irfft(est.transpose(1, 2), n=self.n, dim=-1) * self.window).double().numpy()
         need = (last - 1) * self.hop + self.n // 2 - self.acc_start
         if need > self.acc.shape[1]:
@@ -248,7 +203,7 @@ class CausalStream:
             self.y_in.append(self.up_y.push(y) if self.up_y is not None else y)
         if final and self.up_y is not None:
             self.y_in.append(self.up_y.flush())
-        self.x.drop_before(max(0, self.frames * self.hop - self.n // 2 - (CUT_REACH - 1) * self.n))
+        self.x.drop_before(max(0, self.frames * self.hop - self.n // 2))
 
     def _emit(self, final: bool) -> np.ndarray:
         """The input-rate output samples that all paths have reached (all of them once ``final``)."""

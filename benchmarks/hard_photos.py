@@ -190,10 +190,19 @@ def stats_table(root: Path, limit: int) -> list[dict]:
             syn = fn(x, torch.Generator().manual_seed(i))[0].permute(1, 2, 0).numpy()
             kinds[kind].append(noise_stats(syn - clean, clean))
     for f in sorted((root / "images/real-noisy-only/nc12").glob("*.png")):
-        noisy = io.read_image(f).pixels  # (H, W, 3): the files are RGBA, opaque
+        noisy = opaque_part(io.read_image(f))
         est = pseudo(noisy)
         kinds[f"real (NC12, estimated by {REFERENCE})"].append(noise_stats(noisy - est, est))
     return [median_row(kind, stats) for kind, stats in kinds.items()]
+
+
+def opaque_part(image: io.ImageData) -> np.ndarray:
+    """The (H, W, C) pixels inside the bounding box of the opaque ones: the NC12 crops are pictures padded
+    to 192x192 with transparent black, which is no noise."""
+    if image.alpha is None:
+        return image.pixels
+    rows, cols = np.nonzero(image.alpha == image.alpha.max())
+    return image.pixels[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
 
 
 def median_row(kind: str, stats: list[dict]) -> dict:

@@ -177,22 +177,24 @@ def stats_table(root: Path, limit: int) -> list[dict]:
     held = split(root / "images/real-polyu100")[1][:limit]
     pairs = [(io.read_image(clean_of(f)).pixels, io.read_image(f).pixels) for f in held]
     reference = checkpoint.load(REFERENCE, domain="image", channels=3)
-    pseudo = lambda noisy: np.clip(arrays.denoise_image_array(reference, noisy), 0, 1)  # noqa: E731
-    kinds: dict[str, list[dict]] = {"real (PolyU held-out)": [], f"real (PolyU, estimated by {REFERENCE})": [],
-                                    f"real (NC12, estimated by {REFERENCE})": [],
-                                    "camera (training, 0.5 JPEG)": [], "phone (training)": []}
+
+    def estimated(noisy: np.ndarray) -> dict:
+        est = np.clip(arrays.denoise_image_array(reference, noisy), 0, 1)
+        return noise_stats(noisy - est, est)
+
+    real, polyu_est, nc12_est = ("real (PolyU held-out)", f"real (PolyU, estimated by {REFERENCE})",
+                                 f"real (NC12, estimated by {REFERENCE})")
+    synthetic = {"camera (training, 0.5 JPEG)": photo_noise.camera, "phone (training)": photo_noise.phone}
+    kinds: dict[str, list[dict]] = {k: [] for k in (real, polyu_est, nc12_est, *synthetic)}
     for i, (clean, noisy) in enumerate(pairs):
-        kinds["real (PolyU held-out)"].append(noise_stats(noisy - clean, clean))
-        est = pseudo(noisy)
-        kinds[f"real (PolyU, estimated by {REFERENCE})"].append(noise_stats(noisy - est, est))
+        kinds[real].append(noise_stats(noisy - clean, clean))
+        kinds[polyu_est].append(estimated(noisy))
         x = torch.from_numpy(np.ascontiguousarray(clean)).permute(2, 0, 1)[None]
-        for kind, fn in (("camera (training, 0.5 JPEG)", photo_noise.camera), ("phone (training)", photo_noise.phone)):
+        for kind, fn in synthetic.items():
             syn = fn(x, torch.Generator().manual_seed(i))[0].permute(1, 2, 0).numpy()
             kinds[kind].append(noise_stats(syn - clean, clean))
     for f in sorted((root / "images/real-noisy-only/nc12").glob("*.png")):
-        noisy = opaque_part(io.read_image(f))
-        est = pseudo(noisy)
-        kinds[f"real (NC12, estimated by {REFERENCE})"].append(noise_stats(noisy - est, est))
+        kinds[nc12_est].append(estimated(opaque_part(io.read_image(f))))
     return [median_row(kind, stats) for kind, stats in kinds.items()]
 
 

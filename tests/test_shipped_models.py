@@ -110,9 +110,9 @@ def test_rates_between_16_and_44_1_khz_are_cleaned_at_least_as_well_as_16_khz():
 def test_the_default_speech_model_cleans_a_16_khz_recordings_room_tone_from_the_first_second(sr, given_at):
     """A 16 kHz recording that starts with 1.5 s of white noise alone, speech after it, given at 16 kHz
     and upsampled to 48 kHz (soxr), and the same at 22.05 kHz: the first second loses at least 40 dB of
-    the noise (the shipped model: 49-66 dB here). Upsampled to the model's rate such audio fades out in the resampler's transition band
-    below 8 kHz, and the model, given it so, let the noise back in after half a second: 22 dB taken off
-    at 16 kHz and at 48 kHz."""
+    the noise (the shipped model: 49-66 dB here). Upsampled to the model's rate such audio fades out in
+    the resampler's transition band below 8 kHz, and the model, given it so, let the noise back in after
+    half a second: 22 dB taken off at 16 kHz and at 48 kHz."""
     from denoise.dsp import resample
 
     speech = speechlike(3.0, sr, seed=5)

@@ -122,6 +122,7 @@ class CorruptionConfig(_Dictable):
     # images
     sigma_range: tuple[float, float] = (0.0, 55.0)
     p_camera: float = 0.0  # real-camera noise (training.photo_noise.camera); the shipped photo models train with it
+    p_camera_nr: float = 0.0  # of the camera-noise examples: the camera's own noise reduction (photo_noise.camera_nr)
     p_phone: float = 0.0  # heavy phone and low-light noise, in-camera processing, JPEG (training.photo_noise.phone)
     p_jpeg: float = 0.0  # Gaussian-noise examples then saved as JPEG 4:2:0 (training.photo_noise.jpeg_random)
     p_poisson: float = 0.08

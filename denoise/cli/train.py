@@ -70,6 +70,10 @@ from denoise.signals import exit_on_interrupt
               help="Image: fraction of patches that get real-camera noise (shot and read noise in raw, "
                    "demosaiced, colour-corrected, gamma, sometimes JPEG) instead of the Gaussian mix; the "
                    "photo models use 0.6.")
+@click.option("--camera-nr", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Image: fraction of the --camera-noise patches that also get the camera's own noise "
+                   "reduction (colour noise blurred away, luma lightly smoothed), as in-camera JPEGs have: "
+                   "the noise left is mostly luma grain, the same in R, G and B.")
 @click.option("--phone-noise", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Image: fraction of patches that get heavy phone or low-light noise (raw noise up to "
                    "about 14 dB PSNR, row noise, the phone's own smoothing and sharpening, mostly JPEG).")
@@ -115,7 +119,8 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: tuple[str, ...], s
           arch: Optional[str], arch_args: Optional[str], init: Optional[str], channels: Optional[str],
           steps: Optional[int], epochs: Optional[int], batch_size: int, lr: float, patch_size: Optional[int],
           eval_every: int, max_time: Optional[float], workers: int, device: str, seed: int, resume: bool,
-          overwrite: bool, precision: str, loss: Optional[str], camera_noise: float, phone_noise: float,
+          overwrite: bool, precision: str, loss: Optional[str], camera_noise: float, camera_nr: float,
+          phone_noise: float,
           jpeg_noise: float, transient_noise: float, noise_eq: float, low_cut: float, broadband_noise: float,
           recorded_noise: float, room_tone: float, pauses: float, match_band: float,
           pairs: Optional[str], pairs_fraction: float,

@@ -60,7 +60,8 @@ def pixel_mask(x: torch.Tensor, fraction: torch.Tensor, gen: torch.Generator) ->
 
 class ImageCorruption:
     """Blind mixture of image corruptions. With probability ``p_camera`` an example gets camera noise
-    (:func:`camera`) alone, with ``p_phone`` heavy phone noise (:func:`phone`) alone; otherwise Gaussian
+    (:func:`camera`, a share ``p_camera_nr`` of those with the camera's own noise reduction) alone, with
+    ``p_phone`` heavy phone noise (:func:`phone`) alone; otherwise Gaussian
     noise with σ uniform in ``sigma_range``, and with the configured probabilities one of the other
     corruptions first (the Gaussian then 0.3 times as strong). A share ``p_jpeg`` of the examples with
     Gaussian noise alone are then saved as JPEG (:func:`jpeg_random`), which removes most of the colour
@@ -77,7 +78,7 @@ class ImageCorruption:
         edges = torch.tensor([cfg.p_camera, cfg.p_phone, cfg.p_poisson, cfg.p_salt_pepper, cfg.p_speckle,
                               cfg.p_pixel_mask]).cumsum(0)
         kinds = [
-            (lambda im, _, g: camera(im, g), lambda n: torch.zeros(n)),
+            (lambda im, _, g: camera(im, g, p_nr=cfg.p_camera_nr), lambda n: torch.zeros(n)),
             (lambda im, _, g: phone(im, g), lambda n: torch.zeros(n)),
             (poisson, lambda n: uniform(n, 5.0, 100.0, gen, dev)),
             (salt_pepper, lambda n: uniform(n, 0.01, 0.15, gen, dev)),

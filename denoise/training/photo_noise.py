@@ -180,13 +180,19 @@ def _as_input(out: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 def camera(x: torch.Tensor, gen: torch.Generator, p_jpeg: float = 0.5,
-           params: Optional[CameraParams] = None) -> torch.Tensor:
+           params: Optional[CameraParams] = None, p_nr: float = 0.0) -> torch.Tensor:
     """Camera noise on clean sRGB (B, C, H, W) in [0, 1], C = 3 or 1 (gray goes through as R = G = B and
-    comes back as luma): :func:`capture`, then, for a fraction ``p_jpeg`` of the patches, JPEG at a quality
-    uniform in 60..95. ``params`` fixes the camera (tests); by default each patch gets its own from ``gen``."""
+    comes back as luma): :func:`capture`, for a fraction ``p_nr`` of the patches the camera's own noise
+    reduction (:func:`camera_nr`), then, for a fraction ``p_jpeg``, JPEG at a quality uniform in 60..95.
+    ``params`` fixes the camera (tests); by default each patch gets its own from ``gen``. With ``p_nr`` 0
+    nothing more is drawn from ``gen`` than before it existed, so earlier recipes draw the same noise."""
     b = x.shape[0]
     cam = params or CameraParams.draw(b, gen)
     out = capture(_as_rgb(x), cam, gen)
+    if p_nr > 0:
+        use_nr = torch.rand(b, generator=gen) < p_nr
+        if use_nr.any():
+            out[use_nr] = camera_nr(out[use_nr], gen)
     quality = torch.randint(60, 96, (b,), generator=gen)
     use_jpeg = torch.rand(b, generator=gen) < p_jpeg
     out = torch.stack([jpeg(o, int(q)) if j else o for o, q, j in zip(out, quality, use_jpeg)])
@@ -210,23 +216,41 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 _RGB2YCC = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
 
 
-def phone_processing(rgb: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """A phone's own processing of a noisy (B, 3, H, W) sRGB image, one random setting per image: chroma
-    blurred (σ 1-3 px), which leaves blotchy low-frequency colour noise; luma partly smoothed (σ 0.5-1.2 px,
-    weight 0.2-0.8) and then sharpened by an unsharp mask (amount 0.3-1.2), which turns the grain into
-    spatially correlated "worms". Returns (B, 3, H, W) in [0, 1]."""
+def luma_chroma_filter(rgb: torch.Tensor, gen: torch.Generator, chroma_sigma: tuple[float, float],
+                       luma_weight: tuple[float, float], sharpen: tuple[float, float]) -> torch.Tensor:
+    """In-camera filtering of a noisy (B, 3, H, W) sRGB image in YCbCr, one random setting per image, each
+    uniform in its (lo, hi) range: chroma blurred by a Gaussian of σ ``chroma_sigma`` px; luma moved a
+    share ``luma_weight`` of the way to its blur (σ 0.5-1.2 px), then sharpened by an unsharp mask of
+    amount ``sharpen`` (0: none). Returns (B, 3, H, W) in [0, 1]."""
     m = _RGB2YCC.to(rgb)
     out = []
     for im in rgb:
         ycc = torch.einsum("ij,jhw->ihw", m, im).unsqueeze(0)
         s_c, s_y, w, amount = (float(v) for v in torch.rand(4, generator=gen))
-        chroma = gaussian_blur(ycc[:, 1:], 1.0 + 2.0 * s_c)
+        chroma = gaussian_blur(ycc[:, 1:], chroma_sigma[0] + (chroma_sigma[1] - chroma_sigma[0]) * s_c)
         luma = ycc[:, :1]
         smooth = gaussian_blur(luma, 0.5 + 0.7 * s_y)
-        luma = luma + (0.2 + 0.6 * w) * (smooth - luma)
-        luma = luma + (0.3 + 0.9 * amount) * (luma - gaussian_blur(luma, 1.0))
+        luma = luma + (luma_weight[0] + (luma_weight[1] - luma_weight[0]) * w) * (smooth - luma)
+        strength = sharpen[0] + (sharpen[1] - sharpen[0]) * amount
+        if strength > 0:
+            luma = luma + strength * (luma - gaussian_blur(luma, 1.0))
         out.append(torch.einsum("ij,bjhw->bihw", torch.linalg.inv(m), torch.cat([luma, chroma], 1))[0])
     return torch.stack(out).clamp(0, 1)
+
+
+def phone_processing(rgb: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """A phone's own processing of a noisy (B, 3, H, W) sRGB image: chroma blurred (σ 1-3 px), which leaves
+    blotchy low-frequency colour noise; luma partly smoothed (weight 0.2-0.8) and then sharpened (amount
+    0.3-1.2), which turns the grain into spatially correlated "worms"."""
+    return luma_chroma_filter(rgb, gen, chroma_sigma=(1.0, 3.0), luma_weight=(0.2, 0.8), sharpen=(0.3, 1.2))
+
+
+def camera_nr(rgb: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """A camera's own noise reduction on a noisy (B, 3, H, W) sRGB image, as in its JPEGs: colour noise
+    blurred away (chroma σ 1-3 px), luma only lightly smoothed (weight 0-0.4) and not sharpened. What is
+    left is mostly luma grain, the same sign in R, G and B, as in real camera JPEGs (PolyU's noise is 0.73
+    correlated across channels; the raw pipeline alone gives 0.31; see benchmarks/hard_photos.py)."""
+    return luma_chroma_filter(rgb, gen, chroma_sigma=(1.0, 3.0), luma_weight=(0.0, 0.4), sharpen=(0.0, 0.0))
 
 
 def jpeg_random(x: torch.Tensor, gen: torch.Generator, p_twice: float = 0.25) -> torch.Tensor:

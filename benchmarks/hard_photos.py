@@ -15,7 +15,8 @@ the synthetic camera noise comes to real noise. Every row of a table comes from 
    its correlation with the right-hand neighbour (spatial correlation), and the mean correlation between
    its R, G and B (cross-channel correlation). Real noise: the PolyU held-out pairs, and the NC12 photos
    (real-noisy-only/nc12, no clean version), whose noise is taken as the photo minus image-photo's output;
-   PolyU is measured that way too, to show how far that estimate is from the truth.
+   PolyU is measured that way too, to show how far that estimate is from the truth. Synthetic: the
+   camera corruption without and with the camera's own noise reduction (``--camera-nr``), and the phone one.
 
     python benchmarks/hard_photos.py --models image-photo runs/naf/best.pt
     python benchmarks/hard_photos.py --limit 4 --skip bm3d         # a quick look
@@ -28,6 +29,7 @@ import io as bytes_io
 import logging
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -184,7 +186,9 @@ def stats_table(root: Path, limit: int) -> list[dict]:
 
     real, polyu_est, nc12_est = ("real (PolyU held-out)", f"real (PolyU, estimated by {REFERENCE})",
                                  f"real (NC12, estimated by {REFERENCE})")
-    synthetic = {"camera (training, 0.5 JPEG)": photo_noise.camera, "phone (training)": photo_noise.phone}
+    synthetic = {"camera (training, 0.5 JPEG)": photo_noise.camera,
+                 "camera with its own NR (training, 0.5 JPEG)": partial(photo_noise.camera, p_nr=1.0),
+                 "phone (training)": photo_noise.phone}
     kinds: dict[str, list[dict]] = {k: [] for k in (real, polyu_est, nc12_est, *synthetic)}
     for i, (clean, noisy) in enumerate(pairs):
         kinds[real].append(noise_stats(noisy - clean, clean))

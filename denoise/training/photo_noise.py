@@ -192,7 +192,7 @@ def camera(x: torch.Tensor, gen: torch.Generator, p_jpeg: float = 0.5,
     if p_nr > 0:
         use_nr = torch.rand(b, generator=gen) < p_nr
         if use_nr.any():
-            out[use_nr] = camera_nr(out[use_nr], gen)
+            out[use_nr] = camera_nr(out[use_nr], _as_rgb(x)[use_nr], gen)
     quality = torch.randint(60, 96, (b,), generator=gen)
     use_jpeg = torch.rand(b, generator=gen) < p_jpeg
     out = torch.stack([jpeg(o, int(q)) if j else o for o, q, j in zip(out, quality, use_jpeg)])
@@ -216,15 +216,15 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 _RGB2YCC = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
 
 
-def luma_chroma_filter(rgb: torch.Tensor, gen: torch.Generator, chroma_sigma: tuple[float, float],
+def luma_chroma_filter(x: torch.Tensor, gen: torch.Generator, chroma_sigma: tuple[float, float],
                        luma_weight: tuple[float, float], sharpen: tuple[float, float]) -> torch.Tensor:
-    """In-camera filtering of a noisy (B, 3, H, W) sRGB image in YCbCr, one random setting per image, each
-    uniform in its (lo, hi) range: chroma blurred by a Gaussian of σ ``chroma_sigma`` px; luma moved a
-    share ``luma_weight`` of the way to its blur (σ 0.5-1.2 px), then sharpened by an unsharp mask of
-    amount ``sharpen`` (0: none). Returns (B, 3, H, W) in [0, 1]."""
-    m = _RGB2YCC.to(rgb)
+    """In-camera filtering of (B, 3, H, W) RGB values in YCbCr, one random setting per image, each uniform
+    in its (lo, hi) range: chroma blurred by a Gaussian of σ ``chroma_sigma`` px; luma moved a share
+    ``luma_weight`` of the way to its blur (σ 0.5-1.2 px), then sharpened by an unsharp mask of amount
+    ``sharpen`` (0: none). Linear and unclamped, so it applies to an image or to noise alone."""
+    m = _RGB2YCC.to(x)
     out = []
-    for im in rgb:
+    for im in x:
         ycc = torch.einsum("ij,jhw->ihw", m, im).unsqueeze(0)
         s_c, s_y, w, amount = (float(v) for v in torch.rand(4, generator=gen))
         chroma = gaussian_blur(ycc[:, 1:], chroma_sigma[0] + (chroma_sigma[1] - chroma_sigma[0]) * s_c)
@@ -235,22 +235,27 @@ def luma_chroma_filter(rgb: torch.Tensor, gen: torch.Generator, chroma_sigma: tu
         if strength > 0:
             luma = luma + strength * (luma - gaussian_blur(luma, 1.0))
         out.append(torch.einsum("ij,bjhw->bihw", torch.linalg.inv(m), torch.cat([luma, chroma], 1))[0])
-    return torch.stack(out).clamp(0, 1)
+    return torch.stack(out)
 
 
 def phone_processing(rgb: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """A phone's own processing of a noisy (B, 3, H, W) sRGB image: chroma blurred (σ 1-3 px), which leaves
     blotchy low-frequency colour noise; luma partly smoothed (weight 0.2-0.8) and then sharpened (amount
-    0.3-1.2), which turns the grain into spatially correlated "worms"."""
-    return luma_chroma_filter(rgb, gen, chroma_sigma=(1.0, 3.0), luma_weight=(0.2, 0.8), sharpen=(0.3, 1.2))
+    0.3-1.2), which turns the grain into spatially correlated "worms". Returns (B, 3, H, W) in [0, 1]."""
+    out = luma_chroma_filter(rgb, gen, chroma_sigma=(1.0, 3.0), luma_weight=(0.2, 0.8), sharpen=(0.3, 1.2))
+    return out.clamp(0, 1)
 
 
-def camera_nr(rgb: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """A camera's own noise reduction on a noisy (B, 3, H, W) sRGB image, as in its JPEGs: colour noise
-    blurred away (chroma σ 1-3 px), luma only lightly smoothed (weight 0-0.4) and not sharpened. What is
-    left is mostly luma grain, the same sign in R, G and B, as in real camera JPEGs (PolyU's noise is 0.73
-    correlated across channels; the raw pipeline alone gives 0.31; see benchmarks/hard_photos.py)."""
-    return luma_chroma_filter(rgb, gen, chroma_sigma=(1.0, 3.0), luma_weight=(0.0, 0.4), sharpen=(0.0, 0.0))
+def camera_nr(noisy: torch.Tensor, clean: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """A camera's own noise reduction, as in its JPEGs, on a noisy (B, 3, H, W) sRGB image whose clean
+    version is ``clean``: the colour noise blurred away (chroma σ 2-5 px), the luma grain lightly smoothed
+    (weight 0-0.3), nothing sharpened. It filters the noise only, as a camera's edge-aware filter would:
+    blurring the picture's own colours would teach a model to sharpen them. What is left is mostly luma
+    grain, the same sign in R, G and B, as in real camera JPEGs (see benchmarks/hard_photos.py: PolyU's
+    noise is 0.73 correlated across channels, the raw pipeline's alone 0.31). (B, 3, H, W) in [0, 1]."""
+    noise = luma_chroma_filter(noisy - clean, gen, chroma_sigma=(2.0, 5.0), luma_weight=(0.0, 0.3),
+                               sharpen=(0.0, 0.0))
+    return (clean + noise).clamp(0, 1)
 
 
 def jpeg_random(x: torch.Tensor, gen: torch.Generator, p_twice: float = 0.25) -> torch.Tensor:

@@ -80,6 +80,8 @@ def test_the_cameras_own_noise_reduction_leaves_mostly_luma_grain_and_only_when_
     nr = photo_noise.camera(x, _gen(21), p_jpeg=0.0, p_nr=1.0) - x
     assert _chroma_share(nr) < 0.5 * _chroma_share(raw)
     assert float(nr.mean(1).std()) > 0.7 * float(raw.mean(1).std())  # the luma grain is left, not smoothed away
+    edges = torch.rand(2, 3, 8, 8, generator=_gen(23)).repeat_interleave(8, 2).repeat_interleave(8, 3)
+    torch.testing.assert_close(photo_noise.camera_nr(edges, edges, _gen(24)), edges)  # the picture's colours stay sharp
     off = dict(p_camera=1.0, p_poisson=0.0, p_salt_pepper=0.0, p_speckle=0.0, p_pixel_mask=0.0)
     plain = noise.ImageCorruption(CorruptionConfig(**off))(x, _gen(22)) - x
     asked = noise.ImageCorruption(CorruptionConfig(**off, p_camera_nr=1.0))(x, _gen(22)) - x

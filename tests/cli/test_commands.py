@@ -451,13 +451,14 @@ def test_resume_takes_the_runs_settings_and_refuses_others(tmp_path):
     data = _images(tmp_path / "data")
     first = ["train", "--domain", "image", "--data", data, "--out", tmp_path / "run", "--batch-size", "2",
              "--patch-size", "32", "--eval-every", "1", "--arch-args", '{"width": 4}', "--workers", "0", "-q",
-             "--lr", "5e-4", "--seed", "3", "--steps", "1"]
+             "--lr", "5e-4", "--seed", "3", "--steps", "1", "--camera-noise", "0.5", "--camera-nr", "0.25"]
     assert run(*first).exit_code == 0
     base = ["train", "--domain", "image", "--data", data, "--out", tmp_path / "run", "--resume", "-q"]
     r = run(*base, "--steps", "2")  # nothing else repeated: the run's own settings
     assert r.exit_code == 0, r.output
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert (saved["lr"], saved["seed"], saved["batch_size"], saved["patch_size"], saved["steps"]) == (5e-4, 3, 2, 32, 2)
+    assert (saved["corruption"]["p_camera"], saved["corruption"]["p_camera_nr"]) == (0.5, 0.25)
     r = run(*base, "--steps", "3", "--lr", "1e-3")
     assert r.exit_code == 2 and r.output.strip() == (
         "error: --resume: the run has --lr 0.0005, not --lr 0.001 (only --device, --epochs, --max-time, "

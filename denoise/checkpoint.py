@@ -19,17 +19,13 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from denoise.config import ConfigError, ModelConfig
+from denoise.config import DEFAULT_NAMES, ConfigError, ModelConfig
 from denoise.io import atomic_output
 from denoise.models.registry import MAX_PARAMETERS
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-# The default model per (domain, channels), best first: the first one shipped is used. Colour pictures
-# are photos more often than not, so the camera-noise model comes before the Gaussian-noise one.
-DEFAULT_NAMES = {("image", 1): ("image-gray",), ("image", 3): ("image-photo", "image-color"),
-                 ("audio", 1): ("audio-speech-fullband", "audio-speech")}
 
 
 class CheckpointError(Exception):

@@ -15,6 +15,11 @@ from typing import Any, Optional, Type, TypeVar
 T = TypeVar("T")
 
 DOMAINS = ("image", "audio")
+# The default model per (domain, channels), best first: the first one shipped is used (checkpoint.default_name;
+# the command line's help names the first). Colour pictures are photos more often than not, so the
+# camera-noise model comes before the Gaussian-noise one.
+DEFAULT_NAMES = {("image", 1): ("image-gray",), ("image", 3): ("image-photo", "image-color"),
+                 ("audio", 1): ("audio-speech-fullband", "audio-speech")}
 
 
 # Keys that earlier versions wrote and that mean nothing now: read without complaint, so that their runs

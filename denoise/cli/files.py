@@ -17,6 +17,7 @@ import click
 from denoise.cli.common import (EXIT_FAILED, EXIT_OK, device_option, fail, load_model, log, quiet_option,
                                 setup_logging, stdout_gone, verbose_option)
 from denoise.cli.options import flags
+from denoise.config import DEFAULT_NAMES
 from denoise.cli.progress import Meter, shows_bar
 from denoise.cli.progress import bar as progress_bar
 from denoise.signals import exit_on_interrupt
@@ -39,6 +40,13 @@ def common_options(domain: str) -> Callable[[Callable], Callable]:
     return decorate
 
 
+def _default_models(domain: str) -> str:
+    """What --model default picks, for the help: denoise.config.DEFAULT_NAMES' first choices."""
+    if domain == "image":
+        return f"{DEFAULT_NAMES[('image', 1)][0]} for gray pictures, {DEFAULT_NAMES[('image', 3)][0]} for colour ones."
+    return f"{DEFAULT_NAMES[('audio', 1)][0]}."
+
+
 def _file_options(domain: str) -> list[Callable]:
     return [
         click.argument("inputs", nargs=-1, required=True),
@@ -47,8 +55,7 @@ def _file_options(domain: str) -> list[Callable]:
                           "directories each under its own name; a trailing / forces a directory)."),
         click.option("--model", default="default", show_default=True,
                      help="A shipped model (denoise models) or a checkpoint file such as runs/x/best.pt; default: " +
-                     ("image-gray for gray pictures, image-photo for colour ones." if domain == "image"
-                      else "audio-speech.")),
+                     _default_models(domain)),
         device_option,
         click.option("--batch-size", default=None, type=click.IntRange(1), help=_BATCH_HELP[domain]),
         click.option("--strength", default=1.0, show_default=True, type=click.FloatRange(0.0, 1.0),

@@ -61,6 +61,15 @@ def test_image_directory_is_mirrored_with_modes_and_sizes_kept(tmp_path, gray_ck
             assert np.array_equal(a.alpha, b.alpha)
 
 
+def test_model_help_names_the_models_default_picks():
+    """The help said audio-speech after the default speech model had become audio-speech-fullband."""
+    from denoise.checkpoint import default_name
+
+    image = " ".join(run("image", "--help").output.split())
+    assert f"{default_name('image', 1)} for gray pictures, {default_name('image', 3)} for colour ones" in image
+    assert f"default: {default_name('audio')}." in " ".join(run("audio", "--help").output.split())
+
+
 def test_default_model_handles_gray_and_colour(tmp_path):
     rng = np.random.default_rng(0)
     _img(tmp_path / "g.png", (rng.random((30, 30)) * 255).astype(np.uint8))

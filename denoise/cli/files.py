@@ -17,9 +17,9 @@ import click
 from denoise.cli.common import (EXIT_FAILED, EXIT_OK, device_option, fail, load_model, log, quiet_option,
                                 setup_logging, stdout_gone, verbose_option)
 from denoise.cli.options import flags
-from denoise.config import DEFAULT_NAMES
 from denoise.cli.progress import Meter, shows_bar
 from denoise.cli.progress import bar as progress_bar
+from denoise.config import DEFAULT_NAMES
 from denoise.signals import exit_on_interrupt
 
 

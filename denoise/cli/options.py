@@ -17,8 +17,7 @@ _TRAIN_FIELDS = {"domain": "domain", "data_dirs": "data", "noise_dir": "noise_di
                  "sample_rate": "sample_rate", "low_cut": "low_cut_hz"}
 _FIELD_FLAGS = {field: "--" + param.replace("_dirs", "").replace("_", "-") for param, field in _TRAIN_FIELDS.items()}
 _CORRUPTION_FLAGS = {"camera_noise": "p_camera", "camera_nr": "p_camera_nr", "phone_noise": "p_phone",
-                     "jpeg_noise": "p_jpeg",
-                     "transient_noise": "p_transient", "noise_eq": "p_eq",
+                     "jpeg_noise": "p_jpeg", "transient_noise": "p_transient", "noise_eq": "p_eq",
                      "broadband_noise": "p_broadband", "room_tone": "p_room_tone",
                      "pauses": "p_pauses", "match_band": "p_match_band",
                      "recorded_noise": "p_recorded"}

@@ -25,7 +25,9 @@ from denoise.signals import exit_on_interrupt
 @click.option("--sample-rate", type=click.Choice(["16000", "32000", "48000"]), default="16000", show_default=True,
               help="Audio: the rate the model works at. Above 16 kHz the model is full band (its own gains up to "
                    "the Nyquist frequency); data at other rates is resampled to it.")
-@click.option("--val", default=None, help="Validation data (clean); default: a fixed subset of --data.")
+@click.option("--val", default=None, help="Validation data: clean pictures or speech (noise is added), or for "
+              "images a folder of real pairs, DIR/noisy/X beside DIR/clean/X, on which best.pt is then "
+              "chosen; default: a fixed subset of --data.")
 @click.option("--out", required=True, help="Run directory: last.pt, best.pt, config.json, history.jsonl.")
 @click.option("--arch", default=None, help="Architecture name (see `denoise models --archs`).  [default: dae, "
               "or --init's]")

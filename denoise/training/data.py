@@ -159,6 +159,26 @@ class ImagePatches(IterableDataset):
             step += nw
 
 
+def is_pairs_folder(folder: str | Path) -> bool:
+    """Whether ``folder`` holds real pairs as :func:`load_pairs` reads them (``noisy/`` beside ``clean/``)."""
+    return (Path(folder) / "noisy").is_dir() and (Path(folder) / "clean").is_dir()
+
+
+def centre_crop(t: torch.Tensor, crop: int) -> torch.Tensor:
+    """(C, H, W) -> (1, C, h, w): the centre ``crop`` x ``crop`` (or less, for a smaller picture)."""
+    h, w = t.shape[1:]
+    ch, cw = min(crop, h), min(crop, w)
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    return t[None, :, y0 : y0 + ch, x0 : x0 + cw]
+
+
+def pairs_val_set(pairs: list[tuple[np.ndarray, np.ndarray]], limit: int = 16, crop: int = 256
+                  ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Fixed validation pairs from real (noisy, clean) pictures: the centre crop of each of the first
+    ``limit``, so that a model's best checkpoint is chosen on the noise it is meant for."""
+    return [(centre_crop(torch.from_numpy(n), crop), centre_crop(torch.from_numpy(c), crop)) for n, c in pairs[:limit]]
+
+
 def image_val_set(images: list[np.ndarray], sigma: float = 25.0, limit: int = 16, crop: int = 256,
                   seed: int = 1234, camera: bool = False) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Fixed validation pairs: centre crops with Gaussian noise of ``sigma`` (0-255 scale), seeded; with
@@ -167,11 +187,7 @@ def image_val_set(images: list[np.ndarray], sigma: float = 25.0, limit: int = 16
     g = torch.Generator().manual_seed(seed)
     pairs = []
     for i, im in enumerate(images[:limit]):
-        t = torch.from_numpy(im)
-        h, w = t.shape[1:]
-        ch, cw = min(crop, h), min(crop, w)
-        y0, x0 = (h - ch) // 2, (w - cw) // 2
-        clean = t[None, :, y0 : y0 + ch, x0 : x0 + cw]
+        clean = centre_crop(torch.from_numpy(im), crop)
         if camera and i % 2:
             noisy = camera_noise(clean, g)
         else:

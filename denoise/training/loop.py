@@ -82,16 +82,24 @@ class _Data:
         return -1.0 if self.metric_name == "val_blind_spot_loss" else 1.0
 
 
+def _image_val(cfg: TrainConfig, images: list, channels: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """An image run's fixed validation pairs: real ones when ``val`` holds ``noisy/`` and ``clean/``;
+    otherwise clean pictures (``val``'s, or the training data's) with seeded synthetic noise."""
+    if cfg.val and data.is_pairs_folder(cfg.val):
+        return data.pairs_val_set(data.load_pairs(cfg.val, channels), limit=cfg.val_limit)
+    val_images = data.load_images([cfg.val], channels)[0] if cfg.val else images
+    return data.image_val_set(val_images, sigma=0.0 if cfg.self_supervised else 25.0, limit=cfg.val_limit,
+                              camera=cfg.corruption.p_camera > 0 and not cfg.self_supervised)
+
+
 def _load_data(cfg: TrainConfig, rank: int) -> _Data:
     if cfg.domain == "image":
         images, channels = data.load_images(cfg.data, cfg.channels, min_size=cfg.patch_size)  # type: ignore[arg-type]
-        val_images = data.load_images([cfg.val], channels)[0] if cfg.val else images
         pairs = data.load_pairs(cfg.pairs, channels, cfg.patch_size) if cfg.pairs else None  # type: ignore[arg-type]
         train = data.ImagePatches(images, cfg.patch_size, cfg.batch_size,  # type: ignore[arg-type]
                                   None if cfg.self_supervised else cfg.corruption, cfg.seed, rank,
                                   pairs=pairs, pairs_fraction=cfg.pairs_fraction)
-        val = data.image_val_set(val_images, sigma=0.0 if cfg.self_supervised else 25.0, limit=cfg.val_limit,
-                                 camera=cfg.corruption.p_camera > 0 and not cfg.self_supervised)
+        val = _image_val(cfg, images, channels)
         metric = "val_psnr"
     else:
         channels = 1

@@ -277,6 +277,30 @@ def test_real_pairs_give_their_own_noise_to_the_asked_fraction_of_patches(tmp_pa
     assert json.loads((tmp_path / "run" / "config.json").read_text())["pairs"] == str(tmp_path / "pairs")
 
 
+def test_validation_on_real_pairs_scores_their_own_noise(tmp_path: Path) -> None:
+    """val: a folder of real pairs is validated as it is (its noisy pictures against its clean ones), so
+    best.pt is chosen on real noise; clean pictures get seeded σ 25 noise instead."""
+    from denoise import metrics
+
+    clean_dir = _image_data(tmp_path / "data")
+    (tmp_path / "pairs" / "noisy").mkdir(parents=True)
+    (tmp_path / "pairs" / "clean").mkdir()
+    rng = np.random.default_rng(0)
+    clean = rng.integers(60, 190, (40, 300), dtype=np.uint8)
+    noisy = np.clip(clean.astype(int) + rng.integers(-3, 4, clean.shape), 0, 255).astype(np.uint8)
+    Image.fromarray(clean).save(tmp_path / "pairs" / "clean" / "p.png")
+    Image.fromarray(noisy).save(tmp_path / "pairs" / "noisy" / "p.png")
+    cfg = dataclasses.replace(_config("image", clean_dir, tmp_path / "run"), steps=1, eval_every=1, save_every=1)
+    fit(dataclasses.replace(cfg, val=str(tmp_path / "pairs")))
+    first = json.loads((tmp_path / "run" / "history.jsonl").read_text().splitlines()[0])
+    crop = slice(22, 278)  # the centre 256 columns
+    expected = metrics.psnr(clean[:, crop] / 255.0, noisy[:, crop] / 255.0)
+    assert abs(first["val_psnr_noisy"] - expected) < 0.01, (first, expected)  # about 42.6 dB; σ 25 gives 20
+    fit(dataclasses.replace(cfg, out=str(tmp_path / "synthetic"), val=str(clean_dir)))
+    synthetic = json.loads((tmp_path / "synthetic" / "history.jsonl").read_text().splitlines()[0])
+    assert synthetic["val_psnr_noisy"] < 25
+
+
 def test_resuming_with_other_audio_noise_settings_names_the_option(tmp_path: Path) -> None:
     from denoise.config import CorruptionConfig
     from denoise.cli.options import flags, train_fields

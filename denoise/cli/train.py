@@ -123,8 +123,7 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: tuple[str, ...], s
           eval_every: int, max_time: Optional[float], workers: int, device: str, seed: int, resume: bool,
           overwrite: bool, precision: str, loss: Optional[str], camera_noise: float, camera_nr: float,
           phone_noise: float, jpeg_noise: float, transient_noise: float, noise_eq: float, low_cut: float,
-          broadband_noise: float,
-          recorded_noise: float, room_tone: float, pauses: float, match_band: float,
+          broadband_noise: float, recorded_noise: float, room_tone: float, pauses: float, match_band: float,
           pairs: Optional[str], pairs_fraction: float,
           self_supervised: bool, blind_spot_fraction: float, quiet: bool, verbose: bool) -> None:
     """Train a denoising autoencoder on clean data corrupted on the fly, or (--self-supervised) on noisy

@@ -82,7 +82,7 @@ class _Data:
         return -1.0 if self.metric_name == "val_blind_spot_loss" else 1.0
 
 
-def _image_val(cfg: TrainConfig, images: list, channels: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def _image_val(cfg: TrainConfig, images: list[Any], channels: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """An image run's fixed validation pairs: real ones when ``val`` holds ``noisy/`` and ``clean/``;
     otherwise clean pictures (``val``'s, or the training data's) with seeded synthetic noise."""
     if cfg.val and data.is_pairs_folder(cfg.val):

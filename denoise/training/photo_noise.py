@@ -188,11 +188,12 @@ def camera(x: torch.Tensor, gen: torch.Generator, p_jpeg: float = 0.5,
     nothing more is drawn from ``gen`` than before it existed, so earlier recipes draw the same noise."""
     b = x.shape[0]
     cam = params or CameraParams.draw(b, gen)
-    out = capture(_as_rgb(x), cam, gen)
+    rgb = _as_rgb(x)
+    out = capture(rgb, cam, gen)
     if p_nr > 0:
         use_nr = torch.rand(b, generator=gen) < p_nr
         if use_nr.any():
-            out[use_nr] = camera_nr(out[use_nr], _as_rgb(x)[use_nr], gen)
+            out[use_nr] = camera_nr(out[use_nr], rgb[use_nr], gen)
     quality = torch.randint(60, 96, (b,), generator=gen)
     use_jpeg = torch.rand(b, generator=gen) < p_jpeg
     out = torch.stack([jpeg(o, int(q)) if j else o for o, q, j in zip(out, quality, use_jpeg)])

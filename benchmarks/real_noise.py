@@ -15,6 +15,7 @@ alone, the best of three runs on one 1024x1024 picture (1.05 megapixels).
     python benchmarks/real_noise.py --models image-color runs/x/best.pt
     python benchmarks/real_noise.py --gray                       # the same crops in gray
     python benchmarks/real_noise.py --write-split train-part/    # links to the 55 training pairs
+    python benchmarks/real_noise.py --write-split parts/ --val-scenes   # parts/fit (38) and parts/val (17)
 """
 
 from __future__ import annotations
@@ -105,16 +106,35 @@ def score(pairs: list[tuple[np.ndarray, np.ndarray]], fn: Callable[[np.ndarray],
             "smallest gain": float(np.min(gain)), "CPU s / MP": seconds / (pixels / 1e6)}
 
 
-def write_split(folder: Path, dest: Path) -> None:
-    """Symbolic links to the clean and the noisy files of the training part, for `denoise train`."""
-    train, _ = split(folder)
+def val_split(train: list[Path]) -> tuple[list[Path], list[Path]]:
+    """(fit, validation) of the training part, by scene: the validation scenes are those at positions
+    1, 5, 9, ... of its sorted scene names (one of every camera maker), so that a run can choose its
+    best.pt on real noise without seeing the held-out crops."""
+    scenes = sorted({scene(f) for f in train})
+    val = {s for i, s in enumerate(scenes) if i % 4 == 1}
+    return [f for f in train if scene(f) not in val], [f for f in train if scene(f) in val]
+
+
+def link_pairs(noisy: list[Path], dest: Path) -> None:
+    """Symbolic links dest/clean/X.jpg and dest/noisy/X.jpg to each pair, for `denoise train`."""
     for sub, pick in (("clean", clean_of), ("noisy", lambda f: f)):
         (dest / sub).mkdir(parents=True, exist_ok=True)
-        for f in train:
+        for f in noisy:
             link = dest / sub / pick(f).name.replace("_noisy.", ".").replace("_clean.", ".")
             link.unlink(missing_ok=True)
             link.symlink_to(pick(f).resolve())
-    print(f"{len(train)} training pairs linked under {dest}/clean and {dest}/noisy")
+    print(f"{len(noisy)} pairs linked under {dest}/clean and {dest}/noisy")
+
+
+def write_split(folder: Path, dest: Path, val_scenes: bool) -> None:
+    """Links to the training part under dest, or, with val_scenes, to its fit and validation parts under
+    dest/fit and dest/val."""
+    train, _ = split(folder)
+    if not val_scenes:
+        return link_pairs(train, dest)
+    fit, val = val_split(train)
+    link_pairs(fit, dest / "fit")
+    link_pairs(val, dest / "val")
 
 
 def main() -> None:
@@ -125,13 +145,15 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="First N held-out crops.")
     ap.add_argument("--skip", nargs="*", default=[], choices=["bm3d", "nlmeans"])
     ap.add_argument("--write-split", default=None, metavar="DIR", help="Link the training part under DIR, exit.")
+    ap.add_argument("--val-scenes", action="store_true",
+                    help="With --write-split: link a quarter of its scenes under DIR/val, the rest under DIR/fit.")
     ap.add_argument("--gray", action="store_true",
                     help="Score gray versions of the pairs (luma, 0.299 R + 0.587 G + 0.114 B): real camera noise "
                          "in gray photos. Default models: image-gray and image-photo.")
     args = ap.parse_args()
     folder = data_root(args.data_root) / FOLDER
     if args.write_split:
-        return write_split(folder, Path(args.write_split))
+        return write_split(folder, Path(args.write_split), args.val_scenes)
     reuse_freed_cpu_memory()
     logging.basicConfig(level=logging.ERROR)
     held = split(folder)[1][: args.limit]

@@ -14,6 +14,7 @@ alone, the best of three runs on one 1024x1024 picture (1.05 megapixels).
     python benchmarks/real_noise.py --skip bm3d --limit 10       # a quick look
     python benchmarks/real_noise.py --models image-color runs/x/best.pt
     python benchmarks/real_noise.py --gray                       # the same crops in gray
+    python benchmarks/real_noise.py --part val --skip bm3d nlmeans   # the 17 validation crops below
     python benchmarks/real_noise.py --write-split train-part/    # links to the 55 training pairs
     python benchmarks/real_noise.py --write-split parts/ --val-scenes   # parts/fit (38) and parts/val (17)
 """
@@ -147,6 +148,9 @@ def main() -> None:
     ap.add_argument("--write-split", default=None, metavar="DIR", help="Link the training part under DIR, exit.")
     ap.add_argument("--val-scenes", action="store_true",
                     help="With --write-split: link a quarter of its scenes under DIR/val, the rest under DIR/fit.")
+    ap.add_argument("--part", choices=["held-out", "val"], default="held-out",
+                    help="Score the held-out crops (the benchmark) or the validation scenes of the training part "
+                         "(what --val-scenes links under DIR/val: for comparing runs without the held-out crops).")
     ap.add_argument("--gray", action="store_true",
                     help="Score gray versions of the pairs (luma, 0.299 R + 0.587 G + 0.114 B): real camera noise "
                          "in gray photos. Default models: image-gray and image-photo.")
@@ -156,7 +160,7 @@ def main() -> None:
         return write_split(folder, Path(args.write_split), args.val_scenes)
     reuse_freed_cpu_memory()
     logging.basicConfig(level=logging.ERROR)
-    held = split(folder)[1][: args.limit]
+    held = (split(folder)[1] if args.part == "held-out" else val_split(split(folder)[0])[1])[: args.limit]
     pairs = [(io.read_image(clean_of(f)).pixels, io.read_image(f).pixels) for f in held]
     if args.gray:
         luma = np.array(LUMA, np.float32)
@@ -178,7 +182,8 @@ def main() -> None:
     speed = [{"model": name, "CPU s / MP (best of 3, 1024x1024)": best_time(lambda f=fn: f(picture), 3) / 1.048576}
              for name, fn in methods.items() if name.startswith("denoise ")]
     kind = "gray (luma) versions of " if args.gray else ""
-    print(f"# Real camera noise: {kind}PolyU, {len(pairs)} held-out 512x512 crops; machine: {machine()}\n")
+    part = "held-out" if args.part == "held-out" else "validation (training part)"
+    print(f"# Real camera noise: {kind}PolyU, {len(pairs)} {part} 512x512 crops; machine: {machine()}\n")
     print(table(rows))
     print(f"\nOur models alone, one after another on one random picture:\n\n{table(speed)}")
 

@@ -66,6 +66,25 @@ def _stack(c: int, n: int) -> nn.Sequential:
     return nn.Sequential(*[NAFBlock(c) for _ in range(n)])
 
 
+class Refine(nn.Module):
+    """A small full-resolution stage after the U-Net: (B, 2·C, H, W) (the input beside the U-Net's output)
+    -> (B, C, H, W), a correction added to that output. Three 3x3 convolutions of ``width`` channels, about
+    27·width·(width/3 + 1) multiply-adds per pixel; the last starts at zero, so a fresh stage changes nothing
+    and a trained U-Net can be given one. The U-Net works at half resolution and above; this sees single
+    pixels, where light noise and fine texture differ."""
+
+    def __init__(self, channels: int, width: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(2 * channels, width, 3, padding=1), nn.ReLU(inplace=True),
+                                  nn.Conv2d(width, width, 3, padding=1), nn.ReLU(inplace=True),
+                                  nn.Conv2d(width, channels, 3, padding=1))
+        nn.init.zeros_(self.body[-1].weight)
+        nn.init.zeros_(self.body[-1].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
 @register("naf", "light U-Net denoising autoencoder of NAFNet-style blocks (gated, depthwise; cheap on a CPU)",
           defaults={"image": {"width": 32, "depth": 3, "blocks": 1, "latent_blocks": 6, "shuffle": 2}},
           residual=True, domains=("image",))
@@ -77,13 +96,16 @@ class NAFUNet(nn.Module):
     unshuffle, lossless) and unfolded at the end: on a CPU, elementwise work at full resolution costs more
     than the convolutions, and this cuts it by shuffle². Level i then works at 1/(shuffle·2**i) of the
     resolution with width·2**i channels; ``blocks`` per level on each side, ``latent_blocks`` at the
-    bottom. Down: 2x2 stride-2 convolution; up: 1x1 convolution and pixel shuffle (no checkerboard)."""
+    bottom. Down: 2x2 stride-2 convolution; up: 1x1 convolution and pixel shuffle (no checkerboard).
+    ``refine`` > 0 adds a full-resolution stage of that width (``Refine``) after the U-Net; 0 leaves it out."""
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, width: int = 32, depth: int = 3,
-                 blocks: int = 1, latent_blocks: int = 6, shuffle: int = 2) -> None:
+                 blocks: int = 1, latent_blocks: int = 6, shuffle: int = 2, refine: int = 0) -> None:
         super().__init__()
         require_ints(1, in_channels=in_channels, out_channels=out_channels, width=width, shuffle=shuffle)
-        require_ints(0, depth=depth, blocks=blocks, latent_blocks=latent_blocks)
+        require_ints(0, depth=depth, blocks=blocks, latent_blocks=latent_blocks, refine=refine)
+        if refine and in_channels != out_channels:
+            raise ValueError(f"refine={refine} needs in_channels == out_channels (got {in_channels}, {out_channels})")
         self.size_multiple = shuffle * 2**depth
         widths = [width * 2**i for i in range(depth + 1)]
         s2 = shuffle * shuffle
@@ -95,9 +117,10 @@ class NAFUNet(nn.Module):
                                 for c in reversed(widths[:-1]))
         self.dec = nn.ModuleList(_stack(c, blocks) for c in reversed(widths[:-1]))
         self.tail = nn.Sequential(nn.Conv2d(width, out_channels * s2, 3, padding=1), nn.PixelShuffle(shuffle))
+        self.refine = Refine(out_channels, refine) if refine else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x, (h, w) = pad_to_multiple(x, self.size_multiple)
+    def forward(self, inp: torch.Tensor) -> torch.Tensor:
+        x, (h, w) = pad_to_multiple(inp, self.size_multiple)
         x = self.head(x)
         skips = []
         for enc, down in zip(self.enc, self.down):
@@ -107,4 +130,5 @@ class NAFUNet(nn.Module):
         x = self.latent(x)
         for up, dec, skip in zip(self.up, self.dec, reversed(skips)):
             x = dec(up(x) + skip)
-        return self.tail(x)[..., :h, :w]
+        y = self.tail(x)[..., :h, :w]
+        return y if self.refine is None else y + self.refine(torch.cat([inp, y], 1))

@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 from typing import Any, Optional
 
+import torch
 from torch import nn
 
 from denoise import checkpoint, io
@@ -53,18 +54,34 @@ def resolve_init(cfg: TrainConfig) -> tuple[TrainConfig, Optional[nn.Module]]:
     return dataclasses.replace(cfg, arch=cfg.arch or base.arch, arch_args=args, channels=channels), start
 
 
+def grown_keys(model: nn.Module, state: dict[str, torch.Tensor]) -> Optional[list[str]]:
+    """The model's tensors that ``state`` lacks, when every tensor of ``state`` is in the model with its
+    shape (the model is the init model with parts added, e.g. more blocks or a refinement stage); None
+    when it is not."""
+    own = model.state_dict()
+    if any(k not in own or own[k].shape != v.shape for k, v in state.items()):
+        return None
+    return [k for k in own if k not in state]
+
+
 def load_init(model: nn.Module, cfg: TrainConfig, mcfg: ModelConfig, start: nn.Module) -> dict[str, Any]:
-    """Loads the init model's weights into ``model`` (strict keys) after checking that it is the same model;
-    returns what the new checkpoints record about it (their weights descend from its training data too)."""
-    theirs = start.config
-    if dataclasses.replace(theirs, low_cut_hz=mcfg.low_cut_hz) != mcfg:  # a low cut has no weights: may be added
+    """Loads the init model's weights into ``model`` after checking that it is the same model (a low cut,
+    which has no weights, may be added) or the same architecture grown by its arguments, every init tensor
+    in place (the added parts keep their fresh weights: the naf blocks and refinement stage start as the
+    identity); returns what the new checkpoints record about it (their weights descend from its data too)."""
+    theirs, state = start.config, start.state_dict()
+    same = dataclasses.replace(theirs, low_cut_hz=mcfg.low_cut_hz) == mcfg
+    grown = None if same else grown_keys(model, state)
+    if not same and (grown is None or dataclasses.replace(theirs, args=mcfg.args, low_cut_hz=mcfg.low_cut_hz) != mcfg):
         raise ConfigError(
             f"init={cfg.init} is an {theirs.domain} {theirs.arch} model with arguments "
             f"{json.dumps(theirs.args, sort_keys=True)} and {theirs.channels} channel(s); this run builds "
-            f"{mcfg.arch} {json.dumps(mcfg.args, sort_keys=True)} with {mcfg.channels} (leave out arch, "
-            "arch_args and channels to take the checkpoint's)")
-    model.load_state_dict(start.state_dict(), strict=True)
-    log.info("starting from the weights of %s", start.source)
+            f"{mcfg.arch} {json.dumps(mcfg.args, sort_keys=True)} with {mcfg.channels}, which does not hold "
+            "all its weights (leave out arch, arch_args and channels to take the checkpoint's)")
+    model.load_state_dict(state, strict=not grown)
+    log.info("starting from the weights of %s%s", start.source,
+             f" ({len(grown)} tensors added by arch_args {json.dumps(mcfg.args, sort_keys=True)} start fresh)"
+             if grown else "")
     return {"checkpoint": cfg.init, "sha256": checkpoint.sha256_file(start.source), "step": start.meta.get("step"),
             "data": start.meta.get("data"), "init": start.meta.get("init")}
 

@@ -125,6 +125,26 @@ def test_init_starts_from_the_checkpoint_and_must_be_the_same_model(tmp_path: Pa
 
 
 @pytest.mark.slow
+def test_init_may_grow_the_model_by_its_arguments_and_starts_where_the_init_ends(tmp_path: Path) -> None:
+    from denoise.checkpoint import load
+
+    data = _image_data(tmp_path / "data")
+    small = {"width": 4, "depth": 1, "latent_blocks": 1}
+    fit(dataclasses.replace(_config("image", data, tmp_path / "a"), arch="naf", arch_args=small))
+    init = str(tmp_path / "a" / "last.pt")
+    for out, grown in (("b", {**small, "refine": 8}), ("c", {**small, "blocks": 2})):
+        fit(dataclasses.replace(_config("image", data, tmp_path / out), arch="naf", arch_args=grown, init=init,
+                                lr=0.0, steps=1))
+        noisy = torch.rand(1, 1, 32, 32)
+        before, after = load(init, "image", 1), load(str(tmp_path / out / "last.pt"), "image", 1)
+        assert after.config.args.items() >= grown.items()
+        assert torch.allclose(before(noisy), after(noisy), atol=1e-6)  # the added parts start as the identity
+    with pytest.raises(ConfigError, match="does not hold all its weights"):  # a shape changes: refused
+        fit(dataclasses.replace(_config("image", data, tmp_path / "d"), arch="naf", init=init,
+                                arch_args={**small, "width": 8}))
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", [None, "mse", "psnr"])
 def test_image_loss_is_the_one_asked_for(tmp_path: Path, loss: object) -> None:
     from denoise.training import data as data_mod

@@ -68,10 +68,10 @@ def _stack(c: int, n: int) -> nn.Sequential:
 
 class Refine(nn.Module):
     """A small full-resolution stage after the U-Net: (B, 2·C, H, W) (the input beside the U-Net's output)
-    -> (B, C, H, W), a correction added to that output. Three 3x3 convolutions of ``width`` channels, about
-    27·width·(width/3 + 1) multiply-adds per pixel; the last starts at zero, so a fresh stage changes nothing
-    and a trained U-Net can be given one. The U-Net works at half resolution and above; this sees single
-    pixels, where light noise and fine texture differ."""
+    -> (B, C, H, W), a correction added to that output. Three 3x3 convolutions of ``width`` channels,
+    9·width·(width + 3·C) multiply-adds per pixel; the last starts at zero, so a fresh stage changes nothing
+    and a trained U-Net can be given one. The U-Net works at half resolution and below; this works on the
+    full-resolution pixels, where light noise and fine texture differ."""
 
     def __init__(self, channels: int, width: int) -> None:
         super().__init__()

@@ -70,9 +70,8 @@ def load_init(model: nn.Module, cfg: TrainConfig, mcfg: ModelConfig, start: nn.M
     in place (the added parts keep their fresh weights: the naf blocks and refinement stage start as the
     identity); returns what the new checkpoints record about it (their weights descend from its data too)."""
     theirs, state = start.config, start.state_dict()
-    same = dataclasses.replace(theirs, low_cut_hz=mcfg.low_cut_hz) == mcfg
-    grown = None if same else grown_keys(model, state)
-    if not same and (grown is None or dataclasses.replace(theirs, args=mcfg.args, low_cut_hz=mcfg.low_cut_hz) != mcfg):
+    grown = grown_keys(model, state)  # [] for the same model
+    if grown is None or dataclasses.replace(theirs, args=mcfg.args, low_cut_hz=mcfg.low_cut_hz) != mcfg:
         raise ConfigError(
             f"init={cfg.init} is an {theirs.domain} {theirs.arch} model with arguments "
             f"{json.dumps(theirs.args, sort_keys=True)} and {theirs.channels} channel(s); this run builds "

@@ -18,6 +18,7 @@ from denoise.audio.highband import band_rate, carries_high_band, high_band, mode
 from denoise.dsp import fit_length, resample
 from denoise.inference import (blend, check_strength, default_batch_size, denoise_tensor, out_of_memory_error,
                                release_memory, torch_out_of_memory)
+from denoise.models import is_causal
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,11 @@ FADE_SECONDS = 0.05  # half-length of the linear cross-fade between neighbouring
 # Shorter audio is returned unchanged: below about 0.1 s the shipped speech model muted even clean speech by
 # 30 to 40 dB (it sees too few STFT frames to tell speech from noise); from 0.2 s it kept it.
 MIN_AUDIO_SECONDS = 0.2
+# A causal model run forwards hears a recording's first second cold: its running level and state have not
+# yet learnt the noise, and on steady noise that second kept 25-30 dB more of it than later pauses did. Files
+# are not streams, so the first HEAD_SECONDS are also run time-reversed, where that second comes last, and
+# the start of the output is taken from that pass (see ``warm_start``).
+HEAD_SECONDS = 4.0
 
 
 def boundaries(n: int, hop: int) -> list[int]:
@@ -58,12 +64,44 @@ def chunk_weight(start: int, stop: int, lo: int, hi: int, fade: int, first: bool
 
 
 def run_windows(model: nn.Module, windows: list[np.ndarray], sr: int, strength: float,
-                 levels: Optional[list[np.ndarray]] = None) -> list[np.ndarray]:
+                levels: Optional[list[np.ndarray]] = None, heads: Optional[list[bool]] = None) -> list[np.ndarray]:
     """Denoises (channels, L) windows at rate ``sr``: given to the model as :mod:`denoise.audio.highband`
     says, every channel of every window as one batch item (windows of equal length and band share a
     batch), brought back to ``sr``, and mixed with the window's own samples by ``strength`` (linear, so
     the cross-fade of the chunks keeps it).
-    ``levels``: per window, the (channels,) level to normalise by instead of the window's own RMS."""
+    ``levels``: per window, the (channels,) level to normalise by instead of the window's own RMS.
+    ``heads``: per window, whether it starts its recording; such a window's start is also run
+    time-reversed, in the same batch, and taken from that pass (:func:`warm_start`). Causal models only:
+    a model that sees both sides of each frame has no cold start."""
+    heads = heads if heads and is_causal(model) else [False] * len(windows)
+    rev = [np.ascontiguousarray(w[:, : head_length(w.shape[1], sr)][:, ::-1]) for w, h in zip(windows, heads) if h]
+    rev_levels = [lv for lv, h in zip(levels, heads) if h] if levels is not None else None
+    outs = model_windows(model, windows + rev, sr, strength, None if levels is None else levels + rev_levels)
+    tails = iter(outs[len(windows):])
+    return [warm_start(y, next(tails)[:, ::-1], sr) if h else y for y, h in zip(outs[: len(windows)], heads)]
+
+
+def head_length(n: int, sr: int) -> int:
+    """Samples of a recording's start that are also run time-reversed: ``HEAD_SECONDS``, or all ``n``."""
+    return min(n, int(HEAD_SECONDS * sr))
+
+
+def warm_start(y: np.ndarray, y_rev: np.ndarray, sr: int) -> np.ndarray:
+    """(channels, L) output of a recording's first window, with its first quarter of ``y_rev``'s length
+    taken from ``y_rev`` (the reversed pass's output, turned forwards again: (channels, n), n <= L) and a
+    linear cross-fade back to ``y`` over the next quarter. The reversed pass hears the start last, after
+    the seconds that follow it; its own cold start is at the far end, which is not used."""
+    n = y_rev.shape[1]
+    t = np.arange(n, dtype=np.float64) + 0.5
+    w = np.clip((n / 2 - t) / (n / 4), 0.0, 1.0).astype(np.float32)  # 1 up to n/4, 0 from n/2
+    y = y.copy()
+    y[:, :n] = w * y_rev + (1.0 - w) * y[:, :n]
+    return y
+
+
+def model_windows(model: nn.Module, windows: list[np.ndarray], sr: int, strength: float,
+                  levels: Optional[list[np.ndarray]] = None) -> list[np.ndarray]:
+    """:func:`run_windows` without the reversed heads."""
     msr = model.sample_rate
     outs: list[Optional[np.ndarray]] = [None] * len(windows)
     groups: dict[tuple[int, int], list[int]] = {}  # (length, band rate) -> windows
@@ -86,8 +124,6 @@ def run_windows(model: nn.Module, windows: list[np.ndarray], sr: int, strength: 
     return outs  # type: ignore[return-value]
 
 
-
-
 @dataclass(frozen=True)
 class Chunking:
     """How audio is cut: chunks of ``chunk`` seconds, ``context`` seconds more on each side computed and
@@ -95,13 +131,15 @@ class Chunking:
     shorter than half a chunk joins the one before (files; it needs half a chunk of look-ahead).
     ``level``: short windows normalised by their own RMS are seen at another scale than in a file run's
     10 s chunks; with ``level`` > 0 the RMS of that many seconds up to the window's end is used instead
-    (streams only)."""
+    (streams only). ``head``: the first chunk's start is also run time-reversed (``run_windows``' heads;
+    files, which can wait ``HEAD_SECONDS`` for it; not streams, which keep the causal path)."""
 
     chunk: float = DEFAULT_CHUNK_SECONDS
     context: float = CONTEXT_SECONDS
     fade: float = FADE_SECONDS
     merge_tail: bool = True
     level: float = 0.0  # > 0: normalise by the RMS of the last this many seconds, not the window's own
+    head: bool = True
 
     def samples(self, rate: int) -> tuple[int, int, int]:
         """(chunk, context, fade) in samples at ``rate``, as ``stream_audio`` rounds them."""
@@ -146,7 +184,7 @@ def stream_audio(
         for w in windows:
             nonfinite |= silence_nonfinite(w)
         try:
-            results = run_windows(model, list(windows), sample_rate, strength)
+            results = run_windows(model, list(windows), sample_rate, strength, heads=[k == 0 for k in ks])
         except RuntimeError as exc:
             if not torch_out_of_memory(exc):
                 raise
@@ -295,7 +333,8 @@ def stream_audio_blocks(
         window = buf.read(a, min(buf.end, bounds[-1] + ctx))
         nonfinite |= silence_nonfinite(window)
         levels = None if not chunking.level else [buf.rms(int(chunking.level * sample_rate))]
-        joiner.add(len(bounds) - 2, a, run_windows(model, [window], sample_rate, strength, levels)[0])
+        first = [chunking.head and len(bounds) == 2]
+        joiner.add(len(bounds) - 2, a, run_windows(model, [window], sample_rate, strength, levels, first)[0])
         buf.drop_before(max(0, bounds[-1] - ctx - fade - int(chunking.level * sample_rate)))
     return nonfinite
 

@@ -140,12 +140,12 @@ def _run(model: nn.Module, items: list[tuple[_OpenFile, int, int, np.ndarray]], 
         by_rate.setdefault(item[0].info.sample_rate, []).append(item)
     for rate, group in by_rate.items():
         try:
-            outs = run_windows(model, [w for *_, w in group], rate, strength)
+            outs = run_windows(model, [w for *_, w in group], rate, strength, heads=[k == 0 for _, k, _, _ in group])
         except Exception:  # noqa: BLE001 -- tried again chunk by chunk, to blame the right file
             outs = []
-            for f, _, _, w in group:
+            for f, k, _, w in group:
                 try:
-                    outs.append(None if f in failed else run_windows(model, [w], rate, strength)[0])
+                    outs.append(None if f in failed else run_windows(model, [w], rate, strength, heads=[k == 0])[0])
                 except Exception as exc:  # noqa: BLE001 -- this file's failure
                     failed[f] = exc
                     outs.append(None)

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 # 10.5 s. Algorithmic delay: a chunk, its right-hand context and one fade, 0.32 s (benchmarks/streaming.py
 # measures it with the compute time). Less context was faster but further from the file run (0.1 s: 23 dB
 # SI-SDR against it, 0.2 s: 27 dB, both with each window's own level; the longer level: about 30 dB).
-STREAM_CHUNKING = Chunking(chunk=0.1, context=0.2, fade=0.02, merge_tail=False, level=10.5)
+STREAM_CHUNKING = Chunking(chunk=0.1, context=0.2, fade=0.02, merge_tail=False, level=10.5, head=False)
 
 
 def stream_latency_seconds(chunking: Chunking = STREAM_CHUNKING) -> float:

@@ -23,7 +23,9 @@ import torch
 from torch import nn
 
 from denoise import io
+from denoise.audio.chunks import HEAD_SECONDS
 from denoise.extras import install_hint
+from denoise.models import is_causal
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,11 @@ AUDIO_RECIPE = (
     "5. mask = graph(features), (1, 1, F, T); "
     "6. y = ISTFT(X * mask) with the same window (overlap-add divided by the summed squared window), "
     "trimmed to len(x). denoise audio does this on 10 s chunks with 0.5 s of context each side, "
-    "cross-faded over 0.1 s; on a file of up to 10 s it is one chunk.")
+    "cross-faded over 0.1 s; on a file of up to 10 s it is one chunk. "
+    "7. if causal is 1 (the graph hears only past frames, so it hears a recording's start cold): steps 2-6 "
+    "also on the first n = min(len(x), head_seconds * sample_rate) samples reversed in time, the "
+    "result reversed back to h; y[:n/4] = h[:n/4], and over [n/4, n/2) y = w * h + (1 - w) * y, w falling "
+    "linearly from 1 to 0.")
 
 
 class MissingOnnx(RuntimeError):
@@ -91,7 +97,8 @@ def metadata(model: nn.Module) -> dict[str, str]:
                       "before converting to 8 bits")
     else:
         meta.update(sample_rate=str(model.sample_rate), stft=json.dumps(model.stft_cfg.to_dict()),
-                    io="features (N, 1, F, T) float32 -> mask (N, 1, F, T) in [0, 1]", recipe=AUDIO_RECIPE)
+                    io="features (N, 1, F, T) float32 -> mask (N, 1, F, T) in [0, 1]", recipe=AUDIO_RECIPE,
+                    causal=str(int(is_causal(model))), head_seconds=f"{HEAD_SECONDS:g}")
     return meta
 
 

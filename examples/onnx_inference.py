@@ -90,13 +90,26 @@ def denoise_wave(session: ort.InferenceSession, meta: dict[str, str], x: np.ndar
     return istft(spec * mask, n_fft, hop, window, len(x)).astype(np.float32)
 
 
+def denoise_wave_file(session: ort.InferenceSession, meta: dict[str, str], x: np.ndarray) -> np.ndarray:
+    """(T,) -> (T,): ``denoise_wave``, and for a causal model the recipe's step 7: the start of the
+    recording (``head_seconds``) also run reversed in time, where the model hears it after what follows it."""
+    y = denoise_wave(session, meta, x)
+    if meta.get("causal") != "1":
+        return y
+    n = min(len(x), int(float(meta["head_seconds"]) * int(meta["sample_rate"])))
+    head = denoise_wave(session, meta, np.ascontiguousarray(x[:n][::-1]))[::-1]
+    w = np.clip((n / 2 - (np.arange(n) + 0.5)) / (n / 4), 0.0, 1.0)
+    y[:n] = w * head + (1.0 - w) * y[:n]
+    return y
+
+
 def audio_file(session: ort.InferenceSession, meta: dict[str, str], src: str, dst: str) -> None:
     import soundfile as sf
 
     x, sr = sf.read(src, dtype="float32", always_2d=True)
     if sr != int(meta["sample_rate"]):
         raise SystemExit(f"{src} is at {sr} Hz; this model wants {meta['sample_rate']} Hz: resample it first")
-    y = np.stack([denoise_wave(session, meta, x[:, c]) for c in range(x.shape[1])], axis=1)
+    y = np.stack([denoise_wave_file(session, meta, x[:, c]) for c in range(x.shape[1])], axis=1)
     sf.write(dst, y, sr, subtype=sf.info(src).subtype)
 
 

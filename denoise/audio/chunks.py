@@ -29,9 +29,10 @@ FADE_SECONDS = 0.05  # half-length of the linear cross-fade between neighbouring
 # 30 to 40 dB (it sees too few STFT frames to tell speech from noise); from 0.2 s it kept it.
 MIN_AUDIO_SECONDS = 0.2
 # A causal model run forwards hears a recording's first second cold: its running level and state have not
-# yet learnt the noise, and on steady noise that second kept 25-30 dB more of it than later pauses did. Files
-# are not streams, so the first HEAD_SECONDS are also run time-reversed, where that second comes last, and
-# the start of the output is taken from that pass (see ``warm_start``).
+# yet learnt the noise, and at 48 kHz that second of room tone kept 11-27 dB more white and pink noise than
+# the pause after the first sentence (benchmarks/steady_noise.py). Files are not streams, so their first
+# HEAD_SECONDS are also run time-reversed, where that second comes last, and the start of the output is
+# taken from that pass (see ``warm_start``).
 HEAD_SECONDS = 4.0
 
 
@@ -78,7 +79,7 @@ def run_windows(model: nn.Module, windows: list[np.ndarray], sr: int, strength: 
     rev_levels = [lv for lv, h in zip(levels, heads) if h] if levels is not None else None
     outs = model_windows(model, windows + rev, sr, strength, None if levels is None else levels + rev_levels)
     tails = iter(outs[len(windows):])
-    return [warm_start(y, next(tails)[:, ::-1], sr) if h else y for y, h in zip(outs[: len(windows)], heads)]
+    return [warm_start(y, next(tails)[:, ::-1]) if h else y for y, h in zip(outs[: len(windows)], heads)]
 
 
 def head_length(n: int, sr: int) -> int:
@@ -86,7 +87,7 @@ def head_length(n: int, sr: int) -> int:
     return min(n, int(HEAD_SECONDS * sr))
 
 
-def warm_start(y: np.ndarray, y_rev: np.ndarray, sr: int) -> np.ndarray:
+def warm_start(y: np.ndarray, y_rev: np.ndarray) -> np.ndarray:
     """(channels, L) output of a recording's first window, with its first quarter of ``y_rev``'s length
     taken from ``y_rev`` (the reversed pass's output, turned forwards again: (channels, n), n <= L) and a
     linear cross-fade back to ``y`` over the next quarter. The reversed pass hears the start last, after

@@ -133,7 +133,7 @@ def test_the_default_speech_model_cleans_a_16_khz_recordings_room_tone_from_the_
 
 @pytest.mark.parametrize("colour", [0.0, 1.0])  # white, pink
 def test_a_files_first_second_is_cleaned_as_well_as_a_pause_that_has_gone_on(colour):
-    """48 kHz: 1.5 s of room tone, the first half of the shipped example's speech, a 3 s pause, the second
+    """48 kHz: 1.5 s of room tone, the first half of the shipped denoised example speech, a 3 s pause, the second
     half; white or pink noise throughout at 0 dB. The first second loses at most 3 dB less of the noise
     than the pause's third second. Run forwards only, the causal model heard the start cold: 65 dB taken
     off the first second against 78 and 75 dB later."""

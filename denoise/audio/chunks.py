@@ -75,16 +75,12 @@ def run_windows(model: nn.Module, windows: list[np.ndarray], sr: int, strength: 
     time-reversed, in the same batch, and taken from that pass (:func:`warm_start`). Causal models only:
     a model that sees both sides of each frame has no cold start."""
     heads = heads if heads and is_causal(model) else [False] * len(windows)
-    rev = [np.ascontiguousarray(w[:, : head_length(w.shape[1], sr)][:, ::-1]) for w, h in zip(windows, heads) if h]
+    head = int(HEAD_SECONDS * sr)  # a shorter window is reversed whole
+    rev = [np.ascontiguousarray(w[:, :head][:, ::-1]) for w, h in zip(windows, heads) if h]
     rev_levels = [lv for lv, h in zip(levels, heads) if h] if levels is not None else None
     outs = model_windows(model, windows + rev, sr, strength, None if levels is None else levels + rev_levels)
     tails = iter(outs[len(windows):])
     return [warm_start(y, next(tails)[:, ::-1]) if h else y for y, h in zip(outs[: len(windows)], heads)]
-
-
-def head_length(n: int, sr: int) -> int:
-    """Samples of a recording's start that are also run time-reversed: ``HEAD_SECONDS``, or all ``n``."""
-    return min(n, int(HEAD_SECONDS * sr))
 
 
 def warm_start(y: np.ndarray, y_rev: np.ndarray) -> np.ndarray:

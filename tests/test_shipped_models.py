@@ -9,9 +9,16 @@ import torch
 import denoise
 from denoise import metrics
 from denoise.training import photo_noise
+from denoise.training.noise import colored_noise
 from tests.conftest import smooth_image, speechlike
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _coloured(n: int, colour: float, seed: int) -> np.ndarray:
+    """(n,) float32 noise whose power falls as 1/f**colour (0 white, 1 pink), as training draws it."""
+    gen = torch.Generator().manual_seed(seed)
+    return colored_noise((1, n), torch.tensor([colour]), gen)[0].numpy()
 
 
 def _noisy(clean: np.ndarray, sigma: float) -> np.ndarray:
@@ -132,11 +139,12 @@ def test_the_default_speech_model_cleans_a_16_khz_recordings_room_tone_from_the_
 
 
 @pytest.mark.parametrize("colour", [0.0, 1.0])  # white, pink
-def test_a_files_first_second_is_cleaned_as_well_as_a_pause_that_has_gone_on(colour):
-    """48 kHz: 1.5 s of room tone, the first half of the shipped denoised example speech, a 3 s pause, the second
-    half; white or pink noise throughout at 0 dB. The first second loses at most 3 dB less of the noise
-    than the pause's third second. Run forwards only, the causal model heard the start cold: 65 dB taken
-    off the first second against 78 and 75 dB later."""
+def test_a_files_first_second_is_cleaned_as_well_as_its_pauses(colour):
+    """48 kHz: 1.5 s of room tone, the first half of the shipped denoised example speech, a 3 s pause, the
+    second half; white or pink noise throughout at 0 dB, four draws. On average the first second loses
+    over 70 dB of the noise, and no less than 3 dB under what the pause after the first half loses (0.1 to
+    0.9 s into it). Run forwards only, the causal model heard the start cold: 63 / 61 dB (white / pink)
+    taken off the first second; with the start also run reversed, 84 / 78 dB (the pause: 54 / 37 dB)."""
     import soundfile as sf
 
     from denoise.dsp import resample
@@ -146,18 +154,18 @@ def test_a_files_first_second_is_cleaned_as_well_as_a_pause_that_has_gone_on(col
     half = speech.size // 2
     gap = int(1.5 * sr) + half
     clean = np.concatenate([np.zeros(int(1.5 * sr)), speech[:half], np.zeros(3 * sr), speech[half:]])
-    spec = np.fft.rfft(np.random.default_rng(0).standard_normal(clean.size))
-    spec[1:] /= np.arange(1, spec.size) ** (colour / 2)
-    noise = np.fft.irfft(spec, clean.size)
-    noisy = (clean + noise * np.sqrt(np.mean(speech**2) / np.mean(noise**2))).astype(np.float32)
-    out = denoise.denoise_audio(noisy, sr, device="cpu")
-
-    def taken_off(a: int, b: int) -> float:
-        return 10 * np.log10(np.sum(noisy[a:b] ** 2) / np.sum(out[a:b] ** 2))
-
-    first, later = taken_off(0, sr), taken_off(gap + 2 * sr, gap + int(2.9 * sr))
-    assert first > later - 3, (first, later)
-    assert metrics.si_sdr(clean, out) > metrics.si_sdr(clean, noisy) + 10
+    first, pause = [], []
+    for seed in range(4):
+        noise = _coloured(clean.size, colour, seed)
+        noisy = (clean + noise * np.sqrt(np.mean(speech**2) / np.mean(noise**2))).astype(np.float32)
+        out = denoise.denoise_audio(noisy, sr, device="cpu")
+        taken_off = [10 * np.log10(np.sum(noisy[a:b] ** 2) / np.sum(out[a:b] ** 2))
+                     for a, b in ((0, sr), (gap + sr // 10, gap + int(0.9 * sr)))]
+        first.append(taken_off[0])
+        pause.append(taken_off[1])
+        assert metrics.si_sdr(clean, out) > metrics.si_sdr(clean, noisy) + 10
+    assert np.mean(first) > 70, first
+    assert np.mean(first) > np.mean(pause) - 3, (first, pause)
 
 
 @pytest.mark.parametrize("colour", [0.0, 1.0])  # white, pink
@@ -168,9 +176,7 @@ def test_the_default_speech_model_keeps_steady_noise_out_as_a_pause_goes_on(colo
     sr = 48000
     speech = speechlike(3.0, sr, seed=8)
     clean = np.concatenate([np.zeros(sr, np.float32), speech, np.zeros(4 * sr, np.float32)])
-    spec = np.fft.rfft(np.random.default_rng(9).standard_normal(clean.size))
-    spec[1:] /= np.arange(1, spec.size) ** (colour / 2)
-    noise = np.fft.irfft(spec, clean.size).astype(np.float32)
+    noise = _coloured(clean.size, colour, seed=9)
     noisy = clean + noise * np.sqrt(np.mean(speech**2) / np.mean(noise**2)) * (speech.size / clean.size) ** 0.5
     out = denoise.denoise_audio(noisy, sr, device="cpu")
     late = slice(5 * sr, 8 * sr)

@@ -3,6 +3,7 @@ mode and bit depth; refuse decompression bombs from the header; write atomically
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import struct
 import warnings
@@ -90,10 +91,27 @@ def _refuse_too_large(width: int, height: int) -> None:
                          f"limit of {limit}; nothing was decoded)")
 
 
+def _torchvision_mismatch(exc: Exception) -> RuntimeError:
+    """The one-line error for a torchvision that fails to load beside this torch (a wheel built for another
+    torch version says "operator torchvision::nms does not exist"), with the command that installs a pair."""
+    import torch
+
+    try:
+        found = f"torchvision {importlib.metadata.version('torchvision')}"
+    except importlib.metadata.PackageNotFoundError:
+        found = "torchvision (not installed)"
+    return RuntimeError(f"16-bit PNGs are read with torchvision, and {found} does not load beside torch "
+                        f"{torch.__version__} ({exc}); install a matching pair: pip install --upgrade torch "
+                        "torchvision")
+
+
 def _read_png16(path: Path) -> ImageData:
     import torch
-    from torchvision.io import ImageReadMode, decode_png
 
+    try:
+        from torchvision.io import ImageReadMode, decode_png
+    except (ImportError, RuntimeError) as exc:
+        raise _torchvision_mismatch(exc) from None
     data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
     with warnings.catch_warnings():  # torchvision 0.29 deprecates its decoders; Pillow has no 16-bit colour
         warnings.simplefilter("ignore", DeprecationWarning)

@@ -1,4 +1,5 @@
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +151,14 @@ def test_unreadable_image_is_one_line_error(tmp_path):
     (tmp_path / "t.png").write_text("not an image")
     with pytest.raises(io.InputError):
         io.read_image(tmp_path / "t.png")
+
+
+def test_a_torchvision_that_does_not_load_gives_the_command_that_mends_it(tmp_path, monkeypatch):
+    path = tmp_path / "deep.png"  # 16-bit colour is the one format read with torchvision
+    io.write_png16(path, np.zeros((4, 4, 3), np.uint16))
+    monkeypatch.setitem(sys.modules, "torchvision.io", None)  # as a torchvision built for another torch fails
+    with pytest.raises(io.InputError, match=r"does not load beside torch .*pip install --upgrade torch torchvision$"):
+        io.read_image(path)
 
 
 def test_audio_output_keeps_subtype_where_possible(tmp_path):

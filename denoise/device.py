@@ -62,8 +62,9 @@ BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 def cpu_bf16_instructions(cpuinfo: str | Path = "/proc/cpuinfo") -> Optional[list[str]]:
     """The bf16 instruction sets this CPU lists (of ``BF16_CPU_FLAGS``), or None where that cannot be read
-    (not Linux). Without them oneDNN emulates bf16, and a bf16 training step takes about three times as
-    long as a float32 one instead of half (benchmarks/README.md, train_speed)."""
+    (not Linux). Without them oneDNN emulates bf16, and a bf16 training step takes 3 to 15 times as long as
+    a float32 one instead of half: 3 with AVX512, 14 to 15 with AVX2 alone (benchmarks/README.md,
+    train_speed)."""
     try:
         with open(cpuinfo) as f:
             flags = next(line for line in f if line.startswith("flags")).split()

@@ -17,7 +17,8 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 # the last phase's best.pt (image-gray: runs/image-gray-d3/best.pt; image-color: runs/image-color-mse/best.pt).
 # A phase resumes if OUT already has a run, and is a no-op once that run is past it.
 # The image models' depth-2 fourth phase and depth-3 phases train in bf16 (`--precision bf16`, about twice as fast
-# on this CPU; benchmarks/train_speed.py); the other phases, the MSE fine-tune included, are float32.
+# on a CPU with AVX512-BF16, 3 to 15 times slower on one without; benchmarks/train_speed.py); the other phases,
+# the MSE fine-tune included, are float32. On a CPU without bf16, EXTRA="--precision fp32" (the last given wins).
 phases() {  # OUT "STEPS1 STEPS2 ..." TRAIN_OPTIONS...
   local out=$1 steps=$2 n resume
   shift 2

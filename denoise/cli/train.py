@@ -62,7 +62,7 @@ from denoise.signals import exit_on_interrupt
               help="Start a new run in an OUT that holds one (its checkpoints and history are replaced).")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
               help="Training-step arithmetic: auto is bf16/fp16 on CUDA and fp32 elsewhere; bf16 also on "
-                   "CPU, about twice as fast on CPUs with AVX512-BF16 and three times slower on CPUs without.")
+                   "CPU, about twice as fast on CPUs with AVX512-BF16 and 3 to 15 times slower on CPUs without.")
 @click.option("--loss", type=click.Choice(IMAGE_LOSSES + AUDIO_LOSSES), default=None,
               help="Image loss: l1 is robust to outlier corruptions; mse is what PSNR scores; psnr is minus "
                    "each patch's PSNR, so that low-noise patches count as much as noisy ones. Audio loss: "

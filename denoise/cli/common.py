@@ -69,6 +69,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     fmt = lambda v: "–" if v is None else f"{v:.4f}" if isinstance(v, float) and abs(v) < 2 else (f"{v:.2f}" if isinstance(v, float) else str(v))  # noqa: E731
     cells = [[fmt(r.get(c, "")) for c in cols] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(cols, widths))]
-    lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in cells]
-    return "\n".join(lines)
+    numeric = [all(isinstance(r.get(c), (int, float, type(None))) for r in rows) for c in cols]
+    align = lambda v, w, num: v.rjust(w) if num else v.ljust(w)  # noqa: E731  numbers right, words left
+    lines = ["  ".join(align(c, w, num) for c, w, num in zip(cols, widths, numeric))]
+    lines += ["  ".join(align(v, w, num) for v, w, num in zip(row, widths, numeric)) for row in cells]
+    return "\n".join(line.rstrip() for line in lines)

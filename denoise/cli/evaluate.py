@@ -192,7 +192,8 @@ def _domain_of(model: str, inputs: tuple[str, ...]) -> str:
               "--arch-args each takes and their defaults.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest (or, with --archs, the list) as JSON.")
 def models(archs: bool, as_json: bool) -> None:
-    """List the shipped models (domain, architecture, size, training data)."""
+    """List the shipped models: what each is for, and which is the default for what (--json: the whole
+    manifest, with architecture, size and training data)."""
     if archs:
         from denoise.models import available, default_arch_args, describe, domains
 
@@ -226,6 +227,6 @@ def models(archs: bool, as_json: bool) -> None:
 
     defaults = {default_name("image", 1): "gray images", default_name("image", 3): "colour images",
                 default_name("audio"): "audio"}
-    rows = [{"name": n, "default for": defaults.get(n, "–"), "for": e.get("purpose", "")}
+    rows = [{"name": n, "default for": defaults.get(n, "–"), "made for": e.get("purpose", "")}
             for n, e in sorted(entries.items())]
     click.echo(table(rows))

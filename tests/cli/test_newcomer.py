@@ -32,6 +32,13 @@ def test_the_models_table_fits_a_terminal_and_shows_no_internal_paths():
     assert "speech/train" not in r.output and "cbsd432" not in r.output
 
 
+def test_the_models_table_reads_left_to_right_with_words_left_aligned():
+    lines = run("models").output.splitlines()
+    made_for = lines[0].index("made for")
+    assert all(line[made_for - 2:made_for] == "  " and line[made_for] != " " for line in lines[1:])
+    assert all(line == line.rstrip() for line in lines)
+
+
 def test_models_archs_names_the_shipped_models_of_each_architecture():
     out = run("models", "--archs").output
     dae = next(line for line in out.splitlines() if line.startswith("dae:"))

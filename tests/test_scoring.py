@@ -45,7 +45,7 @@ def test_self_supervised_image_training_learns_to_denoise_from_noisy_data_only(t
     clean = _noisy_set(tmp_path / "noisy")
     r = run("train", "--domain", "image", "--data", tmp_path / "noisy", "--out", tmp_path / "run",
             "--self-supervised", "--blind-spot-fraction", "0.05", "--arch-args", '{"width": 8}',
-            "--steps", "300", "--eval-every", "100", "--batch-size", "8", "--patch-size", "32", "--lr", "3e-3",
+            "--steps", "150", "--eval-every", "100", "--batch-size", "8", "--patch-size", "32", "--lr", "3e-3",
             "--workers", "0", "-q")
     assert r.exit_code == 0, r.output
     hist = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]

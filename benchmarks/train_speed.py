@@ -4,12 +4,12 @@ Runs the real training loop (`denoise.training.loop.fit`: data loading, corrupti
 with a shipped recipe's model and batch, no workers, and prints seconds per step for each precision:
 `--recipe image-gray` (dae width 32, depth 2, blocks 1; train-gray-400, batch 16, 64x64 patches) or
 `--recipe image-photo-naf` (the naf network; cbsd432-color, batch 16, 96x96 patches, its noise mix). Each
-precision is run twice, for SHORT and SHORT + STEPS (`--short`, `--steps`) steps; the difference of the two wall times divided by
-STEPS cancels the fixed costs (start-up, data loading, the final validation).
+precision is run twice, for SHORT and SHORT + STEPS steps (`--short`, `--steps`); the difference of the two
+wall times divided by STEPS cancels the fixed costs (start-up, data loading, the final validation).
 
     OMP_NUM_THREADS=1 python benchmarks/train_speed.py              # fp32 and bf16, 200 timed steps
     python benchmarks/train_speed.py --precisions fp32 bf16 --steps 100 --device cpu
-    OMP_NUM_THREADS=2 python benchmarks/train_speed.py --recipe image-photo-naf --short 3 --steps 6
+    OMP_NUM_THREADS=2 python benchmarks/train_speed.py --recipe image-photo-naf --short 5 --steps 20
 """
 
 from __future__ import annotations

@@ -29,8 +29,10 @@ from denoise.signals import exit_on_interrupt
               "images a folder of real pairs, DIR/noisy/X beside DIR/clean/X, on which best.pt is then "
               "chosen; default: a fixed subset of --data.")
 @click.option("--out", required=True, help="Run directory: last.pt, best.pt, config.json, history.jsonl.")
-@click.option("--arch", default=None, help="Architecture name (see `denoise models --archs`).  [default: dae, "
-              "or --init's]")
+@click.option("--arch", default=None,
+              help="Architecture name (see `denoise models --archs`): dae is a U-Net for either domain; crn, "
+                   "causal, streams speech frame by frame with 32 ms of delay (a dae, in 0.1 s chunks with "
+                   "0.32 s); naf is a light, fast photo network.  [default: dae, or --init's]")
 @click.option("--arch-args", default=None, help='JSON constructor arguments, e.g. \'{"width": 16}\'.  [default: '
               "the domain's, or --init's]")
 @click.option("--init", "init", default=None, metavar="MODEL",

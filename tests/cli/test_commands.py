@@ -498,6 +498,7 @@ def test_help_texts_say_what_each_command_does():
     assert "-o, --output PATH" in image and "about 8 times slower (7.5 to 8.3 on a CPU)" in image
     train = run("train", "--help").output
     assert "[default: 1000 when --epochs is not given either]" in " ".join(train.split())
+    assert "crn, causal, streams speech frame by frame with 32 ms of delay" in " ".join(train.split())
     assert "[LEVEL]..." in run("eval", "--help").output and "EXTRA" not in run("eval", "--help").output
 
 

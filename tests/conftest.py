@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import torch
 
+REPO = Path(__file__).resolve().parent.parent  # the checkout: its examples/, denoise/ and pyproject.toml
+
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 torch.set_num_threads(2)
 

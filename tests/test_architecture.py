@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent / "denoise"
+from tests.conftest import REPO
+
+ROOT = REPO / "denoise"
 
 # Layer of each module or package, lowest first (ARCHITECTURE.md). A module may import modules of lower
 # layers, and modules of its own package.

@@ -11,10 +11,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from tests.conftest import run, smooth_image, speechlike, write_image
+from tests.conftest import REPO, run, smooth_image, speechlike, write_image
 
 ort = pytest.importorskip("onnxruntime")
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "onnx_inference.py"
+EXAMPLE = REPO / "examples" / "onnx_inference.py"
 
 
 def _session(path: Path):

@@ -2,11 +2,11 @@
 
 import re
 import sys
-from pathlib import Path
 
 import pytest
 
 from denoise.extras import EXTRAS, install_hint
+from tests.conftest import REPO
 
 
 def test_hints_name_the_packages_themselves():
@@ -19,7 +19,7 @@ def test_hints_name_the_packages_themselves():
 def test_the_hints_agree_with_the_extras_of_pyproject():
     import tomllib
 
-    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     for extra, packages in EXTRAS.items():
         declared = {re.split(r"[<>=!~ ]", req)[0] for req in project["optional-dependencies"][extra]}
         assert declared == set(packages), extra

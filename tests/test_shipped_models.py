@@ -1,7 +1,5 @@
 """The shipped checkpoints must measurably improve synthetic noisy inputs (generated, or the shipped example speech)."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -10,9 +8,9 @@ import denoise
 from denoise import metrics
 from denoise.training import photo_noise
 from denoise.training.noise import colored_noise
-from tests.conftest import smooth_image, speechlike
+from tests.conftest import REPO, smooth_image, speechlike
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = REPO / "examples"
 
 
 def _coloured(n: int, colour: float, seed: int) -> np.ndarray:

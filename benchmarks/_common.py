@@ -46,6 +46,20 @@ def best_time(fn: Callable[[], Any], repeat: int = 3) -> float:
     return min(times)
 
 
+def best_times(fns: dict[str, Callable[[], Any]], repeat: int = 5) -> dict[str, float]:
+    """:func:`best_time` of each function, taken in turns (one run of each per round, after one warm-up
+    round): on a shared VM a slow spell then falls on every variant alike, not on whichever ran in it."""
+    for fn in fns.values():
+        fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeat):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: min(v) for k, v in times.items()}
+
+
 def peak_rss_run(cmd: list[str]) -> tuple[float, int, float]:
     """Runs ``cmd``; returns (wall seconds, exit status, peak RSS in MiB of that process alone)."""
     t0 = time.perf_counter()

@@ -40,6 +40,11 @@ from denoise.models.registry import register
 
 State = dict[str, Any]
 
+# Inference runs a long signal in blocks of about this many frames times batch items (see
+# ``CausalCRN.forward``): 512 frames for one item, 128 for a batch of 4, never under 64.
+FRAME_ITEMS_PER_BLOCK = 512
+MIN_BLOCK_FRAMES = 64
+
 
 class CausalConv(nn.Module):
     """(B, Cin, F, N) -> (B, Cout, ceil(F / stride), N): frequency kernel ``kf`` centred (zero padded),
@@ -199,8 +204,22 @@ class CausalCRN(nn.Module):
         return torch.cat([low, torch.einsum("fk,bckn->bcfn", self.spread, bands)], dim=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 1, F, N) features -> (B, 1, F, N) mask logits, from the start of the signal."""
-        return self.step(x, None)[0]
+        """(B, 1, F, N) features -> (B, 1, F, N) mask logits, from the start of the signal.
+
+        On the CPU out of training, a long signal goes through :meth:`step` in blocks of frames, the state
+        carried from block to block (the same logits, up to float rounding): each layer's output for a
+        whole 11 s chunk does not fit the CPU caches, and a batch of 8 chunks ran about twice as fast in
+        blocks of 64 frames (benchmarks/README.md, "Causal inference in blocks"). Training (batch norm
+        on batch statistics, one graph), tracing for ONNX export (dynamic length) and GPUs (unmeasured;
+        blocks would only add kernel launches there) see one call."""
+        block = max(MIN_BLOCK_FRAMES, FRAME_ITEMS_PER_BLOCK // max(1, x.shape[0]))
+        if self.training or torch.jit.is_tracing() or x.device.type != "cpu" or x.shape[-1] <= block:
+            return self.step(x, None)[0]
+        outs, state = [], None
+        for start in range(0, x.shape[-1], block):
+            y, state = self.step(x[..., start : start + block], state)
+            outs.append(y)
+        return torch.cat(outs, dim=-1)
 
     def _gru(self, seq: torch.Tensor, hidden: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """The GRU, with subnormal floats flushed to zero on the CPU: real recordings (digital silence,

@@ -39,6 +39,29 @@ def test_block_by_block_equals_the_whole_signal(block):
     torch.testing.assert_close(torch.cat(parts, dim=-1), whole, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("batch", [1, 3, 8])
+def test_a_long_signal_run_in_blocks_gives_the_whole_signals_logits(batch):
+    """Out of training, forward runs long inputs block by block with the state carried (faster on a CPU):
+    the logits must be those of one pass over the whole signal, however the blocks fall."""
+    from denoise.models.crn import FRAME_ITEMS_PER_BLOCK
+    net = small_net(time_kernel=4)
+    frames = 2 * FRAME_ITEMS_PER_BLOCK + 37  # several blocks for every batch size, the last one short
+    x = torch.randn(batch, 1, 257, frames)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), net.step(x, None)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_training_runs_the_whole_signal_in_one_call():
+    """Batch norm in training uses the statistics of the call, so blocks would change what is learnt."""
+    net = small_net().train()
+    x = torch.randn(2, 1, 257, 600)
+    torch.manual_seed(1)
+    a = net(x)
+    torch.manual_seed(1)
+    b = net.step(x, None)[0]
+    assert torch.equal(a, b)
+
+
 def test_a_level_change_does_not_change_the_mask():
     """Level changes add a constant to every log-power feature; the causal normalisation removes it."""
     net = small_net()

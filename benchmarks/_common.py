@@ -37,18 +37,12 @@ def machine() -> str:
 
 def best_time(fn: Callable[[], Any], repeat: int = 3) -> float:
     """Fastest of ``repeat`` runs after one warm-up: the least disturbed by other work on the machine."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    return best_times({"": fn}, repeat)[""]
 
 
 def best_times(fns: dict[str, Callable[[], Any]], repeat: int = 5) -> dict[str, float]:
-    """:func:`best_time` of each function, taken in turns (one run of each per round, after one warm-up
-    round): on a shared VM a slow spell then falls on every variant alike, not on whichever ran in it."""
+    """The fastest of ``repeat`` runs of each function after one warm-up round, the functions taking turns
+    (one run of each per round): on a shared VM a slow spell then falls on every variant alike."""
     for fn in fns.values():
         fn()
     times: dict[str, list[float]] = {k: [] for k in fns}

@@ -42,15 +42,6 @@ from denoise.runner.files import denoise_paths  # noqa: E402
 BLOCKS = (32, 64, 128, 256, 512)
 
 
-def blocked(net: torch.nn.Module, x: torch.Tensor, frames: int) -> torch.Tensor:
-    """The logits of ``x`` computed ``frames`` at a time, the state carried."""
-    outs, state = [], None
-    for start in range(0, x.shape[-1], frames):
-        y, state = net.step(x[..., start : start + frames], state)
-        outs.append(y)
-    return torch.cat(outs, dim=-1)
-
-
 def row(name: str, threads: int, batch: int, seconds: float, repeat: int) -> dict:
     model = checkpoint.load(name, "audio")
     net, sr = model.net, model.config.sample_rate
@@ -60,12 +51,11 @@ def row(name: str, threads: int, batch: int, seconds: float, repeat: int) -> dic
     torch.set_num_threads(threads)
     with torch.inference_mode():
         fns = {"whole": lambda: net.step(feats, None), "forward": lambda: net(feats)}
-        fns.update({str(f): (lambda f=f: blocked(net, feats, f)) for f in BLOCKS})
+        fns.update({str(f): (lambda f=f: net.step_in_blocks(feats, f)) for f in BLOCKS})
         times = best_times(fns, repeat)
-    picked = max(crn.MIN_BLOCK_FRAMES, crn.FRAME_ITEMS_PER_BLOCK // batch)
     return {"model": name, "threads": threads, "batch": batch, "frames": feats.shape[-1],
             "whole (s)": times["whole"], **{f"{f} frames (s)": times[str(f)] for f in BLOCKS},
-            "forward (s)": times["forward"], "forward's block": picked,
+            "forward (s)": times["forward"], "forward's block": crn.inference_block_frames(batch),
             "whole / forward": times["whole"] / times["forward"]}
 
 
@@ -104,7 +94,7 @@ def file_rows(repeat: int) -> list[dict]:
     threads (DENOISE_THREADS, which the library reads at each pass)."""
     model = checkpoint.load("default", "audio")
     rng = np.random.default_rng(0)
-    rows, whole = [], crn.FRAME_ITEMS_PER_BLOCK
+    rows, whole, user_threads = [], crn.FRAME_ITEMS_PER_BLOCK, os.environ.get("DENOISE_THREADS")
     for threads in (1, 2):
         os.environ["DENOISE_THREADS"] = str(threads)
         for seconds in (12.0, 30.0):
@@ -115,7 +105,9 @@ def file_rows(repeat: int) -> list[dict]:
             rows.append({"threads": threads, "seconds of audio": seconds,
                          **{f"{k}: CPU s per s": v * threads / seconds for k, v in times.items()}})
     crn.FRAME_ITEMS_PER_BLOCK = whole
-    del os.environ["DENOISE_THREADS"]
+    os.environ.pop("DENOISE_THREADS")
+    if user_threads is not None:
+        os.environ["DENOISE_THREADS"] = user_threads
     return rows
 
 

@@ -46,6 +46,11 @@ FRAME_ITEMS_PER_BLOCK = 512
 MIN_BLOCK_FRAMES = 64
 
 
+def inference_block_frames(batch: int) -> int:
+    """Frames per block when a batch of ``batch`` items runs in blocks (``CausalCRN.forward``)."""
+    return max(MIN_BLOCK_FRAMES, FRAME_ITEMS_PER_BLOCK // max(1, batch))
+
+
 class CausalConv(nn.Module):
     """(B, Cin, F, N) -> (B, Cout, ceil(F / stride), N): frequency kernel ``kf`` centred (zero padded),
     time kernel ``kt`` over the present and the ``kt - 1`` previous frames, then batch norm and PReLU."""
@@ -212,12 +217,17 @@ class CausalCRN(nn.Module):
         blocks of 64 frames (benchmarks/README.md, "Causal inference in blocks"). Training (batch norm
         on batch statistics, one graph), tracing for ONNX export (dynamic length) and GPUs (unmeasured;
         blocks would only add kernel launches there) see one call."""
-        block = max(MIN_BLOCK_FRAMES, FRAME_ITEMS_PER_BLOCK // max(1, x.shape[0]))
+        block = inference_block_frames(x.shape[0])
         if self.training or torch.jit.is_tracing() or x.device.type != "cpu" or x.shape[-1] <= block:
             return self.step(x, None)[0]
+        return self.step_in_blocks(x, block)
+
+    def step_in_blocks(self, x: torch.Tensor, frames: int) -> torch.Tensor:
+        """(B, 1, F, N) features -> (B, 1, F, N) logits from the start of the signal, computed ``frames``
+        at a time with the state carried from block to block."""
         outs, state = [], None
-        for start in range(0, x.shape[-1], block):
-            y, state = self.step(x[..., start : start + block], state)
+        for start in range(0, x.shape[-1], frames):
+            y, state = self.step(x[..., start : start + frames], state)
             outs.append(y)
         return torch.cat(outs, dim=-1)
 

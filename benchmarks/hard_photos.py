@@ -232,8 +232,7 @@ def main() -> None:
     models = {}
     for name in args.models:
         model = checkpoint.load(name, domain="image", channels=3)
-        models[f"denoise {Path(name).stem if name.endswith('.pt') else name}"] = \
-            lambda n, m=model: arrays.denoise_image_array(m, n)
+        models[f"denoise {name}"] = lambda n, m=model: arrays.denoise_image_array(m, n)
     methods: dict[str, Callable] = {"noisy input": lambda n: n, **models, **peers(set(args.skip), gray=False)}
     clean = crops(root, args.limit)
     print(f"# Hard photos: {len(clean)} CBSD68 centre crops of {CROP}²; machine: {machine()}\n")

@@ -22,10 +22,12 @@ threads.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import soundfile as sf
@@ -60,8 +62,9 @@ def row(name: str, threads: int, batch: int, seconds: float, repeat: int) -> dic
 
 
 def run_folder(model: torch.nn.Module, jobs: list, batch: int, frame_items: int) -> None:
-    crn.FRAME_ITEMS_PER_BLOCK = frame_items
-    bad = [r for r in denoise_paths(model, jobs, overwrite=True, workers=1, batch_size=batch) if r.status != "done"]
+    with mock.patch.object(crn, "FRAME_ITEMS_PER_BLOCK", frame_items):
+        bad = [r for r in denoise_paths(model, jobs, overwrite=True, workers=1, batch_size=batch)
+               if r.status != "done"]
     if bad:
         raise SystemExit(f"{bad[0].src}: {bad[0].reason}")
 
@@ -71,7 +74,7 @@ def folder_rows(n_files: int, repeat: int) -> list[dict]:
     threads the library picks for the work (as the command line runs it)."""
     model = checkpoint.load("default", "audio")
     rng = np.random.default_rng(0)
-    rows, whole = [], crn.FRAME_ITEMS_PER_BLOCK
+    rows, blocks = [], crn.FRAME_ITEMS_PER_BLOCK
     with tempfile.TemporaryDirectory() as tmp:
         src, out = Path(tmp, "in"), Path(tmp, "out")
         src.mkdir()
@@ -81,11 +84,10 @@ def folder_rows(n_files: int, repeat: int) -> list[dict]:
         jobs = [io.Job(f, out / f.name) for f in sorted(src.iterdir())]
         for batch in (1, 8):
             fns = {label: (lambda items=items, batch=batch: run_folder(model, jobs, batch, items))
-                   for label, items in (("whole chunk", 10**9), ("blocks", whole))}
+                   for label, items in (("whole chunk", 10**9), ("blocks", blocks))}
             for label, seconds in best_times(fns, repeat).items():
                 rows.append({"batch": batch, "forward": label, "seconds": seconds,
                              "× real time": 12 * n_files / seconds})
-    crn.FRAME_ITEMS_PER_BLOCK = whole
     return rows
 
 
@@ -94,26 +96,21 @@ def file_rows(repeat: int) -> list[dict]:
     threads (DENOISE_THREADS, which the library reads at each pass)."""
     model = checkpoint.load("default", "audio")
     rng = np.random.default_rng(0)
-    rows, whole, user_threads = [], crn.FRAME_ITEMS_PER_BLOCK, os.environ.get("DENOISE_THREADS")
-    for threads in (1, 2):
-        os.environ["DENOISE_THREADS"] = str(threads)
-        for seconds in (12.0, 30.0):
-            x = (rng.standard_normal((1, int(seconds * 48000))) * 0.05).astype(np.float32)
-            fns = {label: (lambda items=items: run_file(model, x, items))
-                   for label, items in (("whole chunk", 10**9), ("blocks", whole))}
-            times = best_times(fns, repeat)
-            rows.append({"threads": threads, "seconds of audio": seconds,
-                         **{f"{k}: CPU s per s": v * threads / seconds for k, v in times.items()}})
-    crn.FRAME_ITEMS_PER_BLOCK = whole
-    os.environ.pop("DENOISE_THREADS")
-    if user_threads is not None:
-        os.environ["DENOISE_THREADS"] = user_threads
+    rows, blocks = [], crn.FRAME_ITEMS_PER_BLOCK
+    for threads, seconds in itertools.product((1, 2), (12.0, 30.0)):
+        x = (rng.standard_normal((1, int(seconds * 48000))) * 0.05).astype(np.float32)
+        fns = {label: (lambda items=items, threads=threads: run_file(model, x, items, threads))
+               for label, items in (("whole chunk", 10**9), ("blocks", blocks))}
+        times = best_times(fns, repeat)
+        rows.append({"threads": threads, "seconds of audio": seconds,
+                     **{f"{k}: CPU s per s": v * threads / seconds for k, v in times.items()}})
     return rows
 
 
-def run_file(model: torch.nn.Module, x: np.ndarray, frame_items: int) -> None:
-    crn.FRAME_ITEMS_PER_BLOCK = frame_items
-    denoise_audio_array(model, x, 48000)
+def run_file(model: torch.nn.Module, x: np.ndarray, frame_items: int, threads: int) -> None:
+    with mock.patch.object(crn, "FRAME_ITEMS_PER_BLOCK", frame_items), \
+            mock.patch.dict(os.environ, {"DENOISE_THREADS": str(threads)}):
+        denoise_audio_array(model, x, 48000)
 
 
 def main() -> None:

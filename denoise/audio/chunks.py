@@ -79,7 +79,9 @@ def run_windows(model: nn.Module, windows: list[np.ndarray], sr: int, strength: 
     head = int(HEAD_SECONDS * sr)  # a shorter window is reversed whole
     rev = [np.ascontiguousarray(w[:, :head][:, ::-1]) for w, h in zip(windows, heads) if h]
     rev_levels = [lv for lv, h in zip(levels, heads) if h] if levels is not None else None
-    outs = model_windows(model, windows + rev, sr, strength, None if levels is None else levels + rev_levels)
+    bands = [band_rate(model, w, sr) for w in windows]  # a head takes its window's path (and is not measured again)
+    bands += [b for b, h in zip(bands, heads) if h]
+    outs = model_windows(model, windows + rev, sr, strength, bands, None if levels is None else levels + rev_levels)
     tails = iter(outs[len(windows):])
     return [warm_start(y, next(tails)[:, ::-1]) if h else y for y, h in zip(outs[: len(windows)], heads)]
 
@@ -97,14 +99,15 @@ def warm_start(y: np.ndarray, y_rev: np.ndarray) -> np.ndarray:
     return y
 
 
-def model_windows(model: nn.Module, windows: list[np.ndarray], sr: int, strength: float,
+def model_windows(model: nn.Module, windows: list[np.ndarray], sr: int, strength: float, bands: list[int],
                   levels: Optional[list[np.ndarray]] = None) -> list[np.ndarray]:
-    """:func:`run_windows` without the reversed heads."""
+    """:func:`run_windows` without the reversed heads; ``bands``: per window, the band it is given to the
+    model in (:func:`denoise.audio.highband.band_rate`)."""
     msr = model.sample_rate
     outs: list[Optional[np.ndarray]] = [None] * len(windows)
     groups: dict[tuple[int, int], list[int]] = {}  # (length, band rate) -> windows
-    for i, win in enumerate(windows):
-        groups.setdefault((win.shape[1], band_rate(model, win, sr)), []).append(i)
+    for i, (win, band) in enumerate(zip(windows, bands)):
+        groups.setdefault((win.shape[1], band), []).append(i)
     for (length, band), idx in groups.items():
         stack = np.concatenate([windows[i] for i in idx], axis=0)  # (sum channels, L)
         x = model_input(model, stack, sr, band)

@@ -36,8 +36,12 @@ def band_rate(model: nn.Module, audio: np.ndarray, sr: int) -> int:
         return min(sr, 16000)
     n = audio.shape[-1]  # float32 in torch: a third of numpy's time (np.hanning alone costs as much as the FFT)
     x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)) * torch.hann_window(n, periodic=False)
-    spec = torch.fft.rfft(x, dim=-1).abs().pow(2)
-    total, above = float(spec.sum()), float(spec[..., torch.fft.rfftfreq(n, 1 / sr) > 8200].sum())
+    # zero-padded to a power of two: a clip's own length can have large prime factors, where the FFT is
+    # several times slower (benchmarks/README.md, "Short clips at 48 kHz"); the padding only samples the
+    # spectrum more finely, so the share of energy above 8.2 kHz stays the same
+    size = 1 << max(n - 1, 1).bit_length()
+    spec = torch.fft.rfft(x, n=size, dim=-1).abs().pow(2)
+    total, above = float(spec.sum()), float(spec[..., torch.fft.rfftfreq(size, 1 / sr) > 8200].sum())
     return 16000 if total > 0 and 10 * np.log10(max(above, 1e-30) / total) < EMPTY_ABOVE_DB else msr
 
 

@@ -37,3 +37,14 @@ def test_a_16_khz_model_gets_its_own_band_at_every_rate():
     model = checkpoint.load("audio-speech", domain="audio")
     for sr in (8000, 22050, 48000):
         assert band_rate(model, white(1.0, sr), sr) == 16000
+
+
+@pytest.mark.parametrize("n", [177777, 163213, 131072])  # 3 * 3 * 19753 and 227 * 719 samples; a power of two
+def test_the_band_is_told_apart_at_any_length(fullband, n):
+    """The spectrum is taken zero-padded to a power of two (an FFT of a length with large prime factors is
+    several times slower): the decision is the same at every length."""
+    sr = 48000
+    up = resample(white(4.0, 16000), 16000, sr)[:, :n]
+    assert band_rate(fullband, up, sr) == 16000
+    hiss = white(4.0, sr, seed=1)[:, :n] * 10 ** (-40 / 20)
+    assert band_rate(fullband, up + hiss, sr) == fullband.sample_rate

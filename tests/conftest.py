@@ -75,6 +75,14 @@ def causal_audio_ckpt(models_dir: Path) -> Path:
     return _save(models_dir / "audio-crn.pt", "audio", 1, "mask", arch="crn")
 
 
+@pytest.fixture(scope="session")
+def fullband():
+    """The shipped full-band speech model (audio-speech-fullband), loaded once."""
+    from denoise import checkpoint
+
+    return checkpoint.load("audio-speech-fullband", domain="audio")
+
+
 def smooth_image(h: int, w: int, c: int, seed: int = 0) -> np.ndarray:
     """A smooth synthetic picture in [0, 1] (sums of low-frequency sinusoids), (H, W, C)."""
     rng = np.random.default_rng(seed)

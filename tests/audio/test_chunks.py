@@ -3,15 +3,9 @@
 import numpy as np
 import pytest
 
-from denoise import checkpoint
 from denoise.audio.chunks import HEAD_SECONDS, model_windows, run_windows, warm_start
 from denoise.audio.highband import band_rate
 from denoise.dsp import resample
-
-
-@pytest.fixture(scope="module")
-def fullband():
-    return checkpoint.load("audio-speech-fullband", domain="audio")
 
 
 def test_a_recordings_start_run_reversed_takes_the_band_of_its_window(fullband):

@@ -8,11 +8,6 @@ from denoise.audio.highband import band_rate
 from denoise.dsp import resample
 
 
-@pytest.fixture(scope="module")
-def fullband():
-    return checkpoint.load("audio-speech-fullband", domain="audio")
-
-
 def white(seconds: float, sr: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((1, int(seconds * sr))).astype(np.float32)
 

@@ -100,10 +100,10 @@ def coloured(n: int, exponent: float, rng: np.random.Generator) -> np.ndarray:
     return (x / np.sqrt(np.mean(x**2))).astype(np.float32)
 
 
-def macs_per_pixel(model: Any, size: int = 64, channels: int = 1) -> float:
-    """Multiply-accumulates of every Conv2d / ConvTranspose2d / Linear for one (1, channels, size, size)
-    input, per input pixel. Activations, normalisations, additions and padding are left out: the
-    convolutions dominate the time."""
+def macs(model: Any, x: Any) -> float:
+    """Multiply-accumulates of every Conv2d / ConvTranspose2d / Linear / GRU in one forward pass of
+    ``model`` on ``x``. Activations, normalisations, additions and padding are left out: the
+    convolutions, products and recurrences dominate the time."""
     import torch
     from torch import nn
 
@@ -111,21 +111,28 @@ def macs_per_pixel(model: Any, size: int = 64, channels: int = 1) -> float:
 
     def hook(mod: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
         nonlocal total
-        if isinstance(mod, nn.Linear):
+        if isinstance(mod, nn.GRU):  # three gates, each an input and a hidden product per frame
+            total += 3 * inp[0].shape[0] * inp[0].shape[1] * mod.hidden_size * (mod.input_size + mod.hidden_size)
+        elif isinstance(mod, nn.Linear):
             total += out.numel() * mod.in_features
-            return
-        kh, kw = mod.kernel_size
-        if isinstance(mod, nn.ConvTranspose2d):  # every input value is spread over a kh x kw x C_out patch
-            total += inp[0].numel() * kh * kw * mod.out_channels // mod.groups
+        elif isinstance(mod, nn.ConvTranspose2d):  # every input value is spread over a kh x kw x C_out patch
+            total += inp[0].numel() * mod.kernel_size[0] * mod.kernel_size[1] * mod.out_channels // mod.groups
         else:  # every output value sums a kh x kw x C_in / groups window
-            total += out.numel() * kh * kw * mod.in_channels // mod.groups
+            total += out.numel() * mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels // mod.groups
 
-    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.GRU))]
     handles = [m.register_forward_hook(hook) for m in layers]
     try:
         with torch.inference_mode():
-            model(torch.zeros(1, channels, size, size))
+            model(x)
     finally:
         for h in handles:
             h.remove()
-    return total / (size * size)
+    return float(total)
+
+
+def macs_per_pixel(model: Any, size: int = 64, channels: int = 1) -> float:
+    """:func:`macs` for one (1, channels, size, size) input, per input pixel."""
+    import torch
+
+    return macs(model, torch.zeros(1, channels, size, size)) / (size * size)

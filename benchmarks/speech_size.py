@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import best_times, data_root, machine, parser, table  # noqa: E402
+from _common import best_times, data_root, machine, macs, parser, table  # noqa: E402
 
 from denoise import checkpoint, io  # noqa: E402
 from denoise.audio.chunks import denoise_audio_array  # noqa: E402
@@ -41,34 +41,6 @@ SR = 48000
 CHANGES = [{}, {"width": 24}, {"width": 16}, {"hidden": 128}, {"time_kernel": 2}, {"width": 24, "hidden": 128}]
 
 
-def macs_per_second(model: torch.nn.Module) -> float:
-    """Multiply-accumulates of every convolution, transposed convolution, linear layer and GRU in one pass
-    over a second of 48 kHz audio (the STFT, masking and normalisations left out)."""
-    total = 0
-
-    def hook(mod: torch.nn.Module, inp: tuple, out: torch.Tensor) -> None:
-        nonlocal total
-        if isinstance(mod, torch.nn.GRU):  # three gates, each an input and a hidden product per frame
-            frames = inp[0].shape[0] * inp[0].shape[1]
-            total += 3 * frames * mod.hidden_size * (mod.input_size + mod.hidden_size)
-        elif isinstance(mod, torch.nn.Linear):
-            total += out.numel() * mod.in_features
-        elif isinstance(mod, torch.nn.ConvTranspose2d):  # each input value times each tap and output channel
-            total += inp[0].numel() * mod.out_channels * mod.weight.shape[2] * mod.weight.shape[3]
-        elif isinstance(mod, torch.nn.Conv2d):
-            total += out.numel() * mod.in_channels // mod.groups * mod.weight.shape[2] * mod.weight.shape[3]
-
-    types = (torch.nn.GRU, torch.nn.Linear, torch.nn.Conv2d, torch.nn.ConvTranspose2d)
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, types)]
-    try:
-        with torch.inference_mode():
-            model(0.05 * torch.randn(1, SR))
-    finally:
-        for h in handles:
-            h.remove()
-    return float(total)
-
-
 def clips(root: Path, limit: int) -> dict[str, list[np.ndarray]]:
     """The short clips and the ~12 s files (every three utterances joined), in white noise at 5 dB SNR."""
     speech = []
@@ -77,8 +49,12 @@ def clips(root: Path, limit: int) -> dict[str, list[np.ndarray]]:
         speech.append(s.mean(axis=0) if sr == SR else resample(s.mean(axis=0), sr, SR))
     joined = [np.concatenate(speech[i : i + 3]) for i in range(0, len(speech) - 2, 3)]
     rng = np.random.default_rng(0)
-    noisy = lambda s: (s + rng.standard_normal(s.size) * np.sqrt(np.mean(s**2)) / 10 ** 0.25).astype(np.float32)  # noqa: E731
-    return {"short clips": [noisy(s) for s in speech], "12 s files": [noisy(s) for s in joined]}
+    return {"short clips": [in_noise(s, rng) for s in speech], "12 s files": [in_noise(s, rng) for s in joined]}
+
+
+def in_noise(s: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``s`` in white noise at 5 dB SNR, float32."""
+    return (s + rng.standard_normal(s.size) * np.sqrt(np.mean(s**2)) / 10 ** 0.25).astype(np.float32)
 
 
 def main() -> None:
@@ -92,16 +68,15 @@ def main() -> None:
     args = ap.parse_args()
     reuse_freed_cpu_memory()  # as the denoise commands do, so that the times are theirs
     os.environ["DENOISE_THREADS"] = "1"  # the target is for one thread (the library sets threads per pass)
-    torch.set_num_threads(1)
     shipped = checkpoint.load("audio-speech-fullband", domain="audio")
-    changes = [json.loads(a) for a in args.arch_args] if args.arch_args else [] if args.shipped_only else CHANGES
+    changes = [json.loads(a) for a in args.arch_args or []] or ([] if args.shipped_only else CHANGES)
     models = {"shipped": shipped}
     for change in changes:
         cfg = dataclasses.replace(shipped.config, args={**shipped.config.args, **change})
         models[json.dumps(change, sort_keys=True)] = build_model(cfg).eval()
     print(f"# Full-band speech network sizes, machine: {machine()}\n")
     rows = [{"crn arguments changed": name, "params": f"{count_parameters(m):,}",
-             "MMAC / s of audio, one pass": macs_per_second(m) / 1e6} for name, m in models.items()]
+             "MMAC / s of audio, one pass": macs(m, 0.05 * torch.randn(1, SR)) / 1e6} for name, m in models.items()]
     for kind, xs in clips(data_root(args.data_root), args.limit).items():
         total = {name: 0.0 for name in models}
         for x in xs:

@@ -21,7 +21,7 @@ def _session(path: Path):
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
-@pytest.mark.parametrize("name", ["image-gray", "image-photo"])
+@pytest.mark.parametrize("name", ["image-gray", "image-photo", "image-photo-naf"])
 def test_image_graph_matches_pytorch_on_any_size(tmp_path, name):
     from denoise.checkpoint import load
     from denoise.export import export_onnx, onnx_metadata

@@ -10,6 +10,7 @@ attention from the global mean. Most blocks sit at low resolution, where they ar
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from denoise.models.blocks import pad_to_multiple, require_ints
@@ -17,18 +18,35 @@ from denoise.models.registry import register
 
 
 class ChannelNorm(nn.Module):
-    """Layer norm over the channels of each pixel: (B, C, H, W) -> (B, C, H, W)."""
+    """Layer norm over the channels of each pixel: (B, C, H, W) -> (B, C, H, W).
+
+    Computed as ``F.layer_norm`` over a channels-last view: one fused pass instead of the seven elementwise
+    passes of writing out the mean and variance (the same numbers to float rounding)."""
 
     def __init__(self, channels: int, eps: float = 1e-6) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.ones(1, channels, 1, 1))
         self.bias = nn.Parameter(torch.zeros(1, channels, 1, 1))
-        self.eps = eps
+        self.channels, self.eps = channels, eps  # a plain int: the ONNX export needs the norm's shape static
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mu = x.mean(1, keepdim=True)
-        var = (x - mu).pow(2).mean(1, keepdim=True)
-        return (x - mu) * torch.rsqrt(var + self.eps) * self.weight + self.bias
+        c = self.channels
+        y = F.layer_norm(x.permute(0, 2, 3, 1), (c,), self.weight.view(c), self.bias.view(c), self.eps)
+        return y.permute(0, 3, 1, 2)
+
+
+class Pointwise(nn.Conv2d):
+    """A 1x1 convolution, (B, C_in, H, W) -> (B, C_out, H, W), computed as one matrix product over the
+    channels of each pixel. Its weights and state-dict keys are nn.Conv2d's (checkpoints load either way);
+    PyTorch's CPU convolution sends 1x1 kernels down its generic im2col path; with this and ``ChannelNorm``'s
+    fused norm a float32 training step of the naf is about a quarter faster (``benchmarks/naf_kernels.py``)."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(in_channels, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight.view(self.out_channels, self.in_channels)
+        return F.linear(x.permute(0, 2, 3, 1), w, self.bias).permute(0, 3, 1, 2)
 
 
 def simple_gate(x: torch.Tensor) -> torch.Tensor:
@@ -45,12 +63,12 @@ class NAFBlock(nn.Module):
     def __init__(self, c: int) -> None:
         super().__init__()
         self.norm1, self.norm2 = ChannelNorm(c), ChannelNorm(c)
-        self.expand = nn.Conv2d(c, 2 * c, 1)
+        self.expand = Pointwise(c, 2 * c)
         self.depthwise = nn.Conv2d(2 * c, 2 * c, 3, padding=1, groups=2 * c)
-        self.attention = nn.Conv2d(c, c, 1)
-        self.project = nn.Conv2d(c, c, 1)
-        self.ffn_in = nn.Conv2d(c, 2 * c, 1)
-        self.ffn_out = nn.Conv2d(c, c, 1)
+        self.attention = Pointwise(c, c)
+        self.project = Pointwise(c, c)
+        self.ffn_in = Pointwise(c, 2 * c)
+        self.ffn_out = Pointwise(c, c)
         self.beta = nn.Parameter(torch.zeros(1, c, 1, 1))
         self.gamma = nn.Parameter(torch.zeros(1, c, 1, 1))
 
@@ -113,7 +131,7 @@ class NAFUNet(nn.Module):
         self.enc = nn.ModuleList(_stack(c, blocks) for c in widths[:-1])
         self.down = nn.ModuleList(nn.Conv2d(c, 2 * c, 2, stride=2) for c in widths[:-1])
         self.latent = _stack(widths[-1], latent_blocks)
-        self.up = nn.ModuleList(nn.Sequential(nn.Conv2d(2 * c, 4 * c, 1), nn.PixelShuffle(2))
+        self.up = nn.ModuleList(nn.Sequential(Pointwise(2 * c, 4 * c), nn.PixelShuffle(2))
                                 for c in reversed(widths[:-1]))
         self.dec = nn.ModuleList(_stack(c, blocks) for c in reversed(widths[:-1]))
         self.tail = nn.Sequential(nn.Conv2d(width, out_channels * s2, 3, padding=1), nn.PixelShuffle(shuffle))

@@ -36,3 +36,38 @@ def test_a_fresh_block_is_the_identity():
     block = NAFBlock(8).eval()
     x = torch.randn(2, 8, 5, 7)
     assert torch.equal(block(x), x)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_pointwise_is_a_1x1_convolution(channels_last):
+    """Same weights, same state-dict keys, same outputs and gradients as nn.Conv2d(c_in, c_out, 1), whatever
+    the memory layout of the input (training feeds plain tensors, inference channels-last ones)."""
+    from denoise.models.naf import Pointwise
+
+    conv = torch.nn.Conv2d(6, 10, 1)
+    pointwise = Pointwise(6, 10)
+    pointwise.load_state_dict(conv.state_dict(), strict=True)
+    x = torch.randn(2, 6, 7, 9)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ya, yb = conv(xa), pointwise(xb)
+    torch.testing.assert_close(yb, ya)
+    ya.square().sum().backward()
+    yb.square().sum().backward()
+    torch.testing.assert_close(xb.grad, xa.grad)
+    torch.testing.assert_close(pointwise.weight.grad, conv.weight.grad)
+
+
+def test_channel_norm_normalises_each_pixel_over_its_channels():
+    from denoise.models.naf import ChannelNorm
+
+    norm = ChannelNorm(5)
+    with torch.no_grad():
+        norm.weight.copy_(torch.arange(1.0, 6.0).view(1, 5, 1, 1))
+        norm.bias.fill_(0.5)
+    x = torch.randn(3, 5, 4, 6) * 3 + 2
+    mu = x.mean(1, keepdim=True)
+    var = x.var(1, unbiased=False, keepdim=True)
+    expected = (x - mu) / torch.sqrt(var + norm.eps) * norm.weight + norm.bias
+    torch.testing.assert_close(norm(x), expected)

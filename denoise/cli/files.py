@@ -23,7 +23,7 @@ from denoise.config import DEFAULT_NAMES
 from denoise.signals import exit_on_interrupt
 
 
-_BATCH_HELP = {"image": "Image tiles (512 pixels a side) per forward pass, from one picture or several of the "
+_BATCH_HELP = {"image": "Image tiles (up to 512 pixels a side) per forward pass, from one picture or several of the "
                         "same size.  [default: 1 on the CPU (larger is no faster there, only uses more memory); "
                         "8 on a GPU]",
                "audio": "Audio chunks (10 s each) per forward pass.  [default: 1 on the CPU (larger is no faster "

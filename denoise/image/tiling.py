@@ -13,12 +13,29 @@ import torch
 from denoise import io
 
 
-def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def tile_layout(size: int, tile: int, overlap: int, mult: int = 1) -> tuple[int, list[int]]:
+    """One side of a picture cut into tiles: (tile length, tile starts) for ``size`` pixels.
+
+    As few tiles of at most ``tile`` pixels as cover ``size`` with at least ``overlap`` pixels between
+    neighbours, each as short as that allows and spread evenly; lengths and starts are multiples of
+    ``mult`` (``size``, ``tile`` and ``overlap`` must be too). Tiles of the full length with the last one
+    flush with the edge would spend the difference on overlap: a 1024-pixel side took three tiles of 512
+    (1.5 times its pixels), where three of 384 do (1.13 times)."""
     if size <= tile:
-        return [0]
-    step = tile - overlap
-    starts = list(range(0, size - tile, step))
-    return starts + [size - tile]
+        return size, [0]
+    n = _ceil_div(size - overlap, tile - overlap)
+    length = _ceil_div(size + (n - 1) * overlap, n * mult) * mult  # n tiles of this could just do it ...
+    while length - _ceil_div(size - length, (n - 1) * mult) * mult < overlap:  # ... unless the widest step
+        length += mult  # (steps are whole multiples) leaves too little overlap; at `tile` it never does
+    steps, extra = divmod((size - length) // mult, n - 1)
+    starts = [0]
+    for i in range(n - 1):
+        starts.append(starts[-1] + (steps + (i < extra)) * mult)
+    return length, starts
 
 
 def ramp(n: int, overlap: int) -> np.ndarray:
@@ -70,8 +87,7 @@ class TiledImage:
             arr = np.pad(arr, ((0, ph), (0, pw), (0, 0)), mode="reflect" if ph < h and pw < w else "edge")
         self.h, self.w, self.c, self.mc = h, w, c, mc
         hp, wp = h + ph, w + pw
-        self.th, self.tw = min(tile, hp), min(tile, wp)
-        ys, xs = tile_starts(hp, self.th, overlap), tile_starts(wp, self.tw, overlap)
+        (self.th, ys), (self.tw, xs) = tile_layout(hp, tile, overlap, mult), tile_layout(wp, tile, overlap, mult)
         self.weight = ramp(self.th, overlap)[:, None] * ramp(self.tw, overlap)[None, :] \
             if (len(ys) > 1 or len(xs) > 1) else np.ones((self.th, self.tw), np.float32)
         self.positions = [(y, x) for y in ys for x in xs]

@@ -168,7 +168,7 @@ def test_out_of_memory_retries_with_smaller_batches_then_smaller_tiles(gray_ckpt
     assert max(s[0] for s in small_batches.calls if np.prod(s) <= 2 * 256 * 256) <= 2
     small_tiles = _OOMBelow(model, limit=128 * 128, error=OOM_ERRORS[kind])  # not even one 256 tile fits
     out = arrays.denoise_image_array(small_tiles, img, batch_size=8)
-    assert max(s[-1] for s in small_tiles.calls if np.prod(s) <= 128 * 128) == 128
+    assert 64 < max(s[-1] for s in small_tiles.calls if np.prod(s) <= 128 * 128) <= 128  # halved twice, cut evenly
     assert np.abs(out - ref).max() < 0.05  # other tiles, same picture
     with pytest.raises(io.InputError, match="^out of memory even with 64-pixel tiles"):  # the model is on the CPU
         arrays.denoise_image_array(_OOMBelow(model, limit=10, error=OOM_ERRORS[kind]), img)
@@ -196,7 +196,7 @@ def test_image_progress_counts_each_pixel_once_across_a_retry(gray_ckpt):
     seen: list[float] = []
     arrays.denoise_image_array(model, smooth_image(300, 300, 1)[:, :, 0], tile=128, overlap=16, batch_size=1,
                                   progress=seen.append)
-    assert max(s[-1] for s in model.calls) == 128 and min(s[-1] for s in model.calls) == 64  # it did retry
+    assert model.calls[0][-1] > 64 and model.calls[-1][-1] <= 64  # it did retry, with tiles half the size
     assert len(seen) > 9 and min(seen) > 0
     assert sum(seen) == pytest.approx(300 * 300 / 1e6)
 

@@ -8,11 +8,18 @@ DENOISE_THREADS; "policy" is what `denoise` chooses itself.
 
     python benchmarks/threads.py               # one busy process beside each run
     python benchmarks/threads.py --load 0      # an idle machine
+    python benchmarks/threads.py --loop 6      # a shell loop: the 1024² picture 6 times back to back
+
+``--loop N`` starts from an idle machine (wait a few minutes after other work: the load average is a
+trailing mean) and runs the one-picture command N times in a row, each time with the policy (and -v, to
+read the threads it chose from its log) and then with every core: the thread rule should not mistake
+the previous run for other work.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -46,22 +53,46 @@ def _inputs(folder: Path) -> dict[str, list[str]]:
     }
 
 
-def _time(cmd: list[str], threads: str, stdin: Path) -> float:
+def _time(cmd: list[str], threads: str, stdin: Path, log: Path | None = None) -> float:
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "DENOISE_THREADS")}
     if threads != "policy":
         env["DENOISE_THREADS"] = threads
-    with open(stdin, "rb") as f:
+    with open(stdin, "rb") as f, open(log or os.devnull, "w") as err:
         t0 = time.perf_counter()
         subprocess.run(cmd, env=env, stdin=f if "--stream" in cmd else subprocess.DEVNULL,
-                       stdout=subprocess.DEVNULL, check=True)
+                       stdout=subprocess.DEVNULL, stderr=err if log else None, check=True)
     return time.perf_counter() - t0
+
+
+def loop_rows(n: int) -> list[dict]:
+    """The one-picture command ``n`` times in a row, each time with the policy and then on every core,
+    both with ``-v`` (which also estimates the noise before and after), so the log says what the policy
+    chose."""
+    cores = str(os.cpu_count())
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = _inputs(Path(tmp))["one 1024² picture"]
+        verbose = [a for a in cmd if a != "-q"] + ["-v"]
+        for i in range(n):
+            log = Path(tmp) / "log.txt"
+            policy = _time(verbose, "policy", Path(tmp) / "clip.wav", log)
+            chosen = re.findall(r"CPU threads: (\d+)", log.read_text())
+            every_core = _time(verbose, cores, Path(tmp) / "clip.wav", log)
+            rows.append({"run": i + 1, "threads chosen": ", ".join(dict.fromkeys(chosen)) or "torch's default",
+                         "denoise policy (s)": policy, f"{cores} thread(s) (s)": every_core})
+    return rows
 
 
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--load", type=int, default=1, help="Busy processes beside each run.")
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--loop", type=int, default=0, help="Instead: the 1024² picture this many times in a row.")
     args = p.parse_args()
+    if args.loop:
+        print(f"{machine()}; one 1024² picture {args.loop} times in a row, no other work\n")
+        print(table(loop_rows(args.loop)))
+        return
     busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.load)]
     try:
         with tempfile.TemporaryDirectory() as tmp:

@@ -7,6 +7,7 @@ import ctypes
 import logging
 import os
 import random
+import time
 from pathlib import Path
 from typing import ContextManager, Optional
 
@@ -173,18 +174,50 @@ def user_set_threads() -> bool:
     return any(os.environ.get(v) for v in _USER_THREAD_VARS)
 
 
+def others_busy(window: float = 0.1, proc: str = "/proc") -> Optional[float]:
+    """Cores that other processes keep busy now: the CPU time all cores spent working over ``window``
+    seconds (``/proc/stat``: user, nice, system, irq, softirq) less this process's own (``/proc/self/stat``;
+    its file decoders compete for nothing another job holds), in cores. A steady job counts in full, a
+    thread that runs for a moment (a kernel writeback after the last command) for that moment only. None
+    where the counts are not available (macOS, Windows)."""
+    try:
+        before = _cpu_ticks(proc)
+        time.sleep(window)
+        after = _cpu_ticks(proc)
+    except (OSError, ValueError, IndexError):
+        return None
+    busy, total, own = (b - a for a, b in zip(before, after))
+    cores = total / max(1e-9, window * os.sysconf("SC_CLK_TCK"))  # ticks of all cores per tick of time
+    return max(0.0, (busy - own) / total * cores) if total > 0 else 0.0
+
+
+def _cpu_ticks(proc: str) -> tuple[int, int, int]:
+    """(working ticks of all cores, all ticks of all cores, this process's ticks) since boot."""
+    with open(os.path.join(proc, "stat"), encoding="ascii") as f:
+        user, nice, system, idle, iowait, irq, softirq = (int(v) for v in f.readline().split()[1:8])
+    with open(os.path.join(proc, "self", "stat"), encoding="ascii") as f:
+        utime, stime = (int(v) for v in f.read().rsplit(")", 1)[1].split()[11:13])
+    busy = user + nice + system + irq + softirq
+    return busy, busy + idle + iowait, utime + stime
+
+
 def free_cpus() -> int:
     """The cores this process may use that other work is not using now: the CPUs it is allowed on, less
-    the 1-minute load average (rounded), at least 1. On a busy machine, more threads than free cores
-    make each pass wait for a core."""
+    the cores other work keeps busy now (:func:`others_busy`, rounded; elsewhere the 1-minute load
+    average), at least 1. On a busy machine, more threads than free cores make each pass wait for a core.
+    The load average is a trailing mean: it still counts a job for a minute after it ended, so a command
+    run right after another (a shell loop over files) would get one thread on an idle machine."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
-    try:
-        busy = round(os.getloadavg()[0])
-    except (AttributeError, OSError):
-        busy = 0
+    others = others_busy()
+    if others is None:
+        try:
+            others = os.getloadavg()[0]
+        except (AttributeError, OSError):
+            others = 0.0
+    busy = round(others)
     return max(1, min(cpus, cpus - busy))
 
 
@@ -210,4 +243,5 @@ def use_cpu_threads(n: int) -> None:
     elif user_set_threads():
         return
     if torch.get_num_threads() != n:
+        log.debug("CPU threads: %d", n)
         torch.set_num_threads(n)

@@ -1,6 +1,8 @@
 import json
+import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -84,6 +86,33 @@ def test_small_passes_run_on_one_thread_and_large_ones_on_the_free_cores(monkeyp
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_free_cores_are_those_other_work_runs_on_now_not_in_the_last_minute(monkeypatch):
+    """The 1-minute load average still counts a command that just ended: a shell loop over files would
+    get one thread on an idle machine. The cores busy now are counted instead, where they can be."""
+
+    cpus = len(os.sched_getaffinity(0))
+    monkeypatch.setattr(os, "getloadavg", lambda: (float(cpus), float(cpus), float(cpus)))
+    monkeypatch.setattr(device, "others_busy", lambda: 0.2)
+    assert device.free_cpus() == cpus
+    monkeypatch.setattr(device, "others_busy", lambda: cpus + 3.0)
+    assert device.free_cpus() == 1
+    monkeypatch.setattr(device, "others_busy", lambda: None)  # nothing to count: the load average
+    assert device.free_cpus() == 1
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="Linux counts")
+def test_a_busy_process_beside_counts_as_a_busy_core():
+    from denoise.device import others_busy
+
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        assert others_busy(window=0.3) >= 0.6
+    finally:
+        spin.kill()
+        spin.wait()
 
 
 def test_a_thread_count_the_user_chose_is_kept(monkeypatch):

@@ -174,16 +174,16 @@ def user_set_threads() -> bool:
     return any(os.environ.get(v) for v in _USER_THREAD_VARS)
 
 
-def others_busy(window: float = 0.1, proc: str = "/proc") -> Optional[float]:
+def others_busy(window: float = 0.1) -> Optional[float]:
     """Cores that other processes keep busy now: the CPU time all cores spent working over ``window``
     seconds (``/proc/stat``: user, nice, system, irq, softirq) less this process's own (``/proc/self/stat``;
     its file decoders compete for nothing another job holds), in cores. A steady job counts in full, a
-    thread that runs for a moment (a kernel writeback after the last command) for that moment only. None
-    where the counts are not available (macOS, Windows)."""
+    thread that wakes for a moment for that moment only. None where the counts are not available (macOS,
+    Windows)."""
     try:
-        before = _cpu_ticks(proc)
+        before = _cpu_ticks()
         time.sleep(window)
-        after = _cpu_ticks(proc)
+        after = _cpu_ticks()
     except (OSError, ValueError, IndexError):
         return None
     busy, total, own = (b - a for a, b in zip(before, after))
@@ -191,11 +191,11 @@ def others_busy(window: float = 0.1, proc: str = "/proc") -> Optional[float]:
     return max(0.0, (busy - own) / total * cores) if total > 0 else 0.0
 
 
-def _cpu_ticks(proc: str) -> tuple[int, int, int]:
+def _cpu_ticks() -> tuple[int, int, int]:
     """(working ticks of all cores, all ticks of all cores, this process's ticks) since boot."""
-    with open(os.path.join(proc, "stat"), encoding="ascii") as f:
+    with open("/proc/stat", encoding="ascii") as f:
         user, nice, system, idle, iowait, irq, softirq = (int(v) for v in f.readline().split()[1:8])
-    with open(os.path.join(proc, "self", "stat"), encoding="ascii") as f:
+    with open("/proc/self/stat", encoding="ascii") as f:
         utime, stime = (int(v) for v in f.read().rsplit(")", 1)[1].split()[11:13])
     busy = user + nice + system + irq + softirq
     return busy, busy + idle + iowait, utime + stime

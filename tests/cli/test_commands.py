@@ -493,7 +493,7 @@ def test_contradictions_and_ranges_are_the_same_in_every_command(tmp_path, gray_
 
 def test_help_texts_say_what_each_command_does():
     image, audio = (" ".join(run(c, "--help").output.split()) for c in ("image", "audio"))
-    assert "Image tiles (512 pixels a side) per forward pass" in image and "chunk" not in image.lower()
+    assert "Image tiles (up to 512 pixels a side) per forward pass" in image and "chunk" not in image.lower()
     assert "Audio chunks (10 s each) per forward pass" in audio and "tile" not in audio.lower()
     assert "-o, --output PATH" in image and "about 8 times slower (7.5 to 8.3 on a CPU)" in image
     train = run("train", "--help").output

@@ -139,7 +139,7 @@ def test_image_progress_reports_every_pixel_of_each_file_tile_batch_by_tile_batc
     from denoise import io
 
     m = checkpoint.load(str(gray_ckpt))
-    shapes = {"big.png": (700, 600), "small.png": (20, 30)}  # big: four 512-pixel tiles
+    shapes = {"big.png": (700, 600), "small.png": (20, 30)}  # big: four tiles
     for name, shape in shapes.items():
         Image.fromarray(np.zeros(shape, np.uint8)).save(tmp_path / name)
     jobs = [io.Job(tmp_path / n, tmp_path / "out" / n) for n in shapes]

@@ -174,31 +174,38 @@ def user_set_threads() -> bool:
     return any(os.environ.get(v) for v in _USER_THREAD_VARS)
 
 
-def others_busy(window: float = 0.1) -> Optional[float]:
-    """Cores that other processes keep busy now: the CPU time all cores spent working over ``window``
-    seconds (``/proc/stat``: user, nice, system, irq, softirq) less this process's own (``/proc/self/stat``;
-    its file decoders compete for nothing another job holds), in cores. A steady job counts in full, a
-    thread that wakes for a moment for that moment only. None where the counts are not available (macOS,
-    Windows)."""
+def others_busy(cpus: set[int], window: float = 0.1) -> Optional[float]:
+    """How many of the cores ``cpus`` (their numbers) other processes keep busy now: the CPU time those
+    cores spent working over ``window`` seconds (``/proc/stat``: user, nice, system, irq, softirq) less
+    this process's own (``/proc/self/stat``; its file decoders compete for nothing another job holds), in
+    cores. Only these cores: in a container pinned to 4 of a host's 64, the host's other work does not
+    count. A steady job counts in full, a thread that wakes for a moment for that moment only. None where
+    the counts are not available (macOS, Windows)."""
     try:
-        before = _cpu_ticks()
+        before = _cpu_ticks(cpus)
         time.sleep(window)
-        after = _cpu_ticks()
+        after = _cpu_ticks(cpus)
     except (OSError, ValueError, IndexError):
         return None
     busy, total, own = (b - a for a, b in zip(before, after))
-    cores = total / max(1e-9, window * os.sysconf("SC_CLK_TCK"))  # ticks of all cores per tick of time
+    cores = total / max(1e-9, window * os.sysconf("SC_CLK_TCK"))  # ticks of these cores per tick of time
     return max(0.0, (busy - own) / total * cores) if total > 0 else 0.0
 
 
-def _cpu_ticks() -> tuple[int, int, int]:
-    """(working ticks of all cores, all ticks of all cores, this process's ticks) since boot."""
+def _cpu_ticks(cpus: set[int]) -> tuple[int, int, int]:
+    """(working ticks of the cores ``cpus``, all their ticks, this process's ticks) since boot."""
+    busy = total = 0
     with open("/proc/stat", encoding="ascii") as f:
-        user, nice, system, idle, iowait, irq, softirq = (int(v) for v in f.readline().split()[1:8])
+        for line in f:
+            name, *fields = line.split()
+            if not (name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus):
+                continue
+            user, nice, system, idle, iowait, irq, softirq = (int(v) for v in fields[:7])
+            busy += user + nice + system + irq + softirq
+            total += user + nice + system + irq + softirq + idle + iowait
     with open("/proc/self/stat", encoding="ascii") as f:
         utime, stime = (int(v) for v in f.read().rsplit(")", 1)[1].split()[11:13])
-    busy = user + nice + system + irq + softirq
-    return busy, busy + idle + iowait, utime + stime
+    return busy, total, utime + stime
 
 
 def free_cpus() -> int:
@@ -208,10 +215,11 @@ def free_cpus() -> int:
     The load average is a trailing mean: it still counts a job for a minute after it ended, so a command
     run right after another (a shell loop over files) would get one thread on an idle machine."""
     try:
-        cpus = len(os.sched_getaffinity(0))
+        allowed = set(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    others = others_busy()
+        allowed = set(range(os.cpu_count() or 1))
+    cpus = len(allowed)
+    others = others_busy(allowed)
     if others is None:
         try:
             others = os.getloadavg()[0]

@@ -93,11 +93,11 @@ def test_free_cores_are_those_other_work_runs_on_now_not_in_the_last_minute(monk
     get one thread on an idle machine. The cores busy now are counted instead, where they can be."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     monkeypatch.setattr(os, "getloadavg", lambda: (float(cpus), float(cpus), float(cpus)))
-    monkeypatch.setattr(device, "others_busy", lambda: 0.2)
+    monkeypatch.setattr(device, "others_busy", lambda cpus: 0.2)
     assert device.free_cpus() == cpus
-    monkeypatch.setattr(device, "others_busy", lambda: cpus + 3.0)
+    monkeypatch.setattr(device, "others_busy", lambda cpus: len(cpus) + 3.0)
     assert device.free_cpus() == 1
-    monkeypatch.setattr(device, "others_busy", lambda: None)  # nothing to count: the load average
+    monkeypatch.setattr(device, "others_busy", lambda cpus: None)  # nothing to count: the load average
     assert device.free_cpus() == 1
 
 
@@ -105,10 +105,13 @@ def test_free_cores_are_those_other_work_runs_on_now_not_in_the_last_minute(monk
 def test_a_busy_process_beside_counts_as_a_busy_core():
     from denoise.device import others_busy
 
-    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    allowed = set(os.sched_getaffinity(0))
+    core = min(allowed)
+    spin = subprocess.Popen([sys.executable, "-c", f"import os; os.sched_setaffinity(0, {{{core}}})\nwhile True: pass"])
     try:
         time.sleep(0.5)
-        assert others_busy(window=0.3) >= 0.6
+        assert others_busy(allowed, window=0.3) >= 0.6
+        assert others_busy({core}, window=0.3) >= 0.6  # counted on the core it runs on
     finally:
         spin.kill()
         spin.wait()

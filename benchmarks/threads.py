@@ -99,12 +99,13 @@ def main() -> None:
             work = _inputs(Path(tmp))
             rows = []
             for name, cmd in work.items():
-                row = {"work": name}
-                for threads in ("policy", "1", str(os.cpu_count())):
-                    times = [_time(cmd, threads, Path(tmp) / "clip.wav") for _ in range(args.repeat)]
-                    row[f"{'denoise policy' if threads == 'policy' else threads + ' thread(s)'} (s)"] = \
-                        statistics.median(times)
-                rows.append(row)
+                arms = ("policy", "1", str(os.cpu_count()))
+                times: dict[str, list[float]] = {t: [] for t in arms}
+                for _ in range(args.repeat):  # the arms take turns: a slow spell of the machine hits all alike
+                    for threads in arms:
+                        times[threads].append(_time(cmd, threads, Path(tmp) / "clip.wav"))
+                rows.append({"work": name, **{f"{'denoise policy' if t == 'policy' else t + ' thread(s)'} (s)":
+                                              statistics.median(v) for t, v in times.items()}})
     finally:
         for b in busy:
             b.kill()

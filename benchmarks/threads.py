@@ -73,8 +73,8 @@ def loop_rows(n: int) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         cmd = _inputs(Path(tmp))["one 1024² picture"]
         verbose = [a for a in cmd if a != "-q"] + ["-v"]
+        log = Path(tmp) / "log.txt"
         for i in range(n):
-            log = Path(tmp) / "log.txt"
             policy = _time(verbose, "policy", Path(tmp) / "clip.wav", log)
             chosen = re.findall(r"CPU threads: (\d+)", log.read_text())
             every_core = _time(verbose, cores, Path(tmp) / "clip.wav", log)

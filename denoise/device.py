@@ -188,8 +188,7 @@ def others_busy(cpus: set[int], window: float = 0.1) -> Optional[float]:
     except (OSError, ValueError, IndexError):
         return None
     busy, total, own = (b - a for a, b in zip(before, after))
-    cores = total / max(1e-9, window * os.sysconf("SC_CLK_TCK"))  # ticks of these cores per tick of time
-    return max(0.0, (busy - own) / total * cores) if total > 0 else 0.0
+    return max(0.0, (busy - own) / total * len(cpus)) if total > 0 else 0.0  # total: len(cpus) x the time
 
 
 def _cpu_ticks(cpus: set[int]) -> tuple[int, int, int]:
@@ -201,8 +200,8 @@ def _cpu_ticks(cpus: set[int]) -> tuple[int, int, int]:
             if not (name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus):
                 continue
             user, nice, system, idle, iowait, irq, softirq = (int(v) for v in fields[:7])
-            busy += user + nice + system + irq + softirq
-            total += user + nice + system + irq + softirq + idle + iowait
+            working = user + nice + system + irq + softirq
+            busy, total = busy + working, total + working + idle + iowait
     with open("/proc/self/stat", encoding="ascii") as f:
         utime, stime = (int(v) for v in f.read().rsplit(")", 1)[1].split()[11:13])
     return busy, total, utime + stime

@@ -78,7 +78,7 @@ class TiledImage:
             raise ValueError(f"a {mc}-channel model cannot denoise a {c}-channel image")
         mult = model.size_multiple
         tile = max(mult, tile // mult * mult)
-        overlap = -(-overlap // mult) * mult
+        overlap = _ceil_div(overlap, mult) * mult
         if overlap >= tile:
             raise ValueError("overlap must be smaller than tile")
         ph, pw = (-h) % mult, (-w) % mult

@@ -51,6 +51,10 @@ class MissingOnnx(RuntimeError):
     """onnx / onnxruntime are not installed; the message says what to install."""
 
 
+class NotExportable(ValueError):
+    """The model has a part that the graph and its recipe do not describe; the message names it."""
+
+
 class _AudioMask(nn.Module):
     """features (N, 1, F, T) -> mask (N, 1, F, T): the audio network with its sigmoid (and low cut)."""
 
@@ -77,6 +81,9 @@ def _graph(model: nn.Module) -> tuple[nn.Module, torch.Tensor, str, str]:
     side = model.size_multiple + 1
     if model.domain == "image":
         return model, torch.rand(1, model.config.channels, side, side), "noisy", "denoised"
+    if model.df_order:
+        raise NotExportable(f"the network filters over frames (df_order={model.df_order}); the exported "
+                            "graph gives gains only, so such a model has no ONNX form yet")
     freqs = model.stft_cfg.n_fft // 2 + 1
     return _AudioMask(model), torch.randn(1, 1, freqs, side) * 0.3 - 1.0, "features", "mask"
 

@@ -30,7 +30,7 @@ def export(model: str, output: str, channels: str, overwrite: bool, quiet: bool,
     Needs onnx and onnxruntime (pip install onnx onnxruntime).
     """
     from denoise import io
-    from denoise.export import MissingOnnx, export_onnx, require_onnx
+    from denoise.export import MissingOnnx, NotExportable, export_onnx, require_onnx
 
     setup_logging(quiet, verbose)
     dst = Path(output)
@@ -41,7 +41,7 @@ def export(model: str, output: str, channels: str, overwrite: bool, quiet: bool,
         io.check_output_file(dst, overwrite)
         net = load_model(model, None, "cpu", int(channels))
         export_onnx(net, dst, overwrite)
-    except (MissingOnnx, io.InputError) as exc:
+    except (MissingOnnx, NotExportable, io.InputError) as exc:
         fail(flags(str(exc)))
     if not quiet:
         click.echo(f"{net.domain} model {model} -> {dst}", err=True)

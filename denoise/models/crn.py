@@ -21,9 +21,20 @@ band's logit is spread back over its bins by linear interpolation between band c
 bin. The features in and the logits out stay one per STFT bin, so streams, export and the wrapper are the
 same for every rate.
 
+**Deep filtering** (``df_order`` K > 0, as DeepFilterNet's second stage): besides the gains, the network
+gives K complex coefficients per frame for each of the first ``df_bins`` bins, the taps of a filter over
+that bin's current and K - 1 previous STFT frames; the wrapper adds the filtered noisy frames to the
+masked ones (:meth:`denoise.models.denoisers.SpectralMaskDenoiser.estimate_spectrum`). A real gain can
+only scale a bin; a filter over frames can also correct its phase and pull a harmonic out of noise in the
+same bin, which at 31.25 Hz per bin is most of voiced speech below 3 kHz. The taps come from their own
+transposed convolution beside the decoder's last layer (tanh, each part in [-1, 1]), whose weights start
+at zero: a model grown from a trained crn by these arguments starts as exactly that model.
+
 ``step(x, state)`` runs on a block of frames after the ones ``state`` saw and returns the new state, so a
 stream can be processed frame by frame with the same result as the whole signal at once
-(``forward(x) == step(x, None)[0]``). The STFT around it adds its own look-ahead: a centred 512-point
+(``forward(x) == step(x, None)[0]``). The output is (B, 1, F, N) mask logits, or with deep filtering
+(B, 1 + 2K, F, N): channel 0 the logits, channels 1 + 2k and 2 + 2k the real and imaginary part of tap k
+(applied to the frame k hops back), zero above ``df_bins``. The STFT around it adds its own look-ahead: a centred 512-point
 window at 16 kHz reaches 256 samples (16 ms) past its frame's centre.
 """
 
@@ -146,11 +157,12 @@ class CausalCRN(nn.Module):
     ``bins``: the frequency bins it is built for (n_fft / 2 + 1; 257 for the 512-point STFT). The first
     layer has ``width // 2`` channels, the others ``width``. ``norm_frames``: the input normalisation's time
     constant in frames (125 = 1 s at hop 128, 16 kHz). ``low_bins`` and ``high_bands``: see the module
-    docstring (0: every bin is its own row)."""
+    docstring (0: every bin is its own row). ``df_order`` and ``df_bins``: deep filtering (module
+    docstring; 0: gains only)."""
 
     def __init__(self, in_channels: int = 1, out_channels: int = 1, width: int = 32, depth: int = 4,
                  hidden: int = 192, time_kernel: int = 3, bins: int = 257, norm_frames: float = 125.0,
-                 low_bins: int = 0, high_bands: int = 0) -> None:
+                 low_bins: int = 0, high_bands: int = 0, df_order: int = 0, df_bins: int = 0) -> None:
         super().__init__()
         if in_channels != 1 or out_channels != 1:
             raise ValueError("crn is an audio network: one feature channel in, one mask channel out")
@@ -180,6 +192,15 @@ class CausalCRN(nn.Module):
                                      for i in reversed(range(depth)))
         self.alpha = 1.0 - 1.0 / norm_frames
         self.size_multiple = 1
+        self.df_order, self.df_bins = df_order, df_bins
+        self.df: Optional[nn.ConvTranspose2d] = None
+        if df_order or df_bins:
+            if df_order < 1 or not 1 <= df_bins <= (low_bins or self.bins):
+                raise ValueError(f"df_order={df_order} and df_bins={df_bins}: deep filtering needs df_order >= 1 "
+                                 f"and 1 <= df_bins <= {low_bins or self.bins} (the bins with a gain each)")
+            self.df = nn.ConvTranspose2d(chans[1], 2 * df_order, (3, 1), stride=(2, 1), padding=(1, 0))
+            nn.init.zeros_(self.df.weight)
+            nn.init.zeros_(self.df.bias)
 
     @staticmethod
     def args_for_spectrum(sample_rate: int, n_fft: int) -> dict[str, Any]:
@@ -260,11 +281,21 @@ class CausalCRN(nn.Module):
         b, c, f, n = h.shape
         seq, hidden = self._gru(h.permute(0, 3, 1, 2).reshape(b, n, c * f), state.get("gru"))
         h = self.project(seq).reshape(b, n, c, f).permute(0, 2, 3, 1)
-        for layer, skip in zip(self.decoder, reversed(skips)):
+        for layer, skip in zip(self.decoder[:-1], reversed(skips[1:])):
             h = layer(h + skip)
-        h = self._to_bins(h)
+        h = h + skips[0]
+        out = self._to_bins(self.decoder[-1](h))
+        if self.df is not None:
+            out = torch.cat([out, self._filter_taps(h)], dim=1)
         new: State = {"level": level, "gru": hidden, **{f"conv{i}": p for i, p in enumerate(pasts)}}
-        return h, new
+        return out, new
+
+    def _filter_taps(self, h: torch.Tensor) -> torch.Tensor:
+        """(B, C, rows / 2, N), the decoder's last input -> (B, 2K, bins, N) deep-filter taps, zero above
+        ``df_bins``. Only the input rows that reach the first df_bins output rows are transposed."""
+        assert self.df is not None
+        taps = torch.tanh(self.df(h[:, :, : self.df_bins // 2 + 1]))[:, :, : self.df_bins]
+        return nn.functional.pad(taps, (0, 0, 0, self.bins - self.df_bins))
 
 
 def widen(net: CausalCRN, args: dict[str, Any], sample_rate: int, n_fft: int) -> tuple[CausalCRN, dict[str, Any]]:

@@ -137,7 +137,8 @@ class SpectralMaskDenoiser(_Wrapper):
         feature_transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
         level: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
-        """(B, T) waveform and a (B, F, N) complex spectrogram -> the (B, F, N) masked estimate. ``spec`` is
+        """(B, T) waveform and a (B, F, N) complex spectrogram -> the (B, F, N) estimate (masked; with deep
+        filtering, the first bins filtered over frames too). ``spec`` is
         normally ``stft(wave)``; self-supervised training passes one with blind-spot bins replaced, so the
         estimate at those bins cannot depend on their own noisy values. ``feature_transform`` corrupts
         only the network's input (time-frequency masking in supervised training); ``level``: see
@@ -145,26 +146,51 @@ class SpectralMaskDenoiser(_Wrapper):
         feats = self.features(wave, spec, level)
         if feature_transform is not None:
             feats = feature_transform(feats)
-        return self._masked(spec, self.net(feats))
+        return self._masked(spec, self.net(feats))[0]
+
+    @property
+    def df_order(self) -> int:
+        """Taps of the network's deep filter (``crn``'s ``df_order``; 0: gains only)."""
+        return int(getattr(self.net, "df_order", 0))
 
     def mask(self, logits: torch.Tensor) -> torch.Tensor:
-        """(B, 1, F, N) logits -> (B, 1, F, N) gains in [0, 1]: their sigmoid, with the low cut (see
-        ModelConfig.low_cut_hz)."""
-        gains = torch.sigmoid(logits.float())
+        """(B, 1 or more, F, N) network output -> (B, 1, F, N) gains in [0, 1]: the sigmoid of channel 0 (the
+        rest are deep-filter taps), with the low cut (see ModelConfig.low_cut_hz)."""
+        gains = torch.sigmoid(logits[:, :1].float())
         return gains if self.low_cut is None else gains * self.low_cut
 
-    def _masked(self, spec: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    def _masked(self, spec: torch.Tensor, out: torch.Tensor, past: Optional[torch.Tensor] = None
+                ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """(B, F, N) noisy spectrum and the network's output -> the (B, F, N) estimate, and with deep filtering
+        the last K - 1 frames of the filtered bins (B, D, K - 1), to pass as ``past`` with the frames that
+        follow (None: the start of the signal, zeros before it)."""
         if self.config.output != "mask":
             raise ValueError(f"audio output mode {self.config.output!r} is not supported")
-        return spec * self.mask(logits).squeeze(1)
+        est = spec * self.mask(out).squeeze(1)
+        order = self.df_order
+        if not order:
+            return est, None
+        bins, n = self.net.df_bins, spec.shape[-1]
+        low = spec[:, :bins]
+        if past is None:
+            past = low.new_zeros(low.shape[:2] + (order - 1,))
+        frames = torch.cat([past, low], dim=-1)  # (B, D, K - 1 + N)
+        taps = torch.complex(out[:, 1::2, :bins].float(), out[:, 2::2, :bins].float())  # (B, K, D, N)
+        filtered = sum(taps[:, k] * frames[..., order - 1 - k : order - 1 - k + n] for k in range(order))
+        if self.low_cut is not None:
+            filtered = filtered * self.low_cut[:bins]
+        est = torch.cat([est[:, :bins] + filtered, est[:, bins:]], dim=1)
+        return est, frames[..., frames.shape[-1] - (order - 1):]
 
     def estimate_frames(self, spec: torch.Tensor, level: torch.Tensor, state: Optional[dict[str, Any]]
                         ) -> tuple[torch.Tensor, dict[str, Any]]:
         """Causal networks only (``net.step``): (B, F, K) complex frames that follow those ``state`` saw
         (None: the first), normalised by ``level`` (B, 1) -> their (B, F, K) masked estimate and the state
         after them. Frame by frame or all at once, the estimate is the same (``denoise.audio.realtime``)."""
-        logits, state = self.net.step(self.features(None, spec, level), state)
-        return self._masked(spec, logits), state
+        state = state or {}
+        out, net_state = self.net.step(self.features(None, spec, level), state.get("net"))
+        est, past = self._masked(spec, out, state.get("df_past"))
+        return est, {"net": net_state, "df_past": past}
 
     def forward(
         self,

@@ -182,3 +182,88 @@ def test_a_low_cut_removes_rumble_below_the_voice_and_keeps_the_voice():
     level = lambda y, f: abs(np.fft.rfft(y[4000:-4000])[int(f * 24000 / 16000)])  # noqa: E731
     assert level(b, 25) < 0.1 * level(a, 25)  # the rumble 20 dB down at least (the window leaks it upwards)
     assert abs(level(b, 200) / level(a, 200) - 1) < 0.02  # the voice's band is untouched
+
+
+# ------------------------------------------------------------------------------------------- deep filtering
+DF = {"df_order": 3, "df_bins": 40}
+
+
+def audio_model(**args):
+    cfg = ModelConfig(arch="crn", domain="audio", args={**SMALL, **args}, output="mask", sample_rate=16000,
+                      stft=STFTConfig())
+    torch.manual_seed(0)
+    return build_model(cfg).eval()
+
+
+def random_taps(model, scale=0.3):
+    """Gives the deep filter's (zero-initialised) layer random weights, so that its taps are not all zero."""
+    torch.manual_seed(5)
+    with torch.no_grad():
+        for p in model.net.df.parameters():
+            p.normal_(0, scale)
+    return model
+
+
+def test_a_crn_grown_by_deep_filtering_starts_as_the_crn_it_grew_from():
+    plain, grown = audio_model(), audio_model(**DF)
+    missing = grown.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert sorted(missing) == ["net.df.bias", "net.df.weight"]
+    wave = torch.from_numpy(speechlike(1.0, 16000))[None] + 0.02 * torch.randn(1, 16000)
+    with torch.no_grad():
+        assert torch.equal(grown(wave), plain(wave))
+
+
+def test_tap_k_filters_the_frame_k_hops_back_in_the_first_df_bins_only():
+    from denoise import dsp
+
+    model = audio_model(**DF)
+    with torch.no_grad():
+        model.net.df.bias[2] = torch.atanh(torch.tensor(0.5))  # channel 3 of the output: tap 1, real part
+    wave = torch.from_numpy(speechlike(1.0, 16000))[None] + 0.02 * torch.randn(1, 16000)
+    spec = dsp.stft(wave, model.stft_cfg)
+    with torch.no_grad():
+        est = model.estimate_spectrum(wave, spec)
+        masked = spec * model.mask(model.net(model.features(wave, spec))).squeeze(1)
+    extra = est - masked
+    torch.testing.assert_close(extra[:, :40, 1:], 0.5 * spec[:, :40, :-1])
+    assert extra[:, :40, 0].abs().max() == 0 and extra[:, 40:].abs().max() == 0  # zeros before the start
+
+
+@pytest.mark.parametrize("block", [1, 4, 9])
+def test_deep_filtering_frame_by_frame_equals_the_whole_signal_and_scales_with_input(block):
+    from denoise import dsp
+
+    model = random_taps(audio_model(**DF))
+    wave = torch.from_numpy(speechlike(0.5, 16000))[None] + 0.02 * torch.randn(1, 8000)
+    spec = dsp.stft(wave, model.stft_cfg)
+    level = torch.full((1, 1), 0.1)
+    with torch.no_grad():
+        whole = model.estimate_spectrum(wave, spec, level=level)
+        state, parts = None, []
+        for a in range(0, spec.shape[-1], block):
+            est, state = model.estimate_frames(spec[..., a : a + block], level, state)
+            parts.append(est)
+        quiet = model.estimate_spectrum(wave * 0.01, spec * 0.01, level=level * 0.01)
+        masked = spec * model.mask(model.net(model.features(wave, spec, level))).squeeze(1)
+    torch.testing.assert_close(torch.cat(parts, dim=-1), whole, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(quiet * 100, whole, atol=1e-5, rtol=1e-3)
+    assert (whole - masked)[:, :40].abs().max() > 1e-3  # the taps are in use
+
+
+def test_deep_filtering_needs_taps_and_bins_that_have_gains_of_their_own():
+    with pytest.raises(ValueError, match="df_order=0 and df_bins=40"):
+        small_net(df_bins=40)
+    with pytest.raises(ValueError, match="df_bins=300"):
+        small_net(df_order=2, df_bins=300)
+    with pytest.raises(ValueError, match="df_bins <= 257"):
+        small_net(**FULL, df_order=2, df_bins=258)  # the band above 8 kHz has one gain per band
+    assert small_net(**FULL, df_order=2, df_bins=257)(torch.randn(1, 1, 769, 5)).shape == (1, 5, 769, 5)
+
+
+def test_a_deep_filtering_model_is_not_exported_as_gains_alone(tmp_path):
+    pytest.importorskip("onnx")
+    from denoise.export import NotExportable, export_onnx
+
+    with pytest.raises(NotExportable, match="df_order=3"):
+        export_onnx(audio_model(**DF), tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()

@@ -4,7 +4,7 @@
   the residual subtraction included. Batch, height and width are dynamic; the network pads inside the
   graph to its size multiple (by reflection) and crops back, so any size from the size multiple up works.
 - Audio models: the graph is the network on its features, ``features`` (N, 1, F, T) -> ``mask`` (N, 1, F,
-  T) in [0, 1]; the STFT, the level normalisation and the mask application around it are written in the
+  T) in [0, 1], and for a network with deep filtering also ``taps`` (N, 2K, D, T); the STFT, the level normalisation and the mask (and filter) application around it are written in the
   model's metadata (:data:`AUDIO_RECIPE`) and done in numpy by ``examples/onnx_inference.py``.
 
 The model's metadata (``metadata_props``) also holds the domain, channels, sample rate, STFT settings, the
@@ -37,8 +37,11 @@ AUDIO_RECIPE = (
     "n_fft//2 on both sides, reflect), X of shape (F = n_fft//2 + 1, T = 1 + len(x)//hop_length); "
     "3. level: r = max(sqrt(mean(x**2)), 1e-5); "
     "4. features = 0.1 * ln((|X| / r)**2 + 1e-8), shaped (1, 1, F, T); "
-    "5. mask = graph(features), (1, 1, F, T); "
-    "6. y = ISTFT(X * mask) with the same window (overlap-add divided by the summed squared window), "
+    "5. mask = graph(features), (1, 1, F, T); E = X * mask; "
+    "5a. if df_order K > 0, the graph's second output taps (1, 2K, D, T), D = df_bins: for f < D, "
+    "E[f, t] += sum over k < K of (taps[2k, f, t] + 1j * taps[2k + 1, f, t]) * X[f, t - k], X = 0 before "
+    "the first frame; "
+    "6. y = ISTFT(E) with the same window (overlap-add divided by the summed squared window), "
     "trimmed to len(x). denoise audio does this on 10 s chunks with 0.5 s of context each side, "
     "cross-faded over 0.1 s; on a file of up to 10 s it is one chunk. "
     "7. if causal is 1 (the graph hears only past frames, so it hears a recording's start cold): steps 2-6 "
@@ -51,19 +54,22 @@ class MissingOnnx(RuntimeError):
     """onnx / onnxruntime are not installed; the message says what to install."""
 
 
-class NotExportable(ValueError):
-    """The model has a part that the graph and its recipe do not describe; the message names it."""
-
-
 class _AudioMask(nn.Module):
-    """features (N, 1, F, T) -> mask (N, 1, F, T): the audio network with its sigmoid (and low cut)."""
+    """features (N, 1, F, T) -> mask (N, 1, F, T): the audio network with its sigmoid (and low cut); with
+    deep filtering also taps (N, 2K, D, T), the low cut applied to them too (recipe step 5a)."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.model.mask(self.model.net(features))
+    def forward(self, features: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        out = self.model.net(features)
+        mask = self.model.mask(out)
+        if not self.model.df_order:
+            return mask
+        taps = out[:, 1:, : self.model.net.df_bins]
+        cut = self.model.low_cut
+        return mask, taps if cut is None else taps * cut[: taps.shape[2]]
 
 
 def require_onnx() -> None:
@@ -73,19 +79,17 @@ def require_onnx() -> None:
         raise MissingOnnx(f"ONNX export needs onnx: {install_hint('onnx')}") from None
 
 
-def _graph(model: nn.Module) -> tuple[nn.Module, torch.Tensor, str, str]:
-    """(module to export, an example input, input name, output name). The example's free sides are one more
+def _graph(model: nn.Module) -> tuple[nn.Module, torch.Tensor, str, list[str]]:
+    """(module to export, an example input, input name, output names). The example's free sides are one more
     than the size multiple: the tracer records the padding the network does inside (reflect, whose
     amounts are then computed from the input's shape); on a side that is already a multiple it would
     record no padding at all."""
     side = model.size_multiple + 1
     if model.domain == "image":
-        return model, torch.rand(1, model.config.channels, side, side), "noisy", "denoised"
-    if model.df_order:
-        raise NotExportable(f"the network filters over frames (df_order={model.df_order}); the exported "
-                            "graph gives gains only, so such a model has no ONNX form yet")
+        return model, torch.rand(1, model.config.channels, side, side), "noisy", ["denoised"]
     freqs = model.stft_cfg.n_fft // 2 + 1
-    return _AudioMask(model), torch.randn(1, 1, freqs, side) * 0.3 - 1.0, "features", "mask"
+    names = ["mask", "taps"] if model.df_order else ["mask"]
+    return _AudioMask(model), torch.randn(1, 1, freqs, side) * 0.3 - 1.0, "features", names
 
 
 def metadata(model: nn.Module) -> dict[str, str]:
@@ -104,8 +108,10 @@ def metadata(model: nn.Module) -> dict[str, str]:
                       "before converting to 8 bits")
     else:
         meta.update(sample_rate=str(model.sample_rate), stft=json.dumps(model.stft_cfg.to_dict()),
-                    io="features (N, 1, F, T) float32 -> mask (N, 1, F, T) in [0, 1]", recipe=AUDIO_RECIPE,
-                    causal=str(int(is_causal(model))), head_seconds=f"{HEAD_SECONDS:g}")
+                    io="features (N, 1, F, T) float32 -> mask (N, 1, F, T) in [0, 1]" + (
+                        ", taps (N, 2 df_order, df_bins, T)" if model.df_order else ""), recipe=AUDIO_RECIPE,
+                    causal=str(int(is_causal(model))), head_seconds=f"{HEAD_SECONDS:g}",
+                    df_order=str(model.df_order), df_bins=str(getattr(model.net, "df_bins", 0)))
     return meta
 
 
@@ -116,13 +122,14 @@ def export_onnx(model: nn.Module, dst: Path, overwrite: bool = False, opset: int
     import onnx
 
     io.check_output_file(Path(dst), overwrite)
-    module, example, name_in, name_out = _graph(model)
+    module, example, name_in, names_out = _graph(model)
     module = module.to("cpu", memory_format=torch.contiguous_format).eval()
     axes = {0: "batch", 2: "height", 3: "width"} if model.domain == "image" else {0: "batch", 3: "frames"}
     with io.atomic_output(Path(dst), overwrite) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's notices; the result is checked below
-        torch.onnx.export(module, (example,), str(tmp), input_names=[name_in], output_names=[name_out],
-                          dynamic_axes={name_in: axes, name_out: axes}, opset_version=opset, dynamo=False)
+        torch.onnx.export(module, (example,), str(tmp), input_names=[name_in], output_names=names_out,
+                          dynamic_axes={name: axes for name in [name_in, *names_out]}, opset_version=opset,
+                          dynamo=False)
         proto = onnx.load(str(tmp))
         for key, value in metadata(model).items():
             entry = proto.metadata_props.add()

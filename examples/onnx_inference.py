@@ -86,8 +86,15 @@ def denoise_wave(session: ort.InferenceSession, meta: dict[str, str], x: np.ndar
     spec = stft(x.astype(np.float64), n_fft, hop, window)
     level = max(float(np.sqrt(np.mean(x.astype(np.float64) ** 2))), 1e-5)
     features = 0.1 * np.log((np.abs(spec) / level) ** 2 + 1e-8)
-    mask = session.run(None, {"features": features[None, None].astype(np.float32)})[0][0, 0]
-    return istft(spec * mask, n_fft, hop, window, len(x)).astype(np.float32)
+    outputs = session.run(None, {"features": features[None, None].astype(np.float32)})
+    est = spec * outputs[0][0, 0]
+    if int(meta.get("df_order", "0")):  # recipe step 5a: a filter over each low bin's current and past frames
+        taps = outputs[1][0].astype(np.float64)  # (2K, D, T)
+        bins, frames = taps.shape[1], spec.shape[1]
+        for k in range(taps.shape[0] // 2):
+            past = np.pad(spec[:bins], ((0, 0), (k, 0)))[:, :frames]  # X[f, t - k], zeros before the start
+            est[:bins] += (taps[2 * k] + 1j * taps[2 * k + 1]) * past
+    return istft(est, n_fft, hop, window, len(x)).astype(np.float32)
 
 
 def denoise_wave_file(session: ort.InferenceSession, meta: dict[str, str], x: np.ndarray) -> np.ndarray:

@@ -94,6 +94,44 @@ def test_numpy_example_reproduces_denoise_audio(tmp_path):
     assert si_sdr(sf.read(tmp_path / "ex.wav")[0], sf.read(tmp_path / "cli.wav")[0]) >= 40
 
 
+def test_a_deep_filtering_model_exports_its_taps_and_the_example_applies_them(tmp_path):
+    """A crn with deep filtering and a low cut: the graph's taps are the network's (low cut applied), and
+    the numpy example, following the recipe, gives what denoise audio gives."""
+    from denoise.checkpoint import save_checkpoint
+    from denoise.config import ModelConfig, STFTConfig
+    from denoise.export import export_onnx, onnx_metadata
+    from denoise.models import build_model
+
+    cfg = ModelConfig(arch="crn", domain="audio", channels=1, output="mask", sample_rate=16000, stft=STFTConfig(),
+                      low_cut_hz=80.0, args={"width": 8, "depth": 3, "hidden": 16, "df_order": 3, "df_bins": 40})
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    with torch.no_grad():
+        for p in model.net.df.parameters():  # they start at zero: give the filter something to do
+            p.normal_(0, 0.3)
+    ckpt = tmp_path / "df.pt"
+    save_checkpoint(ckpt, model, {"model": cfg.to_dict(), "domain": "audio"})
+    assert run("export", ckpt, "-o", tmp_path / "df.onnx").exit_code == 0
+    assert onnx_metadata(tmp_path / "df.onnx")["df_order"] == "3"
+    feats = torch.randn(1, 1, 257, 30) * 0.3 - 1.0
+    with torch.inference_mode():
+        out = model.net(feats)
+    mask, taps = _session(tmp_path / "df.onnx").run(None, {"features": feats.numpy()})
+    assert np.abs(mask - model.mask(out).numpy()).max() <= 1e-4
+    assert np.abs(taps - (out[:, 1:, :40] * model.low_cut[:40]).numpy()).max() <= 1e-4
+    assert np.abs(taps).max() > 0.05
+
+    x = speechlike(3.0, 16000) + 0.02 * np.random.default_rng(0).standard_normal(48000)
+    src = tmp_path / "noisy.wav"
+    sf.write(src, x, 16000, subtype="FLOAT")
+    assert run("audio", src, "-o", tmp_path / "cli.wav", "--model", ckpt).exit_code == 0
+    subprocess.run([sys.executable, str(EXAMPLE), str(tmp_path / "df.onnx"), str(src), str(tmp_path / "ex.wav")],
+                   check=True, timeout=120)
+    from denoise.metrics import si_sdr
+
+    assert si_sdr(sf.read(tmp_path / "ex.wav")[0], sf.read(tmp_path / "cli.wav")[0]) >= 40
+
+
 def test_export_refuses_what_it_should(tmp_path, gray_ckpt, monkeypatch):
     (tmp_path / "m.onnx").write_bytes(b"mine")
     r = run("export", gray_ckpt, "-o", tmp_path / "m.onnx")

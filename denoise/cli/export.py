@@ -24,13 +24,14 @@ def export(model: str, output: str, channels: str, overwrite: bool, quiet: bool,
     \b
     Images: noisy (N, C, H, W) float32 in [0, 1] -> denoised, any height and width from 1 pixel (padded
             inside to the model's size multiple, as denoise image does).
-    Audio:  features (N, 1, F, T) -> mask (N, 1, F, T), any number of frames from 1; the STFT and feature
-            recipe around it is in the file's metadata (metadata_props), step by step.
+    Audio:  features (N, 1, F, T) -> mask (N, 1, F, T) (and filter taps for a model with deep filtering),
+            any number of frames from 1; the STFT and feature recipe around it is in the file's metadata
+            (metadata_props), step by step.
 
     Needs onnx and onnxruntime (pip install onnx onnxruntime).
     """
     from denoise import io
-    from denoise.export import MissingOnnx, NotExportable, export_onnx, require_onnx
+    from denoise.export import MissingOnnx, export_onnx, require_onnx
 
     setup_logging(quiet, verbose)
     dst = Path(output)
@@ -41,7 +42,7 @@ def export(model: str, output: str, channels: str, overwrite: bool, quiet: bool,
         io.check_output_file(dst, overwrite)
         net = load_model(model, None, "cpu", int(channels))
         export_onnx(net, dst, overwrite)
-    except (MissingOnnx, NotExportable, io.InputError) as exc:
+    except (MissingOnnx, io.InputError) as exc:
         fail(flags(str(exc)))
     if not quiet:
         click.echo(f"{net.domain} model {model} -> {dst}", err=True)

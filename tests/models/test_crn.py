@@ -259,11 +259,3 @@ def test_deep_filtering_needs_taps_and_bins_that_have_gains_of_their_own():
         small_net(**FULL, df_order=2, df_bins=258)  # the band above 8 kHz has one gain per band
     assert small_net(**FULL, df_order=2, df_bins=257)(torch.randn(1, 1, 769, 5)).shape == (1, 5, 769, 5)
 
-
-def test_a_deep_filtering_model_is_not_exported_as_gains_alone(tmp_path):
-    pytest.importorskip("onnx")
-    from denoise.export import NotExportable, export_onnx
-
-    with pytest.raises(NotExportable, match="df_order=3"):
-        export_onnx(audio_model(**DF), tmp_path / "m.onnx")
-    assert not (tmp_path / "m.onnx").exists()

@@ -4,8 +4,9 @@
   the residual subtraction included. Batch, height and width are dynamic; the network pads inside the
   graph to its size multiple (by reflection) and crops back, so any size from the size multiple up works.
 - Audio models: the graph is the network on its features, ``features`` (N, 1, F, T) -> ``mask`` (N, 1, F,
-  T) in [0, 1], and for a network with deep filtering also ``taps`` (N, 2K, D, T); the STFT, the level normalisation and the mask (and filter) application around it are written in the
-  model's metadata (:data:`AUDIO_RECIPE`) and done in numpy by ``examples/onnx_inference.py``.
+  T) in [0, 1], and for a network with deep filtering also ``taps`` (N, 2K, D, T); the STFT, the level
+  normalisation and the mask (and filter) application around it are written in the model's metadata
+  (:data:`AUDIO_RECIPE`) and done in numpy by ``examples/onnx_inference.py``.
 
 The model's metadata (``metadata_props``) also holds the domain, channels, sample rate, STFT settings, the
 checkpoint's SHA-256 and the denoise version. Needs the ``onnx`` extra (see :mod:`denoise.extras`).

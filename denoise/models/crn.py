@@ -25,8 +25,8 @@ same for every rate.
 gives K complex coefficients per frame for each of the first ``df_bins`` bins, the taps of a filter over
 that bin's current and K - 1 previous STFT frames; the wrapper adds the filtered noisy frames to the
 masked ones (:meth:`denoise.models.denoisers.SpectralMaskDenoiser.estimate_spectrum`). A real gain can
-only scale a bin; a filter over frames can also correct its phase and pull a harmonic out of noise in the
-same bin, which at 31.25 Hz per bin is most of voiced speech below 3 kHz. The taps come from their own
+only scale a bin; a filter over frames can also change its phase and weigh it against the same bin's
+previous frames, where the harmonics of voiced speech change slowly and noise does not. The taps come from their own
 transposed convolution beside the decoder's last layer (tanh, each part in [-1, 1]), whose weights start
 at zero: a model grown from a trained crn by these arguments starts as exactly that model.
 
@@ -34,8 +34,8 @@ at zero: a model grown from a trained crn by these arguments starts as exactly t
 stream can be processed frame by frame with the same result as the whole signal at once
 (``forward(x) == step(x, None)[0]``). The output is (B, 1, F, N) mask logits, or with deep filtering
 (B, 1 + 2K, F, N): channel 0 the logits, channels 1 + 2k and 2 + 2k the real and imaginary part of tap k
-(applied to the frame k hops back), zero above ``df_bins``. The STFT around it adds its own look-ahead: a centred 512-point
-window at 16 kHz reaches 256 samples (16 ms) past its frame's centre.
+(applied to the frame k hops back), zero above ``df_bins``. The STFT around it adds its own look-ahead: a
+centred 512-point window at 16 kHz reaches 256 samples (16 ms) past its frame's centre.
 """
 
 from __future__ import annotations

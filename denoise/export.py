@@ -68,9 +68,7 @@ class _AudioMask(nn.Module):
         mask = self.model.mask(out)
         if not self.model.df_order:
             return mask
-        taps = out[:, 1:, : self.model.net.df_bins]
-        cut = self.model.low_cut
-        return mask, taps if cut is None else taps * cut[: taps.shape[2]]
+        return mask, self.model.filter_taps(out)
 
 
 def require_onnx() -> None:

@@ -49,6 +49,15 @@ def _save(path: Path, domain: str, channels: int, output: str, arch: str = "dae"
     return path
 
 
+def random_taps(model, scale: float = 0.3):
+    """Gives a crn's deep-filter layer (zero at the start) random weights, so that its taps are not all zero."""
+    torch.manual_seed(5)
+    with torch.no_grad():
+        for p in model.net.df.parameters():
+            p.normal_(0, scale)
+    return model
+
+
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("models")

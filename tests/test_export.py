@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from tests.conftest import REPO, run, smooth_image, speechlike, write_image
+from tests.conftest import REPO, random_taps, run, smooth_image, speechlike, write_image
 
 ort = pytest.importorskip("onnxruntime")
 EXAMPLE = REPO / "examples" / "onnx_inference.py"
@@ -105,10 +105,7 @@ def test_a_deep_filtering_model_exports_its_taps_and_the_example_applies_them(tm
     cfg = ModelConfig(arch="crn", domain="audio", channels=1, output="mask", sample_rate=16000, stft=STFTConfig(),
                       low_cut_hz=80.0, args={"width": 8, "depth": 3, "hidden": 16, "df_order": 3, "df_bins": 40})
     torch.manual_seed(0)
-    model = build_model(cfg).eval()
-    with torch.no_grad():
-        for p in model.net.df.parameters():  # they start at zero: give the filter something to do
-            p.normal_(0, 0.3)
+    model = random_taps(build_model(cfg).eval())
     ckpt = tmp_path / "df.pt"
     save_checkpoint(ckpt, model, {"model": cfg.to_dict(), "domain": "audio"})
     assert run("export", ckpt, "-o", tmp_path / "df.onnx").exit_code == 0

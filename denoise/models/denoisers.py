@@ -170,17 +170,21 @@ class SpectralMaskDenoiser(_Wrapper):
         order = self.df_order
         if not order:
             return est, None
-        bins, n = self.net.df_bins, spec.shape[-1]
+        parts = self.filter_taps(out)
+        bins, n = parts.shape[2], spec.shape[-1]
         low = spec[:, :bins]
         if past is None:
             past = low.new_zeros(low.shape[:2] + (order - 1,))
         frames = torch.cat([past, low], dim=-1)  # (B, D, K - 1 + N)
-        taps = torch.complex(out[:, 1::2, :bins].float(), out[:, 2::2, :bins].float())  # (B, K, D, N)
-        filtered = sum(taps[:, k] * frames[..., order - 1 - k : order - 1 - k + n] for k in range(order))
-        if self.low_cut is not None:
-            filtered = filtered * self.low_cut[:bins]
-        est = torch.cat([est[:, :bins] + filtered, est[:, bins:]], dim=1)
+        taps = torch.complex(parts[:, 0::2], parts[:, 1::2])  # (B, K, D, N)
+        est[:, :bins] += sum(taps[:, k] * frames[..., order - 1 - k : order - 1 - k + n] for k in range(order))
         return est, frames[..., frames.shape[-1] - (order - 1):]
+
+    def filter_taps(self, out: torch.Tensor) -> torch.Tensor:
+        """The network's output (B, 1 + 2K, F, N) -> its deep-filter taps (B, 2K, D, N) over the D = df_bins
+        bins they are for (real and imaginary part of each tap in turn), with the low cut applied."""
+        taps = out[:, 1:, : self.net.df_bins].float()
+        return taps if self.low_cut is None else taps * self.low_cut[: taps.shape[2]]
 
     def estimate_frames(self, spec: torch.Tensor, level: torch.Tensor, state: Optional[dict[str, Any]]
                         ) -> tuple[torch.Tensor, dict[str, Any]]:

@@ -5,7 +5,7 @@ import torch
 
 from denoise.config import ModelConfig, STFTConfig
 from denoise.models import build_model, build_net
-from tests.conftest import speechlike
+from tests.conftest import random_taps, speechlike
 
 SMALL = {"width": 8, "depth": 3, "hidden": 16}
 
@@ -193,15 +193,6 @@ def audio_model(**args):
                       stft=STFTConfig())
     torch.manual_seed(0)
     return build_model(cfg).eval()
-
-
-def random_taps(model, scale=0.3):
-    """Gives the deep filter's (zero-initialised) layer random weights, so that its taps are not all zero."""
-    torch.manual_seed(5)
-    with torch.no_grad():
-        for p in model.net.df.parameters():
-            p.normal_(0, scale)
-    return model
 
 
 def test_a_crn_grown_by_deep_filtering_starts_as_the_crn_it_grew_from():

@@ -24,6 +24,9 @@ from denoise.checkpoint import load
 from tests.conftest import gray_pngs, run, smooth_image, speechlike
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+# pictures in the killed batch: enough that it is still running when its third output appears (slow_gray is
+# slow on purpose), few enough that --skip-existing finishes it in seconds (with 40, the suite's slowest test)
+BATCH = 16
 
 
 def _images(d: Path, n: int, size: int) -> None:
@@ -56,7 +59,7 @@ def slow_gray(tmp_path_factory):
 @pytest.mark.slow
 def test_kill_9_mid_batch_leaves_only_complete_files_and_skip_existing_finishes(tmp_path, slow_gray):
     src, out = tmp_path / "in", tmp_path / "out"
-    _images(src, 40, 256)
+    _images(src, BATCH, 256)
     cmd = [sys.executable, "-m", "denoise", "image", str(src), "-o", str(out), "--model", str(slow_gray), "-q"]
     proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     visible = lambda: [p for p in out.glob("*.png") if not p.name.startswith(".")] if out.exists() else []  # noqa: E731
@@ -64,15 +67,15 @@ def test_kill_9_mid_batch_leaves_only_complete_files_and_skip_existing_finishes(
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done_before = {p.name: p.stat().st_mtime_ns for p in visible()}
-    assert 3 <= len(done_before) < 40
+    assert 3 <= len(done_before) < BATCH
     for p in visible():  # every visible output is complete
         with Image.open(p) as im:
             im.load()
             assert im.size == (256, 256)
     r = subprocess.run(cmd[:-1] + ["--skip-existing"], env=ENV, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert f"{40 - len(done_before)} done, 0 failed, {len(done_before)} skipped" in r.stderr
-    assert sorted(p.name for p in visible()) == [f"{i:03d}.png" for i in range(40)]
+    assert f"{BATCH - len(done_before)} done, 0 failed, {len(done_before)} skipped" in r.stderr
+    assert sorted(p.name for p in visible()) == [f"{i:03d}.png" for i in range(BATCH)]
     assert {n: (out / n).stat().st_mtime_ns for n in done_before} == done_before  # not redone
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # stale temporaries cleaned
 

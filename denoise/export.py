@@ -110,7 +110,7 @@ def metadata(model: nn.Module) -> dict[str, str]:
                     io="features (N, 1, F, T) float32 -> mask (N, 1, F, T) in [0, 1]" + (
                         ", taps (N, 2 df_order, df_bins, T)" if model.df_order else ""), recipe=AUDIO_RECIPE,
                     causal=str(int(is_causal(model))), head_seconds=f"{HEAD_SECONDS:g}",
-                    df_order=str(model.df_order), df_bins=str(getattr(model.net, "df_bins", 0)))
+                    df_order=str(model.df_order), df_bins=str(model.df_bins))
     return meta
 
 

@@ -81,17 +81,24 @@ def test_numpy_example_reproduces_denoise_image(tmp_path, color_ckpt):
     assert _psnr(a, b) >= 50
 
 
-def test_numpy_example_reproduces_denoise_audio(tmp_path):
-    x = speechlike(4.0, 16000) + 0.02 * np.random.default_rng(0).standard_normal(64000)
-    src = tmp_path / "noisy.wav"
-    sf.write(src, x, 16000, subtype="FLOAT")
-    assert run("export", "audio-speech", "-o", tmp_path / "s.onnx").exit_code == 0
-    assert run("audio", src, "-o", tmp_path / "cli.wav", "--model", "audio-speech").exit_code == 0
-    subprocess.run([sys.executable, str(EXAMPLE), str(tmp_path / "s.onnx"), str(src), str(tmp_path / "ex.wav")],
-                   check=True, timeout=120)
+def _example_against_cli(tmp_path: Path, onnx: Path, model: str | Path, seconds: float) -> float:
+    """SI-SDR (dB) of examples/onnx_inference.py's output for ``onnx`` against denoise audio's with ``model``,
+    on ``seconds`` of speech-like sound in white noise at 16 kHz."""
     from denoise.metrics import si_sdr
 
-    assert si_sdr(sf.read(tmp_path / "ex.wav")[0], sf.read(tmp_path / "cli.wav")[0]) >= 40
+    n = int(seconds * 16000)
+    src = tmp_path / "noisy.wav"
+    sf.write(src, speechlike(seconds, 16000) + 0.02 * np.random.default_rng(0).standard_normal(n), 16000,
+             subtype="FLOAT")
+    assert run("audio", src, "-o", tmp_path / "cli.wav", "--model", model).exit_code == 0
+    subprocess.run([sys.executable, str(EXAMPLE), str(onnx), str(src), str(tmp_path / "ex.wav")], check=True,
+                   timeout=120)
+    return si_sdr(sf.read(tmp_path / "ex.wav")[0], sf.read(tmp_path / "cli.wav")[0])
+
+
+def test_numpy_example_reproduces_denoise_audio(tmp_path):
+    assert run("export", "audio-speech", "-o", tmp_path / "s.onnx").exit_code == 0
+    assert _example_against_cli(tmp_path, tmp_path / "s.onnx", "audio-speech", 4.0) >= 40
 
 
 def test_a_deep_filtering_model_exports_its_taps_and_the_example_applies_them(tmp_path):
@@ -117,16 +124,7 @@ def test_a_deep_filtering_model_exports_its_taps_and_the_example_applies_them(tm
     assert np.abs(mask - model.mask(out).numpy()).max() <= 1e-4
     assert np.abs(taps - (out[:, 1:, :40] * model.low_cut[:40]).numpy()).max() <= 1e-4
     assert np.abs(taps).max() > 0.05
-
-    x = speechlike(3.0, 16000) + 0.02 * np.random.default_rng(0).standard_normal(48000)
-    src = tmp_path / "noisy.wav"
-    sf.write(src, x, 16000, subtype="FLOAT")
-    assert run("audio", src, "-o", tmp_path / "cli.wav", "--model", ckpt).exit_code == 0
-    subprocess.run([sys.executable, str(EXAMPLE), str(tmp_path / "df.onnx"), str(src), str(tmp_path / "ex.wav")],
-                   check=True, timeout=120)
-    from denoise.metrics import si_sdr
-
-    assert si_sdr(sf.read(tmp_path / "ex.wav")[0], sf.read(tmp_path / "cli.wav")[0]) >= 40
+    assert _example_against_cli(tmp_path, tmp_path / "df.onnx", ckpt, 3.0) >= 40
 
 
 def test_export_refuses_what_it_should(tmp_path, gray_ckpt, monkeypatch):

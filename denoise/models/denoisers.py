@@ -153,6 +153,11 @@ class SpectralMaskDenoiser(_Wrapper):
         """Taps of the network's deep filter (``crn``'s ``df_order``; 0: gains only)."""
         return int(getattr(self.net, "df_order", 0))
 
+    @property
+    def df_bins(self) -> int:
+        """Bins the deep filter covers, from 0 Hz (``crn``'s ``df_bins``; 0 without deep filtering)."""
+        return int(getattr(self.net, "df_bins", 0))
+
     def mask(self, logits: torch.Tensor) -> torch.Tensor:
         """(B, 1 or more, F, N) network output -> (B, 1, F, N) gains in [0, 1]: the sigmoid of channel 0 (the
         rest are deep-filter taps), with the low cut (see ModelConfig.low_cut_hz)."""
@@ -183,7 +188,7 @@ class SpectralMaskDenoiser(_Wrapper):
     def filter_taps(self, out: torch.Tensor) -> torch.Tensor:
         """The network's output (B, 1 + 2K, F, N) -> its deep-filter taps (B, 2K, D, N) over the D = df_bins
         bins they are for (real and imaginary part of each tap in turn), with the low cut applied."""
-        taps = out[:, 1:, : self.net.df_bins].float()
+        taps = out[:, 1:, : self.df_bins].float()
         return taps if self.low_cut is None else taps * self.low_cut[: taps.shape[2]]
 
     def estimate_frames(self, spec: torch.Tensor, level: torch.Tensor, state: Optional[dict[str, Any]]

@@ -55,6 +55,22 @@ def simple_gate(x: torch.Tensor) -> torch.Tensor:
     return a * b
 
 
+def scaled_residual(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+                    scale: torch.Tensor) -> torch.Tensor:
+    """``x + scale · (weight · y + bias)`` at every pixel: x (B, C, H, W), y (B, K, H, W), weight (C, K) or
+    one per item (B, C, K), bias and scale (C,) -> (B, C, H, W), channels-last in memory.
+
+    The same numbers (to float rounding) as a 1x1 convolution, a multiplication by the scale and an
+    addition, but with the scale folded into the weight (C·K multiplications instead of C per pixel) and
+    the product accumulated straight into ``x + scale · bias``: one pass over the pixels instead of four.
+    On a CPU the naf's elementwise passes cost about as much as its matrix products."""
+    b, c, h, w = x.shape
+    xf = x.permute(0, 2, 3, 1).reshape(b, h * w, c)  # views when x and y are channels-last, as here
+    yf = y.permute(0, 2, 3, 1).reshape(b, h * w, y.shape[1])
+    wt = (scale.view(c, 1) * weight).expand(b, c, y.shape[1]).transpose(1, 2)
+    return (xf + scale * bias).baddbmm_(yf, wt).view(b, h, w, c).permute(0, 3, 1, 2)
+
+
 class NAFBlock(nn.Module):
     """Keeps (B, C, H, W). A spatial half (1x1 expand, depthwise 3x3, gate, channel attention, 1x1) and a
     channel half (1x1 expand, gate, 1x1), each added back with a learnt per-channel scale that starts at 0,
@@ -74,10 +90,16 @@ class NAFBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = simple_gate(self.depthwise(self.expand(self.norm1(x))))
-        y = y * self.attention(y.mean((2, 3), keepdim=True))
-        x = x + self.beta * self.project(y)
-        y = self.ffn_out(simple_gate(self.ffn_in(self.norm2(x))))
-        return x + self.gamma * y
+        attention = self.attention(y.mean((2, 3), keepdim=True))  # (B, C, 1, 1): scales y's channels
+        if torch.is_grad_enabled():  # training: separate passes, whose backward is the cheaper one
+            x = x + self.beta * self.project(y * attention)
+            return x + self.gamma * self.ffn_out(simple_gate(self.ffn_in(self.norm2(x))))
+        # inference: the same sums with the attention and scales folded into the weights, 1.1-1.2x as fast
+        c = x.shape[1]  # (benchmarks/naf_kernels.py, both ways)
+        x = scaled_residual(x, y, self.project.weight.view(c, c) * attention.view(-1, 1, c), self.project.bias,
+                            self.beta.view(c))
+        y = simple_gate(self.ffn_in(self.norm2(x)))
+        return scaled_residual(x, y, self.ffn_out.weight.view(c, c), self.ffn_out.bias, self.gamma.view(c))
 
 
 def _stack(c: int, n: int) -> nn.Sequential:

@@ -39,6 +39,31 @@ def test_a_fresh_block_is_the_identity():
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
+def test_a_block_computes_its_written_out_formula(channels_last):
+    """Inference folds the attention and the learnt scales into the output weights and adds the product
+    into the input; it gives the formula's numbers (which training computes as written), each item with
+    its own attention."""
+    from denoise.models.naf import NAFBlock, simple_gate
+
+    torch.manual_seed(0)
+    block = NAFBlock(6)
+    with torch.no_grad():
+        block.beta.normal_()
+        block.gamma.normal_()
+    x = torch.randn(2, 6, 5, 7)
+    x[1] *= 3  # another item, another attention
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        y = simple_gate(block.depthwise(block.expand(block.norm1(x))))
+        y = y * block.attention(y.mean((2, 3), keepdim=True))
+        mid = x + block.beta * block.project(y)
+        expected = mid + block.gamma * block.ffn_out(simple_gate(block.ffn_in(block.norm2(mid))))
+        torch.testing.assert_close(block(x), expected)
+    torch.testing.assert_close(block(x), expected)  # the training path
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
 def test_pointwise_is_a_1x1_convolution(channels_last):
     """Same weights, same state-dict keys, same outputs and gradients as nn.Conv2d(c_in, c_out, 1), whatever
     the memory layout of the input (training feeds plain tensors, inference channels-last ones)."""

@@ -124,7 +124,8 @@ def export_onnx(model: nn.Module, dst: Path, overwrite: bool = False, opset: int
     module, example, name_in, names_out = _graph(model)
     module = module.to("cpu", memory_format=torch.contiguous_format).eval()
     axes = {0: "batch", 2: "height", 3: "width"} if model.domain == "image" else {0: "batch", 3: "frames"}
-    with io.atomic_output(Path(dst), overwrite) as tmp, warnings.catch_warnings():
+    # no_grad: the graph is for inference, so it takes the inference forms (the naf's folded residuals)
+    with io.atomic_output(Path(dst), overwrite) as tmp, warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter's notices; the result is checked below
         torch.onnx.export(module, (example,), str(tmp), input_names=[name_in], output_names=names_out,
                           dynamic_axes={name: axes for name in [name_in, *names_out]}, opset_version=opset,

@@ -68,7 +68,8 @@ def scaled_residual(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, bias
     xf = x.permute(0, 2, 3, 1).reshape(b, h * w, c)  # views when x and y are channels-last, as here
     yf = y.permute(0, 2, 3, 1).reshape(b, h * w, y.shape[1])
     wt = (scale.view(c, 1) * weight).expand(b, c, y.shape[1]).transpose(1, 2)
-    return (xf + scale * bias).baddbmm_(yf, wt).view(b, h, w, c).permute(0, 3, 1, 2)
+    out = xf + scale * bias  # float32 under autocast too (scale is), as in the written-out sum
+    return out.baddbmm_(yf.to(out.dtype), wt.to(out.dtype)).view(b, h, w, c).permute(0, 3, 1, 2)
 
 
 class NAFBlock(nn.Module):

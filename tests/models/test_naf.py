@@ -63,6 +63,23 @@ def test_a_block_computes_its_written_out_formula(channels_last):
     torch.testing.assert_close(block(x), expected)  # the training path
 
 
+def test_validation_under_autocast_takes_the_inference_path():
+    """Validation runs without gradients under autocast (bf16 training runs, CUDA), where the 1x1
+    convolutions give bfloat16 and the learnt scales keep the sums in float32."""
+    torch.manual_seed(0)
+    net = build_net("naf", in_channels=3, out_channels=3, width=8, depth=2, latent_blocks=1)
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if name.endswith(("beta", "gamma")):
+                p.normal_()
+    x = torch.rand(2, 3, 32, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        trained = net(x)  # gradients on: the written-out path
+        with torch.no_grad():
+            validated = net(x)
+    torch.testing.assert_close(validated.float(), trained.float(), atol=0.05, rtol=0.05)
+
+
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_pointwise_is_a_1x1_convolution(channels_last):
     """Same weights, same state-dict keys, same outputs and gradients as nn.Conv2d(c_in, c_out, 1), whatever

@@ -12,7 +12,8 @@ from tests.conftest import smooth_image, speechlike
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
 
-def test_images_on_cuda_agree_with_the_cpu_across_files(tmp_path):
+@pytest.mark.parametrize("name", ["image-photo", "image-photo-naf"])
+def test_images_on_cuda_agree_with_the_cpu_across_files(tmp_path, name):
     from denoise import checkpoint, io, metrics
     from denoise.runner.files import denoise_paths
     from tests.conftest import write_image
@@ -25,7 +26,7 @@ def test_images_on_cuda_agree_with_the_cpu_across_files(tmp_path):
         jobs.append(src)
     outs = {}
     for device in ("cpu", "cuda"):
-        model = checkpoint.load("image-photo", "image", device=device)
+        model = checkpoint.load(name, "image", channels=3, device=device)
         results = list(denoise_paths(model, [io.Job(s, tmp_path / device / s.name) for s in jobs], batch_size=4))
         assert all(r.status == "done" for r in results)
         outs[device] = [io.read_image(tmp_path / device / s.name).pixels for s in jobs]

@@ -61,9 +61,10 @@ def scaled_residual(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, bias
     one per item (B, C, K), bias and scale (C,) -> (B, C, H, W), channels-last in memory.
 
     The same numbers (to float rounding) as a 1x1 convolution, a multiplication by the scale and an
-    addition, but with the scale folded into the weight (C·K multiplications instead of C per pixel) and
-    the product accumulated straight into ``x + scale · bias``: one pass over the pixels instead of four.
-    On a CPU the naf's elementwise passes cost about as much as its matrix products."""
+    addition, but with the scale folded into the weight (C·K multiplications per item, not C per pixel)
+    and the product accumulated straight into ``x + scale · bias``: one elementwise pass over the pixels
+    besides the matrix product instead of three (four with the attention folded in too). On a CPU the
+    naf's elementwise passes cost about as much as its matrix products."""
     b, c, h, w = x.shape
     xf = x.permute(0, 2, 3, 1).reshape(b, h * w, c)  # views when x and y are channels-last, as here
     yf = y.permute(0, 2, 3, 1).reshape(b, h * w, y.shape[1])
@@ -95,8 +96,8 @@ class NAFBlock(nn.Module):
         if torch.is_grad_enabled():  # training: separate passes, whose backward is the cheaper one
             x = x + self.beta * self.project(y * attention)
             return x + self.gamma * self.ffn_out(simple_gate(self.ffn_in(self.norm2(x))))
-        # inference: the same sums with the attention and scales folded into the weights, 1.1-1.2x as fast
-        c = x.shape[1]  # (benchmarks/naf_kernels.py, both ways)
+        # inference: the same sums with the attention and scales folded into the weights, 1.1-1.2 times as
+        c = x.shape[1]  # fast on a CPU (benchmarks/naf_kernels.py measures both forms)
         x = scaled_residual(x, y, self.project.weight.view(c, c) * attention.view(-1, 1, c), self.project.bias,
                             self.beta.view(c))
         y = simple_gate(self.ffn_in(self.norm2(x)))

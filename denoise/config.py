@@ -207,6 +207,7 @@ class TrainConfig(_Dictable):
     overwrite: bool = False
     loss: Optional[str] = None
     low_cut_hz: float = 0.0  # audio: see ModelConfig
+    snapshots: bool = False  # also keep each evaluation's weights as snapshots/step-N.pt (to average them)
 
     def __post_init__(self) -> None:
         if isinstance(self.noise_dir, str):  # what earlier versions wrote, and a caller's single folder

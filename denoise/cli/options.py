@@ -14,7 +14,7 @@ _TRAIN_FIELDS = {"domain": "domain", "data_dirs": "data", "noise_dir": "noise_di
                  "eval_every": "eval_every", "max_time": "max_time", "workers": "num_workers", "device": "device",
                  "seed": "seed", "precision": "precision", "loss": "loss", "self_supervised": "self_supervised",
                  "blind_spot_fraction": "blind_spot_fraction", "pairs": "pairs", "pairs_fraction": "pairs_fraction",
-                 "sample_rate": "sample_rate", "low_cut": "low_cut_hz"}
+                 "sample_rate": "sample_rate", "low_cut": "low_cut_hz", "snapshots": "snapshots"}
 _FIELD_FLAGS = {field: "--" + param.replace("_dirs", "").replace("_", "-") for param, field in _TRAIN_FIELDS.items()}
 _CORRUPTION_FLAGS = {"camera_noise": "p_camera", "camera_nr": "p_camera_nr", "phone_noise": "p_phone",
                      "jpeg_noise": "p_jpeg", "transient_noise": "p_transient", "noise_eq": "p_eq",

@@ -53,6 +53,9 @@ from denoise.signals import exit_on_interrupt
 @click.option("--eval-every", type=click.IntRange(1), default=200, show_default=True,
               help="Validate, print a line and save last.pt (and best.pt when validation improves) every N "
                    "steps.")
+@click.option("--snapshots", is_flag=True,
+              help="Also keep each evaluation's weights in OUT/snapshots/step-N.pt, to average the last few "
+                   "(scripts/average_checkpoints.py); may be added when resuming.")
 @click.option("--max-time", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Training time budget in seconds (over all resumes); the LR schedule fits it.")
 @click.option("--workers", type=click.IntRange(0), default=2, show_default=True, help="Data loader workers.")
@@ -122,7 +125,7 @@ def train(domain: str, data_dirs: tuple[str, ...], noise_dir: tuple[str, ...], s
           val: Optional[str], out: str,
           arch: Optional[str], arch_args: Optional[str], init: Optional[str], channels: Optional[str],
           steps: Optional[int], epochs: Optional[int], batch_size: int, lr: float, patch_size: Optional[int],
-          eval_every: int, max_time: Optional[float], workers: int, device: str, seed: int, resume: bool,
+          eval_every: int, snapshots: bool, max_time: Optional[float], workers: int, device: str, seed: int, resume: bool,
           overwrite: bool, precision: str, loss: Optional[str], camera_noise: float, camera_nr: float,
           phone_noise: float, jpeg_noise: float, transient_noise: float, noise_eq: float, low_cut: float,
           broadband_noise: float, recorded_noise: float, room_tone: float, pauses: float, match_band: float,

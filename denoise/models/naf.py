@@ -93,7 +93,7 @@ class NAFBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = simple_gate(self.depthwise(self.expand(self.norm1(x))))
         attention = self.attention(y.mean((2, 3), keepdim=True))  # (B, C, 1, 1): scales y's channels
-        if torch.is_grad_enabled():  # training: separate passes, whose backward is the cheaper one
+        if torch.is_grad_enabled():  # training: the written-out form; the folding below is for inference
             x = x + self.beta * self.project(y * attention)
             return x + self.gamma * self.ffn_out(simple_gate(self.ffn_in(self.norm2(x))))
         # inference: the same sums with the attention and scales folded into the weights, 1.1-1.2 times as

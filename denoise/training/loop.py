@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import re
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +30,8 @@ from denoise.signals import leave_termination_to_main
 from denoise.training import data, distributed, losses
 from denoise.training.noise import tf_mask
 from denoise.training.validation import evaluate, evaluate_blind_spot, noisy_score, self_supervised_val
-from denoise.training.runs import (DATA_RECORD, RUN_FILES, TrainingError, absolute, check_out, check_same_data,
-                                   data_record, load_init, model_config_for, resolve_init)
+from denoise.training.runs import (DATA_RECORD, RUN_FILES, SNAPSHOTS, TrainingError, absolute, check_out,
+                                   check_same_data, data_record, load_init, model_config_for, resolve_init)
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +159,7 @@ def _start_run_dir(cfg: TrainConfig, total: int, model: nn.Module, device: torch
     if cfg.overwrite:
         for name in RUN_FILES:
             (out / name).unlink(missing_ok=True)
+        shutil.rmtree(out / SNAPSHOTS, ignore_errors=True)
     (out / "config.json").write_text(json.dumps(absolute(cfg).to_dict(), indent=2) + "\n")
     if not cfg.resume or not (out / DATA_RECORD).exists():
         (out / DATA_RECORD).write_text(json.dumps(data_record(cfg), indent=2) + "\n")
@@ -272,6 +274,10 @@ def _checkpoint(cfg: TrainConfig, mcfg: ModelConfig, run: _Step, d: _Data, state
         checkpoint.save_checkpoint(out / "best.pt", run.model, _meta(cfg, mcfg, run.model, d, state, score))
     checkpoint.save_checkpoint(out / "last.pt", run.model, _meta(cfg, mcfg, run.model, d, state, state.best),
                                optimizer=run.opt.state_dict(), step=state.step, best=state.best, elapsed=seconds)
+    if cfg.snapshots:
+        (out / SNAPSHOTS).mkdir(exist_ok=True)
+        checkpoint.save_checkpoint(out / SNAPSHOTS / f"step-{state.step}.pt", run.model,
+                                   _meta(cfg, mcfg, run.model, d, state, score))
     record = {"step": state.step, "loss": round(loss, 6), "lr": lr,
               d.metric_name: None if math.isnan(score) else round(d.sign * score, 4),
               "best": round(d.sign * state.best, 4), "seconds": round(seconds, 1)}

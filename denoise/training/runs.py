@@ -87,9 +87,10 @@ def load_init(model: nn.Module, cfg: TrainConfig, mcfg: ModelConfig, start: nn.M
 
 
 
-RUN_FILES = ("last.pt", "best.pt", "history.jsonl")  # what a run writes besides config.json
+RUN_FILES = ("last.pt", "best.pt", "history.jsonl")  # what a run writes besides config.json (and snapshots/)
+SNAPSHOTS = "snapshots"  # each evaluation's weights, step-N.pt, when TrainConfig.snapshots
 # What a resumed run may change: its length (to extend it) and where it runs. Everything else is the run's.
-RESUME_MAY_CHANGE = frozenset({"steps", "epochs", "max_time", "num_workers", "device"})
+RESUME_MAY_CHANGE = frozenset({"steps", "epochs", "max_time", "num_workers", "device", "snapshots"})
 _PATH_FIELDS = frozenset({"data", "noise_dir", "val", "init", "pairs"})
 
 

@@ -455,3 +455,34 @@ def test_a_full_band_run_trains_on_folders_of_two_rates(tmp_path: Path) -> None:
     assert model.sample_rate == 48000 and model.net.high_bands == 16
     record = json.loads((tmp_path / "run" / "config.json").read_text())
     assert record["noise_dir"] == [str(noise_a), str(noise_b)]
+
+
+def test_snapshots_keep_each_evaluation_and_average_into_a_loadable_model(tmp_path: Path) -> None:
+    """A run started without snapshots may add them when resumed; each evaluation then leaves its weights,
+    which scripts/average_checkpoints.py averages; overwrite clears them with the run."""
+    import subprocess
+    import sys
+
+    from denoise.checkpoint import load
+    from denoise.training.runs import resumed_config
+
+    data = _image_data(tmp_path / "data")
+    out = tmp_path / "run"
+    fit(dataclasses.replace(_config("image", data, out), steps=3))
+    assert not (out / "snapshots").exists()
+    fit(resumed_config(out, {"steps": 9, "snapshots": True}))
+    snaps = sorted((out / "snapshots").glob("step-*.pt"))
+    assert [p.name for p in snaps] == ["step-6.pt", "step-9.pt"]
+    last, nine = load(str(out / "last.pt")), load(str(snaps[-1]))
+    for a, b in zip(last.state_dict().values(), nine.state_dict().values()):
+        assert torch.equal(a, b)
+    mean = tmp_path / "mean.pt"
+    script = Path(__file__).resolve().parents[2] / "scripts" / "average_checkpoints.py"
+    subprocess.run([sys.executable, str(script), str(mean), *map(str, snaps)], check=True, capture_output=True)
+    six = load(str(snaps[0]))
+    averaged = load(str(mean))
+    key = next(k for k, v in six.state_dict().items() if v.is_floating_point() and not torch.equal(v, nine.state_dict()[k]))
+    torch.testing.assert_close(averaged.state_dict()[key], (six.state_dict()[key] + nine.state_dict()[key]) / 2)
+    assert [a["step"] for a in averaged.meta["averaged_from"]] == [6, 9]
+    fit(dataclasses.replace(_config("image", data, out), steps=3, overwrite=True))
+    assert not (out / "snapshots").exists()

@@ -2,7 +2,7 @@
 
     python scripts/average_checkpoints.py runs/NAME/averaged.pt runs/NAME/snapshots/step-*.pt
 
-Weights a few evaluations apart on the same run lie in one basin of the loss, and their mean often scores
+Weights a few evaluations apart on the same run lie in one basin of the loss, and their mean can score
 better than any of them (stochastic weight averaging, Izmailov et al. 2018, done after the fact). The
 checkpoints must hold the same model (architecture, arguments, channels); the new file keeps the first's
 metadata, with the latest step and under ``averaged_from`` each source's file, step and SHA-256, in step

@@ -265,8 +265,8 @@ def _validate(cfg: TrainConfig, model: nn.Module, d: _Data, device: torch.device
 
 def _checkpoint(cfg: TrainConfig, mcfg: ModelConfig, run: _Step, d: _Data, state: _State, loss: float,
                 lr: float, seconds: float, with_score: bool) -> dict[str, Any]:
-    """Main process: validates (when ``with_score``), saves best.pt on a new best and last.pt always,
-    appends the history line and returns it."""
+    """Main process: validates (when ``with_score``), saves best.pt on a new best, last.pt always and the
+    evaluated weights to snapshots/ when ``cfg.snapshots``, appends the history line and returns it."""
     out = Path(cfg.out)
     score = _validate(cfg, run.model, d, run.device) if with_score else float("nan")
     if not math.isnan(score) and score > state.best:
@@ -274,7 +274,7 @@ def _checkpoint(cfg: TrainConfig, mcfg: ModelConfig, run: _Step, d: _Data, state
         checkpoint.save_checkpoint(out / "best.pt", run.model, _meta(cfg, mcfg, run.model, d, state, score))
     checkpoint.save_checkpoint(out / "last.pt", run.model, _meta(cfg, mcfg, run.model, d, state, state.best),
                                optimizer=run.opt.state_dict(), step=state.step, best=state.best, elapsed=seconds)
-    if cfg.snapshots:
+    if cfg.snapshots and with_score:
         (out / SNAPSHOTS).mkdir(exist_ok=True)
         checkpoint.save_checkpoint(out / SNAPSHOTS / f"step-{state.step}.pt", run.model,
                                    _meta(cfg, mcfg, run.model, d, state, score))

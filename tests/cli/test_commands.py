@@ -471,7 +471,7 @@ def test_resume_takes_the_runs_settings_and_refuses_others(tmp_path):
     r = run(*base, "--steps", "3", "--lr", "1e-3")
     assert r.exit_code == 2 and r.output.strip() == (
         "error: --resume: the run has --lr 0.0005, not --lr 0.001 (only --device, --epochs, --max-time, "
-        "--workers, --steps may change when resuming)"), r.output
+        "--workers, --snapshots, --steps may change when resuming)"), r.output
     other = _images(tmp_path / "other")
     r = run("train", "--domain", "image", "--data", other, "--out", tmp_path / "run", "--resume", "--steps", "3")
     assert r.exit_code == 2 and "the run has --data" in r.output

@@ -30,9 +30,8 @@ def average(paths: list[Path]) -> tuple[torch.nn.Module, dict]:
     state = {k: torch.stack([pl["model"][k].double() for pl in payloads]).mean(0).to(v.dtype)
              for k, v in payloads[0]["model"].items()}
     model.load_state_dict(state, strict=True)
-    sources = sorted(({"checkpoint": str(p), "step": pl["meta"].get("step", pl.get("step")),
-                       "sha256": checkpoint.sha256_file(p)} for p, pl in zip(paths, payloads)),
-                     key=lambda a: a["step"] or 0)
+    sources = sorted(({"checkpoint": str(p), "step": pl["meta"]["step"], "sha256": checkpoint.sha256_file(p)}
+                      for p, pl in zip(paths, payloads)), key=lambda a: a["step"])
     meta = {**first, "metrics": {}, "step": sources[-1]["step"], "averaged_from": sources}
     meta.pop("shipped_name", None)
     return model, meta

@@ -78,6 +78,8 @@ class NAFBlock(nn.Module):
     channel half (1x1 expand, gate, 1x1), each added back with a learnt per-channel scale that starts at 0,
     so that a fresh block is the identity and deep stacks train from the start."""
 
+    fold = True  # at inference, fold the attention and scales into the weights (False: as in training)
+
     def __init__(self, c: int) -> None:
         super().__init__()
         self.norm1, self.norm2 = ChannelNorm(c), ChannelNorm(c)
@@ -93,7 +95,7 @@ class NAFBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = simple_gate(self.depthwise(self.expand(self.norm1(x))))
         attention = self.attention(y.mean((2, 3), keepdim=True))  # (B, C, 1, 1): scales y's channels
-        if torch.is_grad_enabled():  # training: the written-out form; the folding below is for inference
+        if torch.is_grad_enabled() or not self.fold:  # training: the written-out form
             x = x + self.beta * self.project(y * attention)
             return x + self.gamma * self.ffn_out(simple_gate(self.ffn_in(self.norm2(x))))
         # inference: the same sums with the attention and scales folded into the weights, 1.1-1.2 times as

@@ -150,6 +150,36 @@ def model_from_payload(payload: dict[str, Any]) -> nn.Module:
     return model.eval()
 
 
+def average(paths: list[Path]) -> tuple[nn.Module, dict[str, Any]]:
+    """The model whose every weight is the mean over the checkpoints ``paths``, and its metadata.
+
+    Weights a few evaluations apart on one training run lie in one basin of the loss, and their mean can
+    score better than any of them (stochastic weight averaging, Izmailov et al. 2018, done after the fact).
+    Every file must hold the same model (architecture, arguments, channels). The metadata is the first
+    file's, with no metrics, the latest step, and under ``averaged_from`` each source's file, step and
+    SHA-256 in step order. Means are taken in float64 and cast back to each weight's dtype."""
+    if not paths:
+        raise CheckpointError("no checkpoints to average")
+    payloads = [read_checkpoint(p) for p in paths]
+    models = [model_from_payload(pl) for pl in payloads]  # each file checked as any loaded model is
+    first = payloads[0]["meta"]
+    for p, pl in zip(paths, payloads):
+        theirs, ours = pl["meta"].get("model") or {}, first.get("model") or {}
+        differ = [f"{k} {theirs.get(k)}, not {ours.get(k)}" for k in sorted(set(theirs) | set(ours))
+                  if theirs.get(k) != ours.get(k)]
+        if differ:
+            raise CheckpointError(f"{Path(p).name} holds another model than {Path(paths[0]).name} "
+                                  f"({'; '.join(differ)}): only one run's checkpoints average")
+    states = [m.state_dict() for m in models]
+    mean = {k: torch.stack([s[k].double() for s in states]).mean(0).to(v.dtype) for k, v in states[0].items()}
+    models[0].load_state_dict(mean, strict=True)
+    sources = sorted(({"checkpoint": str(p), "step": pl["meta"].get("step"), "sha256": sha256_file(Path(p))}
+                      for p, pl in zip(paths, payloads)), key=lambda a: a["step"] or 0)
+    meta = {**first, "metrics": {}, "step": sources[-1]["step"], "averaged_from": sources}
+    meta.pop("shipped_name", None)
+    return models[0], meta
+
+
 # ------------------------------------------------------------------------------------------ shipped ones
 def checkpoints_dir() -> Path:
     """Where the shipped checkpoints are: $DENOISE_CHECKPOINTS, else the installed package data."""

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from denoise.cli.average import average
 from denoise.cli.estimate import estimate
 from denoise.cli.evaluate import eval_cmd, models, score
 from denoise.cli.export import export
@@ -47,7 +48,7 @@ def cli() -> None:
     """
 
 
-for _command in (image, audio, live, train, eval_cmd, score, estimate, export, models):
+for _command in (image, audio, live, train, average, eval_cmd, score, estimate, export, models):
     cli.add_command(_command)
 
 

@@ -54,8 +54,8 @@ from denoise.signals import exit_on_interrupt
               help="Validate, print a line and save last.pt (and best.pt when validation improves) every N "
                    "steps.")
 @click.option("--snapshots", is_flag=True,
-              help="Also keep each evaluation's weights in OUT/snapshots/step-N.pt (to average the last few); "
-                   "may be added when resuming.")
+              help="Also keep each evaluation's weights in OUT/snapshots/step-N.pt (to average the last few with "
+                   "denoise average); may be added when resuming.")
 @click.option("--max-time", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Training time budget in seconds (over all resumes); the LR schedule fits it.")
 @click.option("--workers", type=click.IntRange(0), default=2, show_default=True, help="Data loader workers.")

@@ -47,8 +47,8 @@ def test_models_archs_names_the_shipped_models_of_each_architecture():
     assert "the shipped models are dae" not in out
 
 
-@pytest.mark.parametrize("command", ["image", "audio", "train", "eval", "score", "estimate", "export", "live",
-                                     "models"])
+@pytest.mark.parametrize("command", ["image", "audio", "train", "average", "eval", "score", "estimate", "export",
+                                     "live", "models"])
 def test_help_texts_cite_no_repository_paths(command):
     out = run(command, "--help").output
     assert not any(p in out for p in ("benchmarks/", "examples/", "scripts/", "checkpoints/README")), out

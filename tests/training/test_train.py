@@ -19,7 +19,7 @@ from denoise.config import ConfigError, TrainConfig
 from denoise.device import autocast_dtype, cpu_bf16_instructions
 from denoise.training.loop import fit
 from denoise.training.runs import TrainingError
-from tests.conftest import gray_pngs, speechlike
+from tests.conftest import gray_pngs, run, speechlike
 
 
 class _Stop(Exception):
@@ -459,10 +459,7 @@ def test_a_full_band_run_trains_on_folders_of_two_rates(tmp_path: Path) -> None:
 
 def test_snapshots_keep_each_evaluation_and_average_into_a_loadable_model(tmp_path: Path) -> None:
     """A run started without snapshots may add them when resumed; each evaluation then leaves its weights,
-    which scripts/average_checkpoints.py averages; overwrite clears them with the run."""
-    import subprocess
-    import sys
-
+    which denoise average averages; overwrite clears them with the run."""
     from denoise.checkpoint import load
     from denoise.training.runs import resumed_config
 
@@ -477,8 +474,7 @@ def test_snapshots_keep_each_evaluation_and_average_into_a_loadable_model(tmp_pa
     for a, b in zip(last.state_dict().values(), nine.state_dict().values()):
         assert torch.equal(a, b)
     mean = tmp_path / "mean.pt"
-    script = Path(__file__).resolve().parents[2] / "scripts" / "average_checkpoints.py"
-    subprocess.run([sys.executable, str(script), str(mean), *map(str, snaps)], check=True, capture_output=True)
+    assert run("average", mean, *snaps).exit_code == 0
     six = load(str(snaps[0]))
     averaged = load(str(mean))
     key = next(k for k, v in six.state_dict().items() if v.is_floating_point() and not torch.equal(v, nine.state_dict()[k]))

@@ -150,8 +150,9 @@ def model_from_payload(payload: dict[str, Any]) -> nn.Module:
     return model.eval()
 
 
-def average(paths: list[Path]) -> tuple[nn.Module, dict[str, Any]]:
-    """The model whose every weight is the mean over the checkpoints ``paths``, and its metadata.
+def average(paths: list[Path], last: Optional[int] = None) -> tuple[nn.Module, dict[str, Any]]:
+    """The model whose every weight is the mean over the checkpoints ``paths`` (only the ``last`` of them
+    by training step, when given: a shell glob sorts step-10000 before step-9500), and its metadata.
 
     Weights a few evaluations apart on one training run lie in one basin of the loss, and their mean can
     score better than any of them (stochastic weight averaging, Izmailov et al. 2018, done after the fact).
@@ -160,7 +161,12 @@ def average(paths: list[Path]) -> tuple[nn.Module, dict[str, Any]]:
     SHA-256 in step order. Means are taken in float64 and cast back to each weight's dtype."""
     if not paths:
         raise CheckpointError("no checkpoints to average")
+    if last is not None and last < 1:
+        raise CheckpointError(f"last={last}: at least one checkpoint must be averaged")
     payloads = [read_checkpoint(p) for p in paths]
+    if last is not None:
+        chosen = sorted(range(len(paths)), key=lambda i: payloads[i]["meta"].get("step") or 0)[-last:]
+        paths, payloads = [paths[i] for i in sorted(chosen)], [payloads[i] for i in sorted(chosen)]
     models = [model_from_payload(pl) for pl in payloads]  # each file checked as any loaded model is
     first = payloads[0]["meta"]
     for p, pl in zip(paths, payloads):

@@ -24,7 +24,7 @@ _CORRUPTION_FLAGS = {"camera_noise": "p_camera", "camera_nr": "p_camera_nr", "ph
 _FIELD_FLAGS.update({field: "--" + param.replace("_", "-") for param, field in _CORRUPTION_FLAGS.items()})
 _FIELD_FLAGS.update({"overwrite": "--overwrite", "resume": "--resume",
                      "skip_existing": "--skip-existing", "save_every": "--eval-every", "raw_format": "--raw-format",
-                     "rate": "--rate"})
+                     "rate": "--rate", "last": "--last"})
 _BARE_FIELDS = frozenset(f for f in _FIELD_FLAGS if "_" in f) | {"lr", "steps", "epochs"}  # never plain words in errors
 
 

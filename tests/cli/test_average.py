@@ -55,3 +55,19 @@ def test_average_of_a_damaged_file_names_it(tmp_path, gray_ckpt):
     bad.write_bytes(b"PK\x03\x04 cut short")
     result = run("average", tmp_path / "mean.pt", gray_ckpt, bad)
     assert result.exit_code == 2 and "bad.pt" in result.output and not (tmp_path / "mean.pt").exists()
+
+
+def test_last_keeps_the_latest_steps_whatever_the_order_given(tmp_path, gray_ckpt):
+    """A shell glob gives step-10000.pt before step-9500.pt: --last picks by the step each file records."""
+    early = _shifted(gray_ckpt, tmp_path / "step-9500.pt", 9.0, 9500)
+    late = [_shifted(gray_ckpt, tmp_path / f"step-{s}.pt", by, s) for s, by in ((10000, 0.0), (10500, 1.0))]
+    out = tmp_path / "out" / "mean.pt"
+    result = run("average", out, *sorted(tmp_path.glob("step-*.pt")), "--last", 2)
+    assert result.exit_code == 0, result.output
+    assert [s["step"] for s in checkpoint.load(str(out)).meta["averaged_from"]] == [10000, 10500]
+    mean, a, b = (checkpoint.load(str(p)).state_dict() for p in (out, *late))
+    key = next(k for k, v in mean.items() if v.is_floating_point())
+    torch.testing.assert_close(mean[key], (a[key] + b[key]) / 2)
+    assert early.exists()
+    zero = run("average", tmp_path / "none.pt", *late, "--last", 0)
+    assert zero.exit_code == 2 and zero.output.startswith("error: --last 0") and not (tmp_path / "none.pt").exists()

@@ -78,8 +78,9 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> Optional[to
     """The autocast dtype for ``precision`` on ``device``, or None for plain float32.
 
     "auto" is bf16 on CUDA where supported (fp16 otherwise) and float32 elsewhere, which keeps CPU results
-    exact and deterministic. "bf16" asks for bfloat16 on any device: on CPUs with AVX512-BF16 it roughly
-    halves the time of a training step, on CPUs without it triples it (see `benchmarks/train_speed.py`)."""
+    exact and deterministic. "bf16" asks for bfloat16 on any device: on CPUs with AVX512-BF16 it about
+    halves the time of a dae training step but not of a naf's (none faster on one thread, 1.5 times as long
+    on two), on CPUs without it triples it or worse (see `benchmarks/train_speed.py`)."""
     if precision not in PRECISIONS:
         raise DeviceError(f"unknown precision {precision!r} (use one of {', '.join(PRECISIONS)})")
     if precision == "fp32":

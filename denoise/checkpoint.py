@@ -158,7 +158,9 @@ def average(paths: list[Path], last: Optional[int] = None) -> tuple[nn.Module, d
     score better than any of them (stochastic weight averaging, Izmailov et al. 2018, done after the fact).
     Every file must hold the same model (architecture, arguments, channels). The metadata is the first
     file's, with no metrics, the latest step, and under ``averaged_from`` each source's file, step and
-    SHA-256 in step order. Means are taken in float64 and cast back to each weight's dtype."""
+    SHA-256 in step order. Means are taken in float64 and cast back to each weight's dtype. Batch-norm
+    running statistics (the crn's) are averaged like the weights, an approximation where SWA would
+    measure them again on training data: score the mean on held-out data before trusting it."""
     if not paths:
         raise CheckpointError("no checkpoints to average")
     if last is not None and last < 1:

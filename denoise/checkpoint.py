@@ -156,8 +156,8 @@ def average(paths: list[Path], last: Optional[int] = None) -> tuple[nn.Module, d
 
     Weights a few evaluations apart on one training run lie in one basin of the loss, and their mean can
     score better than any of them (stochastic weight averaging, Izmailov et al. 2018, done after the fact).
-    Every file must hold the same model (architecture, arguments, channels). The metadata is the first
-    file's, with no metrics, the latest step, and under ``averaged_from`` each source's file, step and
+    Every file must hold the same model (architecture, arguments, channels). The metadata is the
+    earliest's, with no metrics, the latest step, and under ``averaged_from`` each source's file, step and
     SHA-256 in step order. Means are taken in float64 and cast back to each weight's dtype. Batch-norm
     running statistics (the crn's) are averaged like the weights, an approximation where SWA would
     measure them again on training data: score the mean on held-out data before trusting it."""
@@ -165,24 +165,21 @@ def average(paths: list[Path], last: Optional[int] = None) -> tuple[nn.Module, d
         raise CheckpointError("no checkpoints to average")
     if last is not None and last < 1:
         raise CheckpointError(f"last={last}: at least one checkpoint must be averaged")
-    payloads = [read_checkpoint(p) for p in paths]
-    if last is not None:
-        chosen = sorted(range(len(paths)), key=lambda i: payloads[i]["meta"].get("step") or 0)[-last:]
-        paths, payloads = [paths[i] for i in sorted(chosen)], [payloads[i] for i in sorted(chosen)]
-    models = [model_from_payload(pl) for pl in payloads]  # each file checked as any loaded model is
-    first = payloads[0]["meta"]
-    for p, pl in zip(paths, payloads):
+    read = sorted(((Path(p), read_checkpoint(p)) for p in paths), key=lambda r: r[1]["meta"].get("step") or 0)
+    read = read[-last:] if last is not None else read  # in step order from here on
+    models = [model_from_payload(pl) for _, pl in read]  # each file checked as any loaded model is
+    first = read[0][1]["meta"]
+    for p, pl in read:
         theirs, ours = pl["meta"].get("model") or {}, first.get("model") or {}
         differ = [f"{k} {theirs.get(k)}, not {ours.get(k)}" for k in sorted(set(theirs) | set(ours))
                   if theirs.get(k) != ours.get(k)]
         if differ:
-            raise CheckpointError(f"{Path(p).name} holds another model than {Path(paths[0]).name} "
+            raise CheckpointError(f"{p.name} holds another model than {read[0][0].name} "
                                   f"({'; '.join(differ)}): only one run's checkpoints average")
     states = [m.state_dict() for m in models]
     mean = {k: torch.stack([s[k].double() for s in states]).mean(0).to(v.dtype) for k, v in states[0].items()}
     models[0].load_state_dict(mean, strict=True)
-    sources = sorted(({"checkpoint": str(p), "step": pl["meta"].get("step"), "sha256": sha256_file(Path(p))}
-                      for p, pl in zip(paths, payloads)), key=lambda a: a["step"] or 0)
+    sources = [{"checkpoint": str(p), "step": pl["meta"].get("step"), "sha256": sha256_file(p)} for p, pl in read]
     meta = {**first, "metrics": {}, "step": sources[-1]["step"], "averaged_from": sources}
     meta.pop("shipped_name", None)
     return models[0], meta
